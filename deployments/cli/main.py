@@ -12,7 +12,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-COMMAND_MODULES: tuple[str, ...] = ("enrich",)
+COMMAND_MODULES: tuple[str, ...] = ("enrich", "textbook", "schedule")
 
 
 def build_parser() -> argparse.ArgumentParser:

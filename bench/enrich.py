@@ -1,0 +1,152 @@
+"""Throughput and memory of ``cwh enrich`` end to end, against a bare JSON pass-through.
+
+Usage: ``uv run python bench/enrich.py [--records 100000] [--repeat 3]``
+
+Both commands read the same file of fluentd records on stdin and write to a file, pinned to
+one core (``taskset -c 0`` when available), through the same line loop; the baseline only
+decodes and re-encodes each line. The ratio is what matters on a noisy machine: both are
+measured in the same run. Peak RSS is read from the child's rusage with a 10,000-cell index.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE = ROOT.parent / "shared" / "fixtures" / "lcwrapper-sample"
+PASSTHROUGH = (
+    "import orjson\n"
+    "from cwh.enrich_stream import run_stream\n"
+    "run_stream(lambda line: orjson.dumps(orjson.loads(line), option=orjson.OPT_APPEND_NEWLINE))\n"
+)
+
+
+def build_index(work: Path, cells: int) -> Path:
+    index = work / "meme.csv"
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "deployments.cli.main",
+            "textbook",
+            "index",
+            "--textbook-dir",
+            str(SAMPLE / "textbook"),
+            "--output",
+            str(index),
+            "--qlabel-pattern",
+            r"問\s*\d+-\d+",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"building the fixture index failed: {done.stderr}")
+    lines = index.read_text(encoding="utf-8").splitlines()
+    padding = []
+    for n in range(cells - (len(lines) - 1)):
+        cell = str(uuid.UUID(int=n + 1))
+        notebook = str(uuid.UUID(int=(n // 60) + 10**9))
+        padding.append(
+            f'{n // 60:02}-{n % 60:03},問{n},{cell},{notebook},'
+            f'course{n // 600}/nb{n // 60}.ipynb,course{n // 600},"x = {n}"'
+        )
+    index.write_text("\n".join([*lines, *padding]) + "\n", encoding="utf-8")
+    return index
+
+
+def build_input(work: Path, count: int) -> Path:
+    records = [
+        json.loads(line)["record"]
+        for line in (SAMPLE / "forward-records.jsonl").read_text(encoding="utf-8").splitlines()
+    ]
+    encoded = [json.dumps(r, ensure_ascii=False).encode() + b"\n" for r in records]
+    path = work / "records.jsonl"
+    with path.open("wb") as out:
+        for n in range(count):
+            out.write(encoded[n % len(encoded)])
+    return path
+
+
+def pinned(command: list[str]) -> list[str]:
+    taskset = shutil.which("taskset")
+    return [taskset, "-c", "0", *command] if taskset else command
+
+
+def measure(command: list[str], source: Path, sink: Path) -> tuple[float, int]:
+    """Wall seconds and peak RSS (KiB) of one run."""
+    with source.open("rb") as stdin, sink.open("wb") as stdout:
+        started = time.perf_counter()
+        process = subprocess.Popen(
+            pinned(command), stdin=stdin, stdout=stdout, stderr=subprocess.DEVNULL, cwd=ROOT
+        )
+        _, status, usage = os.wait4(process.pid, 0)
+        elapsed = time.perf_counter() - started
+    process.returncode = os.waitstatus_to_exitcode(status)
+    if process.returncode != 0:
+        raise SystemExit(f"{command[:4]} exited with {process.returncode}")
+    return elapsed, usage.ru_maxrss
+
+
+def count_lines(path: Path) -> int:
+    with path.open("rb") as handle:
+        return sum(chunk.count(b"\n") for chunk in iter(lambda: handle.read(1 << 20), b""))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--records", type=int, default=100_000)
+    parser.add_argument("--cells", type=int, default=10_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="cwh-bench-enrich-"))
+    try:
+        index = build_index(work, args.cells)
+        source = build_input(work, args.records)
+        enrich = [
+            sys.executable,
+            "-m",
+            "deployments.cli.main",
+            "enrich",
+            "--index",
+            str(index),
+            "--passwd",
+            str(SAMPLE / "passwd"),
+            "--homes-dir",
+            str(SAMPLE / "users"),
+        ]
+        baseline = [sys.executable, "-c", PASSTHROUGH]
+        sink = work / "out.jsonl"
+        best_base = best_enrich = float("inf")
+        peak_rss = 0
+        for _ in range(args.repeat):
+            seconds, _rss = measure(baseline, source, sink)
+            best_base = min(best_base, seconds)
+            seconds, rss = measure(enrich, source, sink)
+            best_enrich = min(best_enrich, seconds)
+            peak_rss = max(peak_rss, rss)
+            if count_lines(sink) != args.records:
+                raise SystemExit("cwh enrich did not answer every line")
+        size_mb = source.stat().st_size / 1e6
+        print(f"input: {args.records} records, {size_mb:.1f} MB; index: {args.cells} cells")
+        print(f"pass-through  : {args.records / best_base:10.0f} records/s ({best_base:.2f} s)")
+        print(f"cwh enrich    : {args.records / best_enrich:10.0f} records/s ({best_enrich:.2f} s)")
+        print(f"ratio         : {best_base / best_enrich:10.2f} x pass-through")
+        print(f"peak RSS      : {peak_rss / 1024:10.1f} MB")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,235 @@
+"""``cwh enrich`` end to end on real lc_wrapper logs, as fluentd's exec_filter drives it."""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import shutil
+import signal
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cwh.enrich_setup import EnrichOptions, build_enricher
+from tests.enrich_support import (
+    ROOT,
+    assert_matches_expected,
+    build_index,
+    dated_log_files,
+    enrich_command,
+    expected_documents,
+    forward_records,
+)
+
+
+@pytest.fixture(scope="module")
+def fixture_index(lcwrapper_sample: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("index") / "meme.csv"
+    return build_index(lcwrapper_sample / "textbook", out)
+
+
+def _enrich_lines(command: list[str], lines: list[bytes]) -> list[dict[str, Any]]:
+    done = subprocess.run(
+        command, input=b"".join(lines), capture_output=True, cwd=ROOT, timeout=300, check=False
+    )
+    assert done.returncode == 0, done.stderr.decode()
+    out = done.stdout.decode().splitlines()
+    assert len(out) == len(lines), done.stderr.decode()
+    return [json.loads(line) for line in out]
+
+
+def test_forward_records_enrich_to_expected_documents(
+    lcwrapper_sample: Path, fixture_index: Path
+) -> None:
+    records = forward_records(lcwrapper_sample)
+    lines = [json.dumps(r["record"]).encode() + b"\n" for r in records]
+    command = enrich_command(
+        fixture_index, lcwrapper_sample / "passwd", lcwrapper_sample / "users"
+    )
+    documents = _enrich_lines(command, lines)
+    expected = expected_documents(lcwrapper_sample)
+    assert len(documents) == len(expected) == 14
+    for document, want in zip(documents, expected, strict=True):
+        assert_matches_expected(document, want)
+        assert document["target_index"] == "lcwrapper-2026.11.22"
+        assert document["@timestamp"].startswith("2026-11-22T")
+    assert len({d["doc_id"] for d in documents}) == 14
+
+
+def test_log_files_read_directly_give_the_same_documents_and_ids(
+    lcwrapper_sample: Path, fixture_index: Path
+) -> None:
+    enricher = build_enricher(
+        EnrichOptions(
+            index=fixture_index,
+            passwd=lcwrapper_sample / "passwd",
+            homes_dir=lcwrapper_sample / "users",
+        )
+    )
+    live = {
+        doc["path"]: doc
+        for doc in (
+            enricher.enrich_record(record["record"])
+            for record in forward_records(lcwrapper_sample)
+        )
+    }
+    expected = {doc["path"]: doc for doc in expected_documents(lcwrapper_sample)}
+    files = list(dated_log_files(lcwrapper_sample / "users"))
+    assert len(files) == 14
+    for path in files:
+        document = enricher.enrich_text(path.read_text(encoding="utf-8"))
+        assert_matches_expected(document, expected[document["path"]])
+        assert document["doc_id"] == live[document["path"]]["doc_id"]
+
+
+def test_broken_lines_become_dead_letters_in_order(
+    lcwrapper_sample: Path, fixture_index: Path
+) -> None:
+    good = json.dumps(forward_records(lcwrapper_sample)[0]["record"]).encode()
+    lines = [
+        b"not json at all\n",
+        good + b"\n",
+        b'{"log": 42}\n',
+        b"[1, 2, 3]\n",
+        b'{"log": "no separators here"}\n',
+        b"\n",
+        b"\xff\xfe binary\n",
+        good + b"\n",
+    ]
+    command = enrich_command(
+        fixture_index, lcwrapper_sample / "passwd", lcwrapper_sample / "users"
+    )
+    documents = _enrich_lines(command, lines)
+    kinds = [doc.get("error_type", "ok") for doc in documents]
+    assert kinds == [
+        "InvalidJSON",
+        "ok",
+        "InvalidRecord",
+        "InvalidRecord",
+        "LogParseError",
+        "InvalidJSON",
+        "InvalidJSON",
+        "ok",
+    ]
+    for doc in documents:
+        if "error_type" in doc:
+            assert doc["target_index"].startswith("lcwrapper-deadletter-")
+            assert "raw" in doc and doc["error_message"]
+    assert documents[1]["doc_id"] == documents[7]["doc_id"]
+
+
+def test_sigterm_answers_everything_read_then_exits(
+    lcwrapper_sample: Path, fixture_index: Path
+) -> None:
+    command = enrich_command(
+        fixture_index, lcwrapper_sample / "passwd", lcwrapper_sample / "users"
+    )
+    process = subprocess.Popen(
+        command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT
+    )
+    assert process.stdin is not None and process.stdout is not None
+    record = json.dumps(forward_records(lcwrapper_sample)[2]["record"]).encode()
+    process.stdin.write(record + b"\n")
+    process.stdin.flush()
+    first = json.loads(process.stdout.readline())
+    assert first["qno"] == "01-002"
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=30) == 0
+    process.stdin.close()
+    process.stdout.close()
+    assert process.stderr is not None
+    process.stderr.close()
+
+
+def _copy_home(sample: Path, tmp_path: Path) -> Path:
+    homes = tmp_path / "homes"
+    shutil.copytree(sample / "users", homes, symlinks=True)
+    for path in [homes / "student09x0c0ffee", *(homes / "student09x0c0ffee").rglob("*")]:
+        os.lchown(path, 2009, 100)
+    return homes
+
+
+def test_owner_mismatch_is_flagged_and_owned_files_are_not(
+    lcwrapper_sample: Path, fixture_index: Path, tmp_path: Path
+) -> None:
+    homes = _copy_home(lcwrapper_sample, tmp_path)
+    records = forward_records(lcwrapper_sample)
+    expected = expected_documents(lcwrapper_sample)
+    with_result = next(i for i, doc in enumerate(expected) if "result" in doc)
+    result_local = homes / expected[with_result]["result"].removeprefix("/home/")
+    os.chown(result_local, 2010, 100)
+    lines = [json.dumps(r["record"]).encode() + b"\n" for r in records]
+    documents = _enrich_lines(
+        enrich_command(fixture_index, lcwrapper_sample / "passwd", homes), lines
+    )
+    flagged = [i for i, doc in enumerate(documents) if doc.get("suspect")]
+    assert flagged == [with_result]
+    reason = documents[with_result]["suspect_reason"]
+    assert "2009" in reason and "2010" in reason
+    for document, want in zip(documents, expected, strict=True):
+        assert_matches_expected(document, want)
+
+
+def _record_with_result(sample: Path, result_path: str) -> bytes:
+    record = forward_records(sample)[2]["record"]
+    log = record["log"]
+    original = next(
+        line for line in log.splitlines() if line.startswith("result: ")
+    ).removeprefix("result: ")
+    return json.dumps({"log": log.replace(original, result_path)}).encode() + b"\n"
+
+
+class _Exploit:
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_hostile_result_files_are_refused_and_never_executed(
+    lcwrapper_sample: Path, fixture_index: Path, tmp_path: Path
+) -> None:
+    homes = _copy_home(lcwrapper_sample, tmp_path)
+    user_log = homes / "student09x0c0ffee" / "python-basic" / ".log" / "20261122"
+    marker = tmp_path / "pwned"
+    (user_log / "evil.pkl").write_bytes(pickle.dumps(_Exploit(marker)))
+    os.chown(user_log / "evil.pkl", 2009, 100)
+    outside = tmp_path / "secret.pkl"
+    outside.write_bytes(pickle.dumps({"secret": "other user's data"}))
+    (user_log / "link.pkl").symlink_to(outside)
+    base = "/home/student09x0c0ffee/python-basic/.log/20261122"
+    hostile = [
+        f"{base}/evil.pkl",
+        f"{base}/../../../../../etc/passwd",
+        "/etc/passwd",
+        f"{base}/link.pkl",
+    ]
+    lines = [_record_with_result(lcwrapper_sample, path) for path in hostile]
+    documents = _enrich_lines(
+        enrich_command(fixture_index, lcwrapper_sample / "passwd", homes), lines
+    )
+    assert not marker.exists()
+    for path, document in zip(hostile, documents, strict=True):
+        assert "result_json" not in document, path
+        assert document["result_error"], path
+        assert document["qno"] == "01-002"
+    assert "os" in documents[0]["result_error"] or "system" in documents[0]["result_error"]
+
+
+def test_invalid_configuration_is_rejected_before_reading(
+    lcwrapper_sample: Path, fixture_index: Path
+) -> None:
+    command = enrich_command(
+        fixture_index,
+        lcwrapper_sample / "passwd",
+        lcwrapper_sample / "users",
+        "--zone",
+        "JST=banana",
+    )
+    done = subprocess.run(command, input=b"", capture_output=True, cwd=ROOT, check=False)
+    assert done.returncode == 2
+    assert b"JST=banana" in done.stderr

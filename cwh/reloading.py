@@ -1,0 +1,184 @@
+"""A lookup table backed by a file that is reloaded when the file changes.
+
+The enrichment engine runs for weeks inside fluentd's ``exec_filter`` while the
+operator edits the passwd file and the textbook indexer rewrites the MEME index.
+The table it uses must follow those files without ever getting worse:
+
+* a missing, oversized, unreadable, non-UTF-8, half-written or unparseable file
+  keeps the table that was loaded before (the reference implementation replaced it
+  with an empty one, so one bad write erased every lookup until the next good write);
+* a warning names the file and the reason, once per distinct problem, not on every
+  check;
+* a file that changes while it is being read (an in-place rewrite) is not trusted
+  and is read again at the next check;
+* until a first successful load, ``get`` returns the ``empty`` value, so the file
+  need not exist when the process starts.
+
+``get`` is on the per-record hot path: between checks it costs one monotonic clock
+read and a comparison; a check costs one ``stat`` and reads the file only when its
+identity (device, inode, size, mtime) differs from the last one read.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Generic, TypeVar
+
+__all__ = ["DEFAULT_MAX_BYTES", "ReloadingFile"]
+
+T = TypeVar("T")
+
+DEFAULT_MAX_BYTES = 64 * 1024 * 1024
+_PROBLEMS_LOGGED = 5
+
+_Signature = tuple[int, int, int, int]
+
+
+def _signature(info: os.stat_result) -> _Signature:
+    return (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns)
+
+
+class ReloadingFile(Generic[T]):
+    """The value ``loader(text of path)``, refreshed when the file changes."""
+
+    def __init__(
+        self,
+        path: Path,
+        loader: Callable[[str], T],
+        *,
+        empty: T,
+        check_interval: float = 1.0,
+        logger: logging.Logger | None = None,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+    ) -> None:
+        if check_interval < 0:
+            raise ValueError("check_interval must not be negative")
+        if max_bytes < 1:
+            raise ValueError("max_bytes must be positive")
+        self.path = Path(path)
+        self._loader = loader
+        self._value = empty
+        self._interval = check_interval
+        self._logger = logger or logging.getLogger(__name__)
+        self._max_bytes = max_bytes
+        self._next_check = float("-inf")
+        # Identity of the file version last read (whether or not it parsed), so a bad
+        # version is reported once and not parsed again until it changes.
+        self._seen: _Signature | None = None
+        self._loaded = False
+        self._last_error: str | None = None
+        self._lock = threading.Lock()
+
+    def get(self) -> T:
+        """The current value, checking the file first if ``check_interval`` has passed."""
+        if time.monotonic() < self._next_check:
+            return self._value
+        if self._lock.acquire(blocking=False):
+            try:
+                self._check(force=False)
+            finally:
+                self._lock.release()
+        return self._value
+
+    def reload_now(self) -> bool:
+        """Read the file now, even if it looks unchanged; True if a new value was loaded."""
+        with self._lock:
+            return self._check(force=True)
+
+    @property
+    def last_error(self) -> str | None:
+        """Why the last check could not load the file, or None after a good load."""
+        return self._last_error
+
+    @property
+    def loaded(self) -> bool:
+        """Whether any version of the file has been loaded successfully."""
+        return self._loaded
+
+    def _check(self, *, force: bool) -> bool:
+        self._next_check = time.monotonic() + self._interval
+        try:
+            info = os.stat(self.path)
+        except FileNotFoundError:
+            self._seen = None
+            return self._fail("the file does not exist")
+        except OSError as exc:
+            self._seen = None
+            return self._fail(f"cannot stat the file: {exc.strerror or exc}")
+        signature = _signature(info)
+        if signature == self._seen and not force:
+            return False
+        if info.st_size > self._max_bytes:
+            self._seen = signature
+            return self._fail(f"{info.st_size} bytes exceeds the {self._max_bytes}-byte limit")
+        try:
+            data, self._seen = self._read()
+        except _RetryLater as exc:
+            # Not marking the version as seen makes the next check read it again.
+            return self._fail(str(exc))
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            return self._fail(f"not UTF-8 text (invalid byte at offset {exc.start})")
+        try:
+            value = self._loader(text)
+        except Exception as exc:
+            # Any loader failure must leave the previous table in service.
+            return self._fail(f"cannot parse: {type(exc).__name__}: {exc}")
+        self._value = value
+        self._loaded = True
+        self._last_error = None
+        self._report_loaded(value)
+        return True
+
+    def _read(self) -> tuple[bytes, _Signature]:
+        try:
+            with open(self.path, "rb") as stream:
+                before = _signature(os.fstat(stream.fileno()))
+                data = stream.read(self._max_bytes + 1)
+                after = _signature(os.fstat(stream.fileno()))
+        except FileNotFoundError as exc:
+            raise _RetryLater("the file disappeared while being opened") from exc
+        except OSError as exc:
+            raise _RetryLater(f"cannot read the file: {exc.strerror or exc}") from exc
+        if before != after or len(data) != before[2]:
+            raise _RetryLater("the file changed while being read (still being written?)")
+        try:
+            current = _signature(os.stat(self.path))
+        except OSError as exc:
+            raise _RetryLater("the file disappeared while being read") from exc
+        if current != before:
+            raise _RetryLater("the file was replaced while being read")
+        return data, before
+
+    def _fail(self, reason: str) -> bool:
+        if reason != self._last_error:
+            if self._loaded:
+                consequence = "keeping the previously loaded version"
+            else:
+                consequence = "nothing loaded yet, lookups find nothing"
+            self._logger.warning("cannot load %s: %s; %s", self.path, reason, consequence)
+        self._last_error = reason
+        return False
+
+    def _report_loaded(self, value: T) -> None:
+        size = len(value) if hasattr(value, "__len__") else None
+        entries = f" ({size} entries)" if size is not None else ""
+        self._logger.info("loaded %s%s", self.path, entries)
+        problems = getattr(value, "problems", ())
+        if problems:
+            shown = "; ".join(str(problem) for problem in problems[:_PROBLEMS_LOGGED])
+            more = len(problems) - _PROBLEMS_LOGGED
+            suffix = f"; and {more} more" if more > 0 else ""
+            self._logger.warning(
+                "%s: %d line(s) skipped or shadowed: %s%s", self.path, len(problems), shown, suffix
+            )
+
+
+class _RetryLater(Exception):
+    """The file could not be read consistently; try again at the next check."""

@@ -1,0 +1,242 @@
+"""File-backed tables: reload on change, never lose a good table to a bad file."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from cwh.memeindex import MemeIndex
+from cwh.passwd import PasswdTable
+from cwh.reloading import ReloadingFile
+
+LOGGER = "tests.reloading"
+CELL = "63658f20-e67b-11f1-8ade-02fc00000001"
+NB = "63658d72-e67b-11f1-8ade-02fc00000001"
+HEADER = "qno,qlabel,lc_cell_meme,lc_notebook_meme,textbook_path,course_server,code\r\n"
+
+
+def index_text(qno: str) -> str:
+    return f'{HEADER}{qno},問1-1,{CELL},{NB},c/a.ipynb,c,"print(1)\nprint(2)\n"\r\n'
+
+
+def counting(loader: Callable[[str], MemeIndex]) -> tuple[Callable[[str], MemeIndex], list[str]]:
+    calls: list[str] = []
+
+    def load(text: str) -> MemeIndex:
+        calls.append(text)
+        return loader(text)
+
+    return load, calls
+
+
+def replace_atomically(path: Path, text: str) -> None:
+    temporary = path.with_name(path.name + ".tmp")
+    temporary.write_text(text, encoding="utf-8")
+    os.replace(temporary, path)
+
+
+def qno_of(source: ReloadingFile[MemeIndex]) -> str | None:
+    cell = source.get().cell(CELL)
+    return cell.qno if cell is not None else None
+
+
+def make(path: Path, interval: float = 0.0, **kwargs: int) -> ReloadingFile[MemeIndex]:
+    return ReloadingFile(
+        path,
+        MemeIndex.from_csv_text,
+        empty=MemeIndex.EMPTY,
+        check_interval=interval,
+        logger=logging.getLogger(LOGGER),
+        **kwargs,
+    )
+
+
+def test_missing_file_gives_the_empty_value_and_one_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger=LOGGER)
+    source = make(tmp_path / "meme.csv")
+    for _ in range(3):
+        assert source.get() is MemeIndex.EMPTY
+    assert source.loaded is False
+    assert source.last_error == "the file does not exist"
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert warnings == [
+        f"cannot load {tmp_path / 'meme.csv'}: the file does not exist; "
+        "nothing loaded yet, lookups find nothing"
+    ]
+
+
+def test_file_appearing_later_is_loaded(tmp_path: Path) -> None:
+    path = tmp_path / "meme.csv"
+    source = make(path)
+    assert qno_of(source) is None
+    path.write_text(index_text("00-000"), encoding="utf-8")
+    assert qno_of(source) == "00-000"
+    assert source.loaded is True
+    assert source.last_error is None
+
+
+def test_atomic_rename_is_picked_up(tmp_path: Path) -> None:
+    path = tmp_path / "meme.csv"
+    path.write_text(index_text("00-000"), encoding="utf-8")
+    source = make(path)
+    assert qno_of(source) == "00-000"
+    replace_atomically(path, index_text("07-001"))
+    assert qno_of(source) == "07-001"
+
+
+def test_half_written_file_keeps_the_previous_table(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger=LOGGER)
+    path = tmp_path / "meme.csv"
+    path.write_text(index_text("00-000"), encoding="utf-8")
+    load, calls = counting(MemeIndex.from_csv_text)
+    source = ReloadingFile(
+        path, load, empty=MemeIndex.EMPTY, check_interval=0, logger=logging.getLogger(LOGGER)
+    )
+    good = source.get()
+    assert qno_of(source) == "00-000"
+    full = index_text("01-000")
+    path.write_text(full[: len(full) - 12], encoding="utf-8")
+    assert source.get() is good
+    assert source.last_error is not None
+    assert "cannot parse: MemeIndexError" in source.last_error
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1
+    assert str(path) in warnings[0]
+    assert "keeping the previously loaded version" in warnings[0]
+    # The bad version is not parsed again while it stays the same.
+    parsed = len(calls)
+    for _ in range(5):
+        source.get()
+    assert len(calls) == parsed
+    # Once the writer finishes, the new table replaces the old one.
+    path.write_text(full, encoding="utf-8")
+    assert qno_of(source) == "01-000"
+    assert source.last_error is None
+
+
+def test_deleted_file_keeps_the_previous_table(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger=LOGGER)
+    path = tmp_path / "meme.csv"
+    path.write_text(index_text("00-000"), encoding="utf-8")
+    source = make(path)
+    assert qno_of(source) == "00-000"
+    path.unlink()
+    assert qno_of(source) == "00-000"
+    assert source.last_error == "the file does not exist"
+    assert "keeping the previously loaded version" in caplog.text
+    path.write_text(index_text("02-000"), encoding="utf-8")
+    assert qno_of(source) == "02-000"
+
+
+def test_oversized_and_non_utf8_files_keep_the_previous_table(tmp_path: Path) -> None:
+    path = tmp_path / "meme.csv"
+    path.write_text(index_text("00-000"), encoding="utf-8")
+    source = make(path, max_bytes=400)
+    assert qno_of(source) == "00-000"
+    path.write_text(index_text("00-000") + "x" * 500, encoding="utf-8")
+    assert qno_of(source) == "00-000"
+    assert source.last_error is not None
+    assert "exceeds the 400-byte limit" in source.last_error
+    path.write_bytes(index_text("03-000").encode("utf-8").replace("問".encode(), b"\xff\xfe"))
+    assert qno_of(source) == "00-000"
+    assert source.last_error is not None
+    assert source.last_error.startswith("not UTF-8 text")
+
+
+def test_unreadable_path_keeps_the_previous_table(tmp_path: Path) -> None:
+    path = tmp_path / "meme.csv"
+    path.write_text(index_text("00-000"), encoding="utf-8")
+    source = make(path)
+    assert qno_of(source) == "00-000"
+    path.unlink()
+    path.mkdir()
+    assert qno_of(source) == "00-000"
+    assert source.last_error is not None
+    assert "cannot read the file" in source.last_error
+
+
+def test_no_stat_between_checks(tmp_path: Path) -> None:
+    path = tmp_path / "meme.csv"
+    path.write_text(index_text("00-000"), encoding="utf-8")
+    source = make(path, interval=3600)
+    assert qno_of(source) == "00-000"
+    replace_atomically(path, index_text("05-000"))
+    assert qno_of(source) == "00-000"
+    assert source.reload_now() is True
+    assert qno_of(source) == "05-000"
+
+
+def test_unchanged_identity_is_not_reread(tmp_path: Path) -> None:
+    path = tmp_path / "meme.csv"
+    path.write_text(index_text("00-000"), encoding="utf-8")
+    load, calls = counting(MemeIndex.from_csv_text)
+    source = ReloadingFile(path, load, empty=MemeIndex.EMPTY, check_interval=0)
+    assert qno_of(source) == "00-000"
+    for _ in range(5):
+        source.get()
+    assert len(calls) == 1
+    # Same inode, same size, mtime restored: the check sees no change.
+    before = path.stat()
+    with open(path, "r+", encoding="utf-8") as stream:
+        stream.write(index_text("09-000"))
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert qno_of(source) == "00-000"
+    assert len(calls) == 1
+    # reload_now reads regardless of the identity.
+    assert source.reload_now() is True
+    assert qno_of(source) == "09-000"
+
+
+def test_reload_now_reports_failure(tmp_path: Path) -> None:
+    source = make(tmp_path / "absent.csv")
+    assert source.reload_now() is False
+    assert source.get() is MemeIndex.EMPTY
+
+
+def test_loader_problems_are_logged_on_load(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger=LOGGER)
+    path = tmp_path / "passwd"
+    lines = ["root:x:0:0:root:/root:/bin/bash", '"oops:x:1', "alice:x:1000:100::/h:/bin/sh"]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    source = ReloadingFile(
+        path,
+        PasswdTable.from_text,
+        empty=PasswdTable.EMPTY,
+        logger=logging.getLogger(LOGGER),
+    )
+    assert source.get().user_name(1000) == "alice"
+    messages = [r.getMessage() for r in caplog.records]
+    assert f"loaded {path} (2 entries)" in messages
+    assert any("1 line(s) skipped or shadowed: line 2" in m for m in messages)
+
+
+def test_any_loader_exception_keeps_the_previous_value(tmp_path: Path) -> None:
+    path = tmp_path / "numbers"
+    path.write_text("1\n", encoding="utf-8")
+    source: ReloadingFile[int] = ReloadingFile(
+        path, lambda text: int(text.strip()), empty=-1, check_interval=0
+    )
+    assert source.get() == 1
+    path.write_text("one\n", encoding="utf-8")
+    assert source.get() == 1
+    assert source.last_error is not None
+    assert source.last_error.startswith("cannot parse: ValueError")
+
+
+def test_invalid_arguments(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="check_interval"):
+        ReloadingFile(tmp_path / "x", str, empty="", check_interval=-1)
+    with pytest.raises(ValueError, match="max_bytes"):
+        ReloadingFile(tmp_path / "x", str, empty="", max_bytes=0)

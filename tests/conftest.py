@@ -6,6 +6,8 @@ import pytest
 
 pytest_plugins = [
     "tests.services.elasticsearch_service",
+    "tests.services.prefect_service",
+    "tests.services.swarm_service",
 ]
 
 SHARED_DIR = Path(__file__).resolve().parents[2] / "shared"

@@ -166,7 +166,7 @@ class Enricher:
             if self.check_provenance:
                 self._log_file_owner(doc, owners)
         reasons = []
-        if owners:
+        if owners and (not isinstance(uid, int) or any(o != uid for o in owners.values())):
             reason = check_owner(uid if isinstance(uid, int) else None, owners)
             if reason is not None:
                 reasons.append(reason)
@@ -271,10 +271,11 @@ def _foreign_home(doc: Document, home_prefix: str) -> str | None:
     user = doc.get("user_name")
     if not isinstance(user, str):
         return None
+    own_home = f"{home_prefix}{user}/"
     problems = []
     for key in ("path", "result"):
         value = doc.get(key)
-        if isinstance(value, str):
+        if isinstance(value, str) and not value.startswith(own_home):
             owner = _home_user(value, home_prefix)
             if owner is not None and owner != user:
                 problems.append(f"{key} {value} is in the home of {owner!r}, not of {user!r}")
@@ -286,7 +287,8 @@ def _lexical_home_path(path: str, home_prefix: str, homes_dir: str) -> str | Non
     if not path.startswith(home_prefix) or "\x00" in path:
         return None
     rest = path[len(home_prefix) :]
-    if not rest or any(part in ("..", ".") for part in rest.split("/")):
+    probe = f"/{rest}/"
+    if not rest or "/../" in probe or "/./" in probe or "//" in probe:
         return None
     return f"{homes_dir.rstrip('/')}/{rest}"
 

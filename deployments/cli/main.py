@@ -12,7 +12,17 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-COMMAND_MODULES: tuple[str, ...] = ("enrich", "textbook", "schedule")
+COMMAND_MODULES: tuple[str, ...] = (
+    "enrich",
+    "textbook",
+    "schedule",
+    "reconcile",
+    "setup",
+    "backfill",
+    "report",
+    "demo",
+    "serve",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

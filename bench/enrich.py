@@ -59,7 +59,7 @@ def build_index(work: Path, cells: int) -> Path:
         cell = str(uuid.UUID(int=n + 1))
         notebook = str(uuid.UUID(int=(n // 60) + 10**9))
         padding.append(
-            f'{n // 60:02}-{n % 60:03},問{n},{cell},{notebook},'
+            f"{n // 60:02}-{n % 60:03},問{n},{cell},{notebook},"
             f'course{n // 600}/nb{n // 60}.ipynb,course{n // 600},"x = {n}"'
         )
     index.write_text("\n".join([*lines, *padding]) + "\n", encoding="utf-8")

@@ -1,0 +1,7 @@
+"""Prefect Block types: the inventory of a CoursewareHub and its connections, secrets included."""
+
+from blocks.coursewarehub import CoursewareHub
+from blocks.elasticsearch import ElasticsearchConnection
+from blocks.kibana import KibanaConnection
+
+__all__ = ["CoursewareHub", "ElasticsearchConnection", "KibanaConnection"]

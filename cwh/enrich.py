@@ -10,8 +10,8 @@ text and the reason.
 from __future__ import annotations
 
 import hashlib
-import os
 import logging
+import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field

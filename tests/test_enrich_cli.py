@@ -46,9 +46,7 @@ def test_forward_records_enrich_to_expected_documents(
 ) -> None:
     records = forward_records(lcwrapper_sample)
     lines = [json.dumps(r["record"]).encode() + b"\n" for r in records]
-    command = enrich_command(
-        fixture_index, lcwrapper_sample / "passwd", lcwrapper_sample / "users"
-    )
+    command = enrich_command(fixture_index, lcwrapper_sample / "passwd", lcwrapper_sample / "users")
     documents = _enrich_lines(command, lines)
     expected = expected_documents(lcwrapper_sample)
     assert len(documents) == len(expected) == 14
@@ -72,8 +70,7 @@ def test_log_files_read_directly_give_the_same_documents_and_ids(
     live = {
         doc["path"]: doc
         for doc in (
-            enricher.enrich_record(record["record"])
-            for record in forward_records(lcwrapper_sample)
+            enricher.enrich_record(record["record"]) for record in forward_records(lcwrapper_sample)
         )
     }
     expected = {doc["path"]: doc for doc in expected_documents(lcwrapper_sample)}
@@ -99,9 +96,7 @@ def test_broken_lines_become_dead_letters_in_order(
         b"\xff\xfe binary\n",
         good + b"\n",
     ]
-    command = enrich_command(
-        fixture_index, lcwrapper_sample / "passwd", lcwrapper_sample / "users"
-    )
+    command = enrich_command(fixture_index, lcwrapper_sample / "passwd", lcwrapper_sample / "users")
     documents = _enrich_lines(command, lines)
     kinds = [doc.get("error_type", "ok") for doc in documents]
     assert kinds == [
@@ -124,9 +119,7 @@ def test_broken_lines_become_dead_letters_in_order(
 def test_sigterm_answers_everything_read_then_exits(
     lcwrapper_sample: Path, fixture_index: Path
 ) -> None:
-    command = enrich_command(
-        fixture_index, lcwrapper_sample / "passwd", lcwrapper_sample / "users"
-    )
+    command = enrich_command(fixture_index, lcwrapper_sample / "passwd", lcwrapper_sample / "users")
     process = subprocess.Popen(
         command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT
     )
@@ -176,9 +169,9 @@ def test_owner_mismatch_is_flagged_and_owned_files_are_not(
 def _record_with_result(sample: Path, result_path: str) -> bytes:
     record = forward_records(sample)[2]["record"]
     log = record["log"]
-    original = next(
-        line for line in log.splitlines() if line.startswith("result: ")
-    ).removeprefix("result: ")
+    original = next(line for line in log.splitlines() if line.startswith("result: ")).removeprefix(
+        "result: "
+    )
     return json.dumps({"log": log.replace(original, result_path)}).encode() + b"\n"
 
 

@@ -12,7 +12,10 @@ from cwh.memeindex import MemeIndex
 from cwh.passwd import PasswdTable
 from tests.enrich_support import forward_records
 
-PASSWD = "student09x0c0ffee:x:2009:100::/home/student09x0c0ffee:/bin/bash\nbob:x:2010:100::/home/bob:/bin/sh\n"
+PASSWD = (
+    "student09x0c0ffee:x:2009:100::/home/student09x0c0ffee:/bin/bash\n"
+    "bob:x:2010:100::/home/bob:/bin/sh\n"
+)
 
 
 def _enricher(**kwargs: object) -> Enricher:

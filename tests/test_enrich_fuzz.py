@@ -45,9 +45,9 @@ def _lines(sample: Path, count: int) -> list[bytes]:
     for n in range(count):
         kind = n % 10
         if kind == 0:
-            lines.append(bytes(rng.getrandbits(8) for _ in range(rng.randint(0, 60))).replace(
-                b"\n", b" "
-            ))
+            lines.append(
+                bytes(rng.getrandbits(8) for _ in range(rng.randint(0, 60))).replace(b"\n", b" ")
+            )
         elif kind == 1:
             lines.append(json.dumps(rng.choice([None, 1, "s", [], {"log": None}, {}])).encode())
         else:

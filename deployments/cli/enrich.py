@@ -26,9 +26,7 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--index", type=Path, required=True, help="textbook MEME index CSV")
     parser.add_argument("--passwd", type=Path, required=True, help="passwd file (uid -> name)")
-    parser.add_argument(
-        "--homes-dir", type=Path, required=True, help="users' homes on this host"
-    )
+    parser.add_argument("--homes-dir", type=Path, required=True, help="users' homes on this host")
     parser.add_argument(
         "--home-prefix", default="/home", help="home root inside the users' containers"
     )
@@ -71,7 +69,9 @@ def run(args: argparse.Namespace) -> int:
     from cwh.enrich_stream import LineTransformer, log_summary, run_stream
 
     logging.basicConfig(
-        stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s"
+        stream=sys.stderr,
+        level=logging.INFO,
+        format="%(asctime)s %(name)s %(levelname)s %(message)s",
     )
     try:
         enricher = build_enricher(

@@ -213,10 +213,12 @@ class ElasticsearchNode:
                 raise ElasticsearchUnavailable(
                     f"Elasticsearch exited with {self.process.returncode}:\n{self.tail()}"
                 )
-            with contextlib.suppress(urllib.error.URLError, ConnectionError, TimeoutError):
-                with urllib.request.urlopen(health, timeout=2) as response:
-                    if response.status == 200:
-                        return
+            with (
+                contextlib.suppress(urllib.error.URLError, ConnectionError, TimeoutError),
+                urllib.request.urlopen(health, timeout=2) as response,
+            ):
+                if response.status == 200:
+                    return
             time.sleep(0.25)
         self.stop()
         raise ElasticsearchUnavailable(

@@ -46,11 +46,7 @@ def es_index_prefix(es_client: Elasticsearch) -> Iterator[str]:
     """A unique index prefix for one test; everything under it is deleted afterwards."""
     prefix = f"t{uuid.uuid4().hex[:10]}"
     yield prefix
-    es_client.options(ignore_status=404).indices.delete(
-        index=f"{prefix}*", expand_wildcards="all"
-    )
-    templates = es_client.options(ignore_status=404).indices.get_index_template(
-        name=f"{prefix}*"
-    )
+    es_client.options(ignore_status=404).indices.delete(index=f"{prefix}*", expand_wildcards="all")
+    templates = es_client.options(ignore_status=404).indices.get_index_template(name=f"{prefix}*")
     for template in templates.get("index_templates", []) if templates else []:
         es_client.indices.delete_index_template(name=template["name"])

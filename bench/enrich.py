@@ -79,6 +79,24 @@ def build_input(work: Path, count: int) -> Path:
     return path
 
 
+def owned_homes(work: Path) -> Path:
+    """A copy of the sample homes owned by their users, as on a real manager node.
+
+    Checked-out files belong to whoever cloned them; left so, every record would be flagged
+    as a uid/owner mismatch and the benchmark would measure the rare path, not the usual one.
+    """
+    homes = work / "users"
+    shutil.copytree(SAMPLE / "users", homes, symlinks=True)
+    if os.geteuid() == 0:
+        for line in (SAMPLE / "passwd").read_text(encoding="utf-8").splitlines():
+            name, _, uid, gid, *_ = line.split(":")
+            home = homes / name
+            if home.is_dir():
+                for path in [home, *home.rglob("*")]:
+                    os.lchown(path, int(uid), int(gid))
+    return homes
+
+
 def pinned(command: list[str]) -> list[str]:
     taskset = shutil.which("taskset")
     return [taskset, "-c", "0", *command] if taskset else command
@@ -114,6 +132,7 @@ def main() -> None:
     try:
         index = build_index(work, args.cells)
         source = build_input(work, args.records)
+        homes = owned_homes(work)
         enrich = [
             sys.executable,
             "-m",
@@ -124,7 +143,7 @@ def main() -> None:
             "--passwd",
             str(SAMPLE / "passwd"),
             "--homes-dir",
-            str(SAMPLE / "users"),
+            str(homes),
         ]
         baseline = [sys.executable, "-c", PASSTHROUGH]
         sink = work / "out.jsonl"

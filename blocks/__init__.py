@@ -3,5 +3,6 @@
 from blocks.coursewarehub import CoursewareHub
 from blocks.elasticsearch import ElasticsearchConnection
 from blocks.kibana import KibanaConnection
+from blocks.vcp import VcpWorkerUnit
 
-__all__ = ["CoursewareHub", "ElasticsearchConnection", "KibanaConnection"]
+__all__ = ["CoursewareHub", "ElasticsearchConnection", "KibanaConnection", "VcpWorkerUnit"]

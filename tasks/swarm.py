@@ -300,7 +300,11 @@ def docker_client(target: DockerTarget, timeout: int = 60) -> Iterator[Any]:
     if isinstance(target, DockerHost):
         client = target.get_client()
     else:
-        client = docker.DockerClient(base_url=target, timeout=timeout)
+        # ssh:// hosts go through the ssh command-line client (as the CoursewareHub block
+        # does) so that no paramiko dependency and no separate key handling is needed.
+        client = docker.DockerClient(
+            base_url=target, timeout=timeout, use_ssh_client=target.startswith("ssh://")
+        )
     try:
         yield client
     finally:

@@ -1,0 +1,81 @@
+"""``cwh report``: the progress report (heatmap PNG + HTML) per course, without Prefect."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from deployments.cli.backfill import add_store_arguments, store_config
+
+
+def register(subparsers: Any) -> None:
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "report",
+        help="students x questions progress report per course",
+        description=(
+            "Writes, per course, a heatmap PNG and a self-contained HTML page (every question "
+            "of the textbook, every student of the roster) and prints their paths."
+        ),
+    )
+    parser.add_argument("--index", required=True, help="textbook MEME index CSV")
+    parser.add_argument(
+        "--roster", help="passwd file or roster list: students shown even with no runs"
+    )
+    parser.add_argument(
+        "--course", action="append", dest="courses", help="only this course (repeatable)"
+    )
+    parser.add_argument("--since", help="start of the window (ISO-8601, inclusive)")
+    parser.add_argument("--until", help="end of the window (ISO-8601, exclusive)")
+    parser.add_argument("--last-minutes", type=int, help="window: the last N minutes")
+    parser.add_argument(
+        "--student", action="append", dest="students", help="only this user or local name"
+    )
+    parser.add_argument("--output-dir", help="report directory (default ~/.cwh/reports)")
+    parser.add_argument("--timezone", default="Asia/Tokyo", help="time zone of the report")
+    add_store_arguments(parser)
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    from cwh.roster import RosterError
+    from flows.progress_report import (
+        ReportConfig,
+        ReportConfigError,
+        parse_zone,
+        run_report,
+        window_from,
+    )
+
+    try:
+        zone = parse_zone(args.timezone)
+        since, until = window_from(
+            args.since, args.until, args.last_minutes, zone, datetime.now(UTC)
+        )
+        config = ReportConfig(
+            index=args.index,
+            store=store_config(args),
+            roster=args.roster,
+            courses=tuple(args.courses) if args.courses else None,
+            since=since,
+            until=until,
+            students=tuple(args.students) if args.students else None,
+            output_dir=args.output_dir,
+            timezone=args.timezone,
+        )
+        reports = run_report(config)
+    except (ReportConfigError, RosterError, ValueError, OSError) as exc:
+        print(f"cwh report: {exc}", file=sys.stderr)
+        return 2
+    for report in reports:
+        assert report.files is not None
+        matrix = report.matrix
+        print(
+            f"{matrix.course}: {len(matrix.students)} students x {len(matrix.questions)} "
+            f"questions, {len(report.summary.stuck)} latest run(s) failed"
+        )
+        print(f"  heatmap: {report.files.png}")
+        print(f"  html:    {report.files.html}")
+    return 0

@@ -1,0 +1,57 @@
+"""Flow ``cwh-demo``: the whole progress pipeline on a generated course, as flow runs.
+
+Generates (or reuses) a demo course, then runs the real flows one after another as
+sub-flow runs visible in the Prefect UI: ``index-textbook`` -> ``backfill-logs`` (into the
+embedded store) -> ``progress-report``. Everything lives under one work directory, so a
+second run reuses the course, finds every document already stored and only renders a
+fresh report.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+
+from cwh.demo_course import DemoCourse, generate_demo_course
+from flows.backfill_logs import backfill_logs
+from flows.index_textbook import index_textbook
+from flows.progress_report import progress_report
+
+QLABEL_PATTERN = r"問\s*\d+-\d+"
+
+
+@task(name="generate-demo-course", cache_policy=NO_CACHE)
+def generate(workdir: str, students: int) -> DemoCourse:
+    course = generate_demo_course(Path(workdir) / "course", students=students)
+    get_run_logger().info(
+        "demo course in %s: %d students, %d executions", course.root, students, course.executions
+    )
+    return course
+
+
+@flow(name="cwh-demo", description="Demo: index a generated course, backfill it, report.")
+def demo(workdir: str, students: int = 30) -> dict[str, Any]:
+    course = generate(workdir, students)
+    database = str(Path(workdir) / "executions.sqlite3")
+    index_textbook(
+        textbook_dir=str(course.textbook_dir),
+        output=str(course.index),
+        qlabel_pattern=QLABEL_PATTERN,
+    )
+    backfill = backfill_logs(
+        homes_dir=str(course.homes_dir),
+        index=str(course.index),
+        passwd=str(course.passwd),
+        database=database,
+        checkpoint=str(Path(workdir) / "backfill.checkpoint.json"),
+    )
+    reports = progress_report(
+        index=str(course.index),
+        roster=str(course.passwd),
+        database=database,
+        output_dir=str(Path(workdir) / "reports"),
+    )
+    return {"course": str(course.root), "backfill": backfill, "reports": reports}

@@ -1,0 +1,471 @@
+"""Enriched executions in Elasticsearch, written and read with core APIs only.
+
+* Writes are bulk ``create`` operations with the document's deterministic id into the
+  index the enricher chose (``<prefix>-YYYY.MM.DD``): a 409 means "already present", so a
+  re-run or a document that also arrived live never duplicates, and the count is exact.
+  A document the cluster rejects (a mapping conflict, say) is kept as a dead letter with
+  the reason instead of being lost.
+* The progress matrix is one composite aggregation per page over (student, question,
+  status) with the latest ``start_time``; it never fetches documents.
+* Re-enrichment finds the (cell, qno, qlabel) and (notebook, path, course) combinations
+  that disagree with the new index with composite aggregations, then rewrites only those
+  documents: partial ``update`` operations (no scripts, which the node may not allow), or
+  a full re-index guarded by ``if_seq_no`` when a field has to disappear.
+
+Indices get the project's templates (:mod:`cwh.es_templates`, normally installed by
+``cwh setup``; installed on first write when no template covers the prefix). Field names
+are still resolved against the actual mapping (``user_name`` as a keyword, or the
+``user_name.keyword`` sub-field that dynamic mapping creates; ``start_time`` as epoch
+seconds ``long`` or ``date``), so indices created before the templates read the same.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Iterator, Sequence
+from datetime import datetime
+from typing import Any, cast
+
+import orjson
+from elasticsearch import Elasticsearch, helpers
+
+from cwh.enrich import DEADLETTER_INFIX, DOC_ID, TARGET_INDEX
+from cwh.es_templates import index_templates
+from cwh.memeindex import MemeIndex
+from cwh.progress import OK_STATUS, ProgressCell, StatusCount, combine_status_counts
+from tasks.store import DEFAULT_INDEX_PREFIX, Document, WriteSummary
+
+COMPOSITE_PAGE = 10_000
+BULK_CHUNK = 2_000
+BULK_BYTES = 50 * 1024 * 1024
+REJECTED = "IndexRejected"
+
+
+class ElasticsearchStoreError(RuntimeError):
+    """Elasticsearch refused or failed part of a request; the message says what and why."""
+
+
+def connect(url: str | None = None, block_name: str | None = None) -> tuple[Elasticsearch, str]:
+    """A client, and the index prefix, from a plain URL or a saved connection block.
+
+    The block (``blocks.elasticsearch.ElasticsearchConnection``) is loaded lazily and keeps
+    the credentials; they never pass through this module's logs or errors.
+    """
+    if url:
+        client = Elasticsearch(url, request_timeout=120, retry_on_timeout=True, max_retries=3)
+        return client, DEFAULT_INDEX_PREFIX
+    if not block_name:
+        raise ValueError("an Elasticsearch URL or block name is required")
+    from blocks.elasticsearch import ElasticsearchConnection
+
+    block = cast(ElasticsearchConnection, ElasticsearchConnection.load(block_name))
+    block_client: Elasticsearch = block.get_client()
+    return block_client, block.index_prefix
+
+
+class ElasticsearchStore:
+    """:class:`tasks.store.Store` over ``<prefix>-*`` indices."""
+
+    def __init__(self, client: Elasticsearch, *, index_prefix: str = DEFAULT_INDEX_PREFIX) -> None:
+        self.client = client
+        self.prefix = index_prefix
+        self._fields: dict[str, str] = {}
+        self._date_start: bool | None = None
+        self._template_checked = False
+
+    @property
+    def index_prefix(self) -> str:
+        return self.prefix
+
+    @property
+    def executions(self) -> str:
+        """Index expression for executions (dead letters excluded)."""
+        return f"{self.prefix}-*,-{self.prefix}-{DEADLETTER_INFIX}-*"
+
+    def describe(self) -> str:
+        hosts = ", ".join(
+            f"{node.scheme}://{node.host}:{node.port}"
+            for node in self.client.transport.node_pool.all()
+        )
+        return f"Elasticsearch {hosts} indices {self.prefix}-*"
+
+    def ensure_template(self) -> None:
+        """Install the project's index templates unless some template covers our indices.
+
+        ``cwh setup`` normally installs them (:mod:`cwh.es_templates`); a backfill into a
+        fresh cluster must not fall back to dynamic mapping, which maps student-controlled
+        ``result_json`` keys and ends in mapping conflicts. An operator's own template is
+        respected.
+        """
+        if self._template_checked:
+            return
+        sample = f"{self.prefix}-2000.01.01"
+        existing = self.client.options(ignore_status=404).indices.get_index_template()
+        for item in existing.get("index_templates", []) if existing else []:
+            patterns = item["index_template"].get("index_patterns", [])
+            if any(fnmatch.fnmatchcase(sample, p) for p in patterns):
+                self._template_checked = True
+                return
+        for template in index_templates(self.prefix):
+            self.client.indices.put_index_template(name=template.name, **template.body)
+        self._template_checked = True
+
+    def write(self, documents: Sequence[Document]) -> WriteSummary:
+        self.ensure_template()
+        summary = WriteSummary()
+        sources: dict[str, dict[str, Any]] = {}
+        actions = []
+        for document in documents:
+            source = dict(document)
+            doc_id = source.pop(DOC_ID, None)
+            index = source.pop(TARGET_INDEX, None)
+            if not isinstance(doc_id, str) or not isinstance(index, str):
+                raise ElasticsearchStoreError(
+                    "a document without doc_id/target_index cannot be stored idempotently"
+                )
+            if _is_dead_letter(source):
+                summary.count_dead_letter(str(source["error_type"]))
+            sources[doc_id] = source
+            actions.append(
+                {"_op_type": "create", "_index": index, "_id": doc_id, "_source": source}
+            )
+        rejected: list[Document] = []
+        failures: list[str] = []
+        for ok, item in helpers.streaming_bulk(
+            self.client,
+            actions,
+            chunk_size=BULK_CHUNK,
+            max_chunk_bytes=BULK_BYTES,
+            raise_on_error=False,
+            raise_on_exception=False,
+            max_retries=5,
+            initial_backoff=1,
+        ):
+            result = item["create"]
+            source = sources[result["_id"]]
+            status = int(result.get("status", 0))
+            if _is_dead_letter(source):
+                continue
+            if ok:
+                summary.indexed += 1
+            elif status == 409:
+                summary.already_present += 1
+            elif 400 <= status < 500 and status != 429:
+                rejected.append(self._rejection(result, source))
+            else:
+                failures.append(f"{result.get('_index')}: {_reason(result)}")
+        if rejected:
+            summary.add(self.write(rejected))
+        if failures:
+            raise ElasticsearchStoreError(
+                f"{len(failures)} document(s) could not be written (first: {failures[0]}); "
+                "the batch can be written again safely"
+            )
+        return summary
+
+    def _rejection(self, result: dict[str, Any], source: Document) -> Document:
+        day = str(result.get("_index", "")).removeprefix(f"{self.prefix}-")
+        return {
+            "raw": orjson.dumps(source, default=str).decode(),
+            "error_type": REJECTED,
+            "error_message": f"{result.get('_index')}: {_reason(result)}",
+            "@timestamp": source.get("@timestamp"),
+            DOC_ID: result["_id"],
+            TARGET_INDEX: f"{self.prefix}-{DEADLETTER_INFIX}-{day}",
+        }
+
+    def flush(self) -> None:
+        """Make everything written so far visible to searches."""
+        self.client.options(ignore_status=404).indices.refresh(
+            index=f"{self.prefix}-*", allow_no_indices=True, ignore_unavailable=True
+        )
+
+    def count(self) -> int:
+        response = self.client.count(
+            index=self.executions, allow_no_indices=True, ignore_unavailable=True
+        )
+        return int(response["count"])
+
+    def dead_letter_count(self) -> int:
+        response = self.client.count(
+            index=f"{self.prefix}-{DEADLETTER_INFIX}-*",
+            allow_no_indices=True,
+            ignore_unavailable=True,
+        )
+        return int(response["count"])
+
+    def _field(self, name: str) -> str:
+        """``name`` if it is a keyword field, else its ``.keyword`` sub-field."""
+        known = self._fields.get(name)
+        if known is not None:
+            return known
+        caps = self.client.field_caps(
+            index=self.executions,
+            fields=[name, f"{name}.keyword"],
+            allow_no_indices=True,
+            ignore_unavailable=True,
+        )["fields"]
+        if "keyword" in caps.get(name, {}):
+            resolved = name
+        elif "keyword" in caps.get(f"{name}.keyword", {}):
+            resolved = f"{name}.keyword"
+        else:
+            return name
+        self._fields[name] = resolved
+        return resolved
+
+    def _start_is_date(self) -> bool:
+        if self._date_start is None:
+            caps = self.client.field_caps(
+                index=self.executions,
+                fields=["start_time"],
+                allow_no_indices=True,
+                ignore_unavailable=True,
+            )["fields"].get("start_time", {})
+            if not caps:
+                return False
+            self._date_start = "date" in caps
+        return self._date_start
+
+    def _composite(
+        self, query: dict[str, Any], sources: list[dict[str, Any]], aggs: dict[str, Any] | None
+    ) -> Iterator[dict[str, Any]]:
+        after: dict[str, Any] | None = None
+        while True:
+            composite: dict[str, Any] = {"size": COMPOSITE_PAGE, "sources": sources}
+            if after is not None:
+                composite["after"] = after
+            body: dict[str, Any] = {"composite": composite}
+            if aggs:
+                body["aggs"] = aggs
+            response = self.client.search(
+                index=self.executions,
+                size=0,
+                query=query,
+                aggs={"groups": body},
+                allow_no_indices=True,
+                ignore_unavailable=True,
+                request_cache=False,
+            )
+            groups = response.get("aggregations", {}).get("groups")
+            if not groups:
+                return
+            yield from groups["buckets"]
+            after = groups.get("after_key")
+            if after is None or len(groups["buckets"]) < COMPOSITE_PAGE:
+                return
+
+    def progress_rows(
+        self,
+        course: str,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        students: Sequence[str] | None = None,
+    ) -> list[ProgressCell]:
+        """Two composite aggregations instead of one over (student, question, status).
+
+        The first groups every execution by (student, question) with the latest start;
+        the second groups only the failed ones, by status too. A third grouping key over all
+        documents costs more than both together (about 2.7 s against 1.5 s for 700,000
+        executions of one course on two cores), and the successful runs' own latest start
+        is never needed: they are the latest exactly when the overall latest start is newer
+        than every failure's (a tie counts as failed, see :func:`combine_status_counts`).
+        """
+        user, qno = self._field("user_name"), self._field("qno")
+        status = self._field("execute_reply_status")
+        filters: list[dict[str, Any]] = [{"term": {self._field("course_server"): course}}]
+        is_date = self._start_is_date()
+        window: dict[str, Any] = {}
+        if since is not None:
+            window["gte"] = int(since.timestamp())
+        if until is not None:
+            window["lt"] = int(until.timestamp())
+        if window:
+            if is_date:
+                window["format"] = "epoch_second"
+            filters.append({"range": {"start_time": window}})
+        if students is not None:
+            names = list(students)
+            filters.append(
+                {
+                    "bool": {
+                        "should": [
+                            {"terms": {user: names}},
+                            {"terms": {self._field("local_name"): names}},
+                        ],
+                        "minimum_should_match": 1,
+                    }
+                }
+            )
+        pair: list[dict[str, Any]] = [
+            {"user": {"terms": {"field": user}}},
+            {"qno": {"terms": {"field": qno}}},
+        ]
+        latest = {"last": {"max": {"field": "start_time"}}}
+        divisor = 1000 if is_date else 1
+
+        def last(bucket: dict[str, Any]) -> int:
+            return int((bucket["last"]["value"] or 0) // divisor)
+
+        failed: dict[tuple[str, str], list[StatusCount]] = {}
+        failures = {"bool": {"filter": filters, "must_not": [{"term": {status: OK_STATUS}}]}}
+        with_status = [*pair, {"status": {"terms": {"field": status, "missing_bucket": True}}}]
+        for bucket in self._composite(failures, with_status, latest):
+            key = bucket["key"]
+            failed.setdefault((key["user"], key["qno"]), []).append(
+                StatusCount(
+                    key["user"],
+                    key["qno"],
+                    key["status"] or "",
+                    int(bucket["doc_count"]),
+                    last(bucket),
+                )
+            )
+        counts: list[StatusCount] = []
+        for bucket in self._composite({"bool": {"filter": filters}}, pair, latest):
+            key = (bucket["key"]["user"], bucket["key"]["qno"])
+            groups = failed.get(key, [])
+            ok_runs = int(bucket["doc_count"]) - sum(g.runs for g in groups)
+            counts += groups
+            if ok_runs > 0:
+                counts.append(StatusCount(key[0], key[1], OK_STATUS, ok_runs, last(bucket)))
+        return combine_status_counts(counts)
+
+    def reenrich(self, index: MemeIndex) -> int:
+        self.flush()
+        changed: dict[tuple[str, str], dict[str, str | None]] = {}
+        cell_field = self._field("lc_cell_meme_uuid")
+        for key in self._combinations(cell_field, "qno", "qlabel"):
+            uuid, qno, qlabel = key["a"], key["b"], key["c"]
+            cell = index.cell(uuid)
+            wanted = (cell.qno, cell.qlabel) if cell is not None else (None, None)
+            if (qno, qlabel) != wanted:
+                query = _match_combination(
+                    (cell_field, uuid), (self._field("qno"), qno), (self._field("qlabel"), qlabel)
+                )
+                for hit in self._hits(query):
+                    changed.setdefault((hit[0], hit[1]), {}).update(qno=wanted[0], qlabel=wanted[1])
+        notebook_field = self._field("lc_notebook_meme")
+        for key in self._combinations(notebook_field, "textbook_path", "course_server"):
+            meme, path, course = key["a"], key["b"], key["c"]
+            notebook = index.notebook(meme)
+            wanted = (notebook.textbook_path, notebook.course_server) if notebook else (None, None)
+            if (path, course) != wanted:
+                query = _match_combination(
+                    (notebook_field, meme),
+                    (self._field("textbook_path"), path),
+                    (self._field("course_server"), course),
+                )
+                for hit in self._hits(query):
+                    changed.setdefault((hit[0], hit[1]), {}).update(
+                        textbook_path=wanted[0], course_server=wanted[1]
+                    )
+        if changed:
+            self._apply(changed)
+        return len(changed)
+
+    def _combinations(self, first: str, second: str, third: str) -> Iterator[dict[str, Any]]:
+        sources: list[dict[str, Any]] = [
+            {"a": {"terms": {"field": first}}},
+            {"b": {"terms": {"field": self._field(second), "missing_bucket": True}}},
+            {"c": {"terms": {"field": self._field(third), "missing_bucket": True}}},
+        ]
+        for bucket in self._composite({"exists": {"field": first}}, sources, None):
+            yield bucket["key"]
+
+    def _hits(self, query: dict[str, Any]) -> Iterator[tuple[str, str]]:
+        for hit in helpers.scan(
+            self.client,
+            index=self.executions,
+            query={"query": query, "_source": False},
+            size=5000,
+            allow_no_indices=True,
+            ignore_unavailable=True,
+        ):
+            yield hit["_index"], hit["_id"]
+
+    def _apply(self, changed: dict[tuple[str, str], dict[str, str | None]]) -> None:
+        updates = []
+        removals: dict[tuple[str, str], dict[str, str | None]] = {}
+        for (index, doc_id), fields in changed.items():
+            if any(value is None for value in fields.values()):
+                removals[(index, doc_id)] = fields
+            else:
+                updates.append(
+                    {"_op_type": "update", "_index": index, "_id": doc_id, "doc": fields}
+                )
+        errors: list[str] = []
+        for ok, item in helpers.streaming_bulk(
+            self.client, updates, chunk_size=BULK_CHUNK, raise_on_error=False, max_retries=5
+        ):
+            if not ok:
+                errors.append(_reason(item["update"]))
+        if removals:
+            errors += self._rewrite(removals)
+        self.flush()
+        if errors:
+            raise ElasticsearchStoreError(
+                f"{len(errors)} document(s) could not be re-enriched (first: {errors[0]}); "
+                "running re-enrichment again retries exactly those"
+            )
+
+    def _rewrite(self, removals: dict[tuple[str, str], dict[str, str | None]]) -> list[str]:
+        """Fields that must disappear: re-index the document, guarded against races."""
+        errors = []
+        keys = list(removals)
+        for start in range(0, len(keys), BULK_CHUNK):
+            chunk = keys[start : start + BULK_CHUNK]
+            docs = self.client.mget(
+                docs=[{"_index": i, "_id": d} for i, d in chunk], realtime=True
+            )["docs"]
+            actions = []
+            for (index, doc_id), doc in zip(chunk, docs, strict=True):
+                if not doc.get("found"):
+                    continue
+                source = dict(doc["_source"])
+                for name, value in removals[(index, doc_id)].items():
+                    if value is None:
+                        source.pop(name, None)
+                    else:
+                        source[name] = value
+                actions.append(
+                    {
+                        "_op_type": "index",
+                        "_index": index,
+                        "_id": doc_id,
+                        "_source": source,
+                        "if_seq_no": doc["_seq_no"],
+                        "if_primary_term": doc["_primary_term"],
+                    }
+                )
+            for ok, item in helpers.streaming_bulk(
+                self.client, actions, raise_on_error=False, max_retries=5
+            ):
+                if not ok:
+                    errors.append(_reason(item["index"]))
+        return errors
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def _is_dead_letter(source: Document) -> bool:
+    return "error_type" in source and "raw" in source
+
+
+def _match_combination(*pairs: tuple[str, str | None]) -> dict[str, Any]:
+    must: list[dict[str, Any]] = []
+    must_not: list[dict[str, Any]] = []
+    for name, value in pairs:
+        if value is None:
+            must_not.append({"exists": {"field": name}})
+        else:
+            must.append({"term": {name: value}})
+    return {"bool": {"filter": must, "must_not": must_not}}
+
+
+def _reason(result: dict[str, Any]) -> str:
+    error = result.get("error")
+    if isinstance(error, dict):
+        return f"{error.get('type')}: {error.get('reason')}"
+    return str(error or f"status {result.get('status')}")

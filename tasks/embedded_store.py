@@ -1,0 +1,292 @@
+"""The embedded store: enriched executions in one SQLite file (WAL mode).
+
+Used when no Elasticsearch is configured, so ``cwh demo`` and small installations need
+nothing but Python. WAL mode lets one writer (a backfill) and readers in other processes
+(the progress report, a teacher's ``cwh report``) work at the same time: readers see the
+last committed batch and never block the writer. Each batch is one ``BEGIN IMMEDIATE``
+transaction, and a busy timeout makes a second writer wait instead of failing.
+
+The columns the progress matrix and re-enrichment query are real columns with covering
+indexes; the whole document (minus ``doc_id``/``target_index``) is kept as JSON next to
+them, so nothing the enricher produced is lost.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from cwh.enrich import DOC_ID, TARGET_INDEX
+from cwh.memeindex import MemeIndex
+from cwh.progress import ProgressCell, StatusCount, combine_status_counts
+from tasks.store import DEFAULT_INDEX_PREFIX, Document, WriteSummary
+
+BUSY_TIMEOUT_MS = 60_000
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS executions (
+    doc_id TEXT PRIMARY KEY,
+    target_index TEXT NOT NULL,
+    start_time INTEGER,
+    user_name TEXT,
+    local_name TEXT,
+    course_server TEXT,
+    qno TEXT,
+    qlabel TEXT,
+    textbook_path TEXT,
+    lc_cell_meme_uuid TEXT,
+    lc_notebook_meme TEXT,
+    status TEXT,
+    document BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS executions_progress
+    ON executions (course_server, user_name, qno, status, start_time);
+CREATE INDEX IF NOT EXISTS executions_cell ON executions (lc_cell_meme_uuid);
+CREATE INDEX IF NOT EXISTS executions_notebook ON executions (lc_notebook_meme);
+CREATE TABLE IF NOT EXISTS dead_letters (
+    doc_id TEXT PRIMARY KEY,
+    target_index TEXT NOT NULL,
+    error_type TEXT NOT NULL,
+    timestamp TEXT,
+    document BLOB NOT NULL
+);
+"""
+
+_INSERT = """
+INSERT OR IGNORE INTO executions (
+    doc_id, target_index, start_time, user_name, local_name, course_server, qno, qlabel,
+    textbook_path, lc_cell_meme_uuid, lc_notebook_meme, status, document
+) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+"""
+
+_INSERT_DEAD = """
+INSERT OR IGNORE INTO dead_letters (doc_id, target_index, error_type, timestamp, document)
+VALUES (?, ?, ?, ?, ?)
+"""
+
+
+class StoreError(RuntimeError):
+    """A document the store cannot accept (no ``doc_id``), or an unusable database file."""
+
+
+class EmbeddedStore:
+    """SQLite-backed :class:`tasks.store.Store`; one connection per thread."""
+
+    def __init__(self, path: Path, *, index_prefix: str = DEFAULT_INDEX_PREFIX) -> None:
+        self.path = Path(path)
+        self.index_prefix = index_prefix
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        conn = self._connection()
+        conn.executescript(_SCHEMA)
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+    def describe(self) -> str:
+        return f"embedded SQLite store {self.path}"
+
+    def _connection(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            try:
+                conn = sqlite3.connect(
+                    self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
+                    check_same_thread=False,
+                )  # fmt: skip
+                conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+                mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            except sqlite3.DatabaseError as exc:
+                raise StoreError(f"{self.path} is not a usable SQLite database: {exc}") from exc
+            if str(mode).lower() != "wal":
+                raise StoreError(
+                    f"{self.path}: SQLite refused WAL mode (got {mode!r}); "
+                    "is it on a network file system?"
+                )
+            conn.execute("PRAGMA synchronous = NORMAL")
+            self._local.conn = conn
+            with self._lock:
+                self._connections.append(conn)
+        return conn
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        conn = self._connection()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    def write(self, documents: Sequence[Document]) -> WriteSummary:
+        summary = WriteSummary()
+        rows: list[tuple[Any, ...]] = []
+        dead: list[tuple[Any, ...]] = []
+        for document in documents:
+            source = dict(document)
+            doc_id = source.pop(DOC_ID, None)
+            target = source.pop(TARGET_INDEX, None)
+            if not isinstance(doc_id, str) or not doc_id:
+                raise StoreError("a document without doc_id cannot be stored idempotently")
+            blob = orjson.dumps(source, option=orjson.OPT_NON_STR_KEYS)
+            if "error_type" in source and "raw" in source:
+                reason = str(source["error_type"])
+                summary.count_dead_letter(reason)
+                dead.append((doc_id, target or "", reason, source.get("@timestamp"), blob))
+                continue
+            user = _text(source.get("user_name"))
+            rows.append(
+                (
+                    doc_id,
+                    target or "",
+                    source.get("start_time") if isinstance(source.get("start_time"), int) else None,
+                    user,
+                    _text(source.get("local_name")),
+                    _text(source.get("course_server")),
+                    _text(source.get("qno")),
+                    _text(source.get("qlabel")),
+                    _text(source.get("textbook_path")),
+                    _text(source.get("lc_cell_meme_uuid")),
+                    _text(source.get("lc_notebook_meme")),
+                    _text(source.get("execute_reply_status")),
+                    blob,
+                )
+            )
+        with self._transaction() as conn:
+            before = conn.total_changes
+            conn.executemany(_INSERT, rows)
+            summary.indexed = conn.total_changes - before
+            conn.executemany(_INSERT_DEAD, dead)
+        summary.already_present = len(rows) - summary.indexed
+        return summary
+
+    def progress_rows(
+        self,
+        course: str,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        students: Sequence[str] | None = None,
+    ) -> list[ProgressCell]:
+        where = ["course_server = ?", "qno IS NOT NULL", "user_name IS NOT NULL"]
+        params: list[Any] = [course]
+        if since is not None:
+            where.append("start_time >= ?")
+            params.append(int(since.timestamp()))
+        if until is not None:
+            where.append("start_time < ?")
+            params.append(int(until.timestamp()))
+        if students is not None:
+            names = list(students)
+            marks = ",".join("?" * len(names))
+            where.append(f"(user_name IN ({marks}) OR local_name IN ({marks}))")
+            params += names + names
+        query = (
+            "SELECT user_name, qno, COALESCE(status, ''), COUNT(*), MAX(start_time) "
+            f"FROM executions WHERE {' AND '.join(where)} GROUP BY user_name, qno, status"
+        )
+        conn = self._connection()
+        counts = [
+            StatusCount(user, qno, status, runs, last or 0)
+            for user, qno, status, runs, last in conn.execute(query, params)
+        ]
+        return combine_status_counts(counts)
+
+    def reenrich(self, index: MemeIndex) -> int:
+        conn = self._connection()
+        changes: dict[str, dict[str, str | None]] = {}
+        for uuid, qno, qlabel in conn.execute(
+            "SELECT DISTINCT lc_cell_meme_uuid, qno, qlabel FROM executions "
+            "WHERE lc_cell_meme_uuid IS NOT NULL"
+        ).fetchall():
+            cell = index.cell(uuid)
+            wanted = (cell.qno, cell.qlabel) if cell is not None else (None, None)
+            if (qno, qlabel) != wanted:
+                for (doc_id,) in conn.execute(
+                    "SELECT doc_id FROM executions WHERE lc_cell_meme_uuid = ? "
+                    "AND qno IS ? AND qlabel IS ?",
+                    (uuid, qno, qlabel),
+                ):
+                    changes.setdefault(doc_id, {}).update(qno=wanted[0], qlabel=wanted[1])
+        for meme, path, course in conn.execute(
+            "SELECT DISTINCT lc_notebook_meme, textbook_path, course_server FROM executions "
+            "WHERE lc_notebook_meme IS NOT NULL"
+        ).fetchall():
+            notebook = index.notebook(meme)
+            wanted = (notebook.textbook_path, notebook.course_server) if notebook else (None, None)
+            if (path, course) != wanted:
+                for (doc_id,) in conn.execute(
+                    "SELECT doc_id FROM executions WHERE lc_notebook_meme = ? "
+                    "AND textbook_path IS ? AND course_server IS ?",
+                    (meme, path, course),
+                ):
+                    changes.setdefault(doc_id, {}).update(
+                        textbook_path=wanted[0], course_server=wanted[1]
+                    )
+        if changes:
+            self._apply(changes)
+        return len(changes)
+
+    def _apply(self, changes: dict[str, dict[str, str | None]]) -> None:
+        with self._transaction() as conn:
+            for doc_id, fields in changes.items():
+                row = conn.execute(
+                    "SELECT document FROM executions WHERE doc_id = ?", (doc_id,)
+                ).fetchone()
+                if row is None:
+                    continue
+                document = orjson.loads(row[0])
+                for name, value in fields.items():
+                    if value is None:
+                        document.pop(name, None)
+                    else:
+                        document[name] = value
+                assignments = ", ".join(f"{name} = ?" for name in fields)
+                conn.execute(
+                    f"UPDATE executions SET {assignments}, document = ? WHERE doc_id = ?",
+                    (*fields.values(), orjson.dumps(document), doc_id),
+                )
+
+    def get(self, doc_id: str) -> Document | None:
+        """One stored execution as written (without ``doc_id``/``target_index``)."""
+        row = (
+            self._connection()
+            .execute("SELECT document FROM executions WHERE doc_id = ?", (doc_id,))
+            .fetchone()
+        )
+        return None if row is None else dict(orjson.loads(row[0]))
+
+    def documents(self) -> Iterator[tuple[str, Document]]:
+        for doc_id, blob in self._connection().execute(
+            "SELECT doc_id, document FROM executions ORDER BY doc_id"
+        ):
+            yield doc_id, orjson.loads(blob)
+
+    def flush(self) -> None:
+        """Nothing to do: every batch is committed when ``write`` returns."""
+
+    def count(self) -> int:
+        return int(self._connection().execute("SELECT COUNT(*) FROM executions").fetchone()[0])
+
+    def dead_letter_count(self) -> int:
+        return int(self._connection().execute("SELECT COUNT(*) FROM dead_letters").fetchone()[0])
+
+    def close(self) -> None:
+        with self._lock:
+            for conn in self._connections:
+                conn.close()
+            self._connections.clear()
+        self._local = threading.local()
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None

@@ -1,0 +1,86 @@
+"""Elasticsearch store details: rejected documents, dead letters, dynamically mapped indices."""
+
+from __future__ import annotations
+
+from elasticsearch import Elasticsearch, helpers
+
+from cwh.enrich import DOC_ID, TARGET_INDEX
+from cwh.progress import ProgressCell
+from tasks.elasticsearch_store import REJECTED, ElasticsearchStore
+
+
+def _execution(prefix: str, number: int, **changes: object) -> dict[str, object]:
+    document: dict[str, object] = {
+        DOC_ID: f"id-{number}",
+        TARGET_INDEX: f"{prefix}-2026.11.22",
+        "user_name": "annx01",
+        "local_name": "ann",
+        "course_server": "python-basic",
+        "qno": "01-000",
+        "execute_reply_status": "ok",
+        "start_time": 1795355773 + number,
+    }
+    document.update(changes)
+    return document
+
+
+def test_rejected_documents_and_dead_letters_are_kept_apart(
+    es_client: Elasticsearch, es_url: str, es_index_prefix: str
+) -> None:
+    store = ElasticsearchStore(Elasticsearch(es_url), index_prefix=es_index_prefix)
+    dead = {
+        "raw": "garbage",
+        "error_type": "LogParseError",
+        "error_message": "no separator",
+        "@timestamp": "2026-11-22T00:00:00Z",
+        DOC_ID: "dead-1",
+        TARGET_INDEX: f"{es_index_prefix}-deadletter-2026.11.22",
+    }
+    documents = [
+        _execution(es_index_prefix, 1),
+        _execution(es_index_prefix, 2, start_time="not a time"),
+        dead,
+    ]
+    summary = store.write(documents)
+    assert (summary.indexed, summary.already_present) == (1, 0)
+    assert summary.dead_letters_by_reason == {"LogParseError": 1, REJECTED: 1}
+    store.flush()
+    assert store.count() == 1
+    assert store.dead_letter_count() == 2
+    rejected = es_client.get(index=f"{es_index_prefix}-deadletter-2026.11.22", id="id-2")
+    assert "not a time" in rejected["_source"]["raw"]
+    assert "start_time" in rejected["_source"]["error_message"]
+    again = store.write(documents)
+    assert (again.indexed, again.already_present) == (0, 1)
+    store.close()
+
+
+def test_indices_mapped_dynamically_by_the_live_path_are_read_the_same(
+    es_client: Elasticsearch, es_url: str, es_index_prefix: str
+) -> None:
+    documents = [
+        _execution(es_index_prefix, 1, execute_reply_status="error"),
+        _execution(es_index_prefix, 2),
+        _execution(es_index_prefix, 3, user_name="bobx02", local_name="bob", qno="01-001"),
+    ]
+    actions = [
+        {
+            "_index": d[TARGET_INDEX],
+            "_id": d[DOC_ID],
+            "_source": {k: v for k, v in d.items() if k not in (DOC_ID, TARGET_INDEX)},
+        }
+        for d in documents
+    ]
+    assert helpers.bulk(es_client, actions, refresh=True) == (3, [])
+    mapping = es_client.indices.get_mapping(index=f"{es_index_prefix}-2026.11.22")
+    properties = next(iter(mapping.values()))["mappings"]["properties"]
+    assert properties["user_name"]["type"] == "text"
+    store = ElasticsearchStore(Elasticsearch(es_url), index_prefix=es_index_prefix)
+    assert store.progress_rows("python-basic") == [
+        ProgressCell("annx01", "01-000", 2, 1, "ok", 1795355775),
+        ProgressCell("bobx02", "01-001", 1, 1, "ok", 1795355776),
+    ]
+    assert store.progress_rows("python-basic", students=["bob"]) == [
+        ProgressCell("bobx02", "01-001", 1, 1, "ok", 1795355776)
+    ]
+    store.close()

@@ -17,7 +17,6 @@ from cwh.textbook import IndexOptions, build_index
 from flows.backfill_logs import backfill_logs
 from flows.progress_report import progress_report
 from flows.reenrich import reenrich
-from tests.services.prefect_service import prefect_api  # noqa: F401
 from tests.test_backfill_stores import QLABEL, two_user_course
 from tests.test_reenrich import add_setup_notebook
 
@@ -31,7 +30,7 @@ def _artifact(key: str) -> Any:
 
 
 def test_flows_publish_their_results_as_artifacts(
-    prefect_api: str,  # noqa: F811
+    prefect_api: str,
     lcwrapper_sample: Path,
     tmp_path: Path,
 ) -> None:

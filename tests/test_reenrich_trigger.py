@@ -24,7 +24,6 @@ from flows.backfill_logs import run_backfill
 from tasks.embedded_store import EmbeddedStore
 from tasks.store import StoreConfig
 from tests.enrich_support import ROOT
-from tests.services.prefect_service import prefect_api, prefect_subprocess_env  # noqa: F401
 from tests.test_backfill_stores import QLABEL, backfill_config, two_user_course
 from tests.test_reenrich import add_setup_notebook
 
@@ -47,8 +46,8 @@ def _deployment_spec(index: Path, database: Path) -> dict[str, object]:
 
 
 def test_indexed_event_runs_reenrich_through_cwh_serve(
-    prefect_api: str,  # noqa: F811
-    prefect_subprocess_env: dict[str, str],  # noqa: F811
+    prefect_api: str,
+    prefect_subprocess_env: dict[str, str],
     lcwrapper_sample: Path,
     tmp_path: Path,
 ) -> None:

@@ -32,6 +32,13 @@ DEADLETTER_INFIX = "deadletter"
 
 _log = logging.getLogger("cwh.enrich")
 
+# The document id hash, copied for each id: cheaper than setting up a new hash object.
+_ID_HASH = hashlib.blake2b(digest_size=16)
+
+# Distinct uids remembered per passwd table: far more than one host has students, but a
+# bound all the same, as uids come from the records.
+_CACHED_USERS = 65536
+
 
 @dataclass
 class EnrichStats:
@@ -57,7 +64,9 @@ def document_id(parsed: Mapping[str, Any], text: str) -> str:
     path = parsed.get("path")
     start = parsed.get("start_time")
     key = f"{path}\x00{start}" if path is not None and start is not None else text
-    return hashlib.blake2b(key.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
+    digest = _ID_HASH.copy()
+    digest.update(key.encode("utf-8", "surrogatepass"))
+    return digest.hexdigest()
 
 
 def deadletter_id(raw: str) -> str:
@@ -66,34 +75,66 @@ def deadletter_id(raw: str) -> str:
     ).hexdigest()
 
 
-class _DayNames:
-    """Caches the date part of index names and timestamps.
+# "00".."59": the seconds of a timestamp, without formatting an integer per record.
+_TWO_DIGITS = tuple(f"{n:02}" for n in range(60))
+_CACHED_PERIODS = 4096
 
-    Formatting dates with ``strftime`` would cost more than parsing a small record; a
-    class day has few distinct dates, so the date text is computed once per day and the
-    time of day with integer arithmetic.
+
+class _DayNames:
+    """Caches the date part of index names and the minute part of timestamps.
+
+    Formatting dates with ``strftime`` would cost more than parsing a small record; the
+    records of a class cluster in a few days and minutes, so the text of a day and of a
+    minute is computed once and a timestamp only appends its seconds.
     """
 
     def __init__(self) -> None:
         self._days: dict[int, tuple[str, str]] = {}
+        self._minutes: dict[int, tuple[str, str]] = {}
 
     def _names(self, key: int) -> tuple[str, str]:
         names = self._days.get(key)
         if names is None:
             date = datetime.fromtimestamp(key * 86400, UTC)
             names = (date.strftime("%Y.%m.%d"), date.strftime("%Y-%m-%dT"))
-            if len(self._days) > 4096:
+            if len(self._days) > _CACHED_PERIODS:
                 self._days.clear()
             self._days[key] = names
+        return names
+
+    def _minute(self, key: int) -> tuple[str, str]:
+        """(``YYYY-mm-ddTHH:MM:``, ``YYYY.mm.dd``) of the minute ``key`` (epoch // 60)."""
+        names = self._minutes.get(key)
+        if names is None:
+            days, minutes = divmod(key, 1440)
+            day, iso_date = self._names(days)
+            hours, minute = divmod(minutes, 60)
+            names = (f"{iso_date}{_TWO_DIGITS[hours]}:{_TWO_DIGITS[minute]}:", day)
+            if len(self._minutes) > _CACHED_PERIODS:
+                self._minutes.clear()
+            self._minutes[key] = names
         return names
 
     def day(self, epoch: int) -> str:
         return self._names(epoch // 86400)[0]
 
     def iso(self, epoch: int) -> str:
-        days, seconds = divmod(epoch, 86400)
-        hours, rest = divmod(seconds, 3600)
-        return f"{self._names(days)[1]}{hours:02}:{rest // 60:02}:{rest % 60:02}Z"
+        return self.stamp(epoch)[0]
+
+    def stamp(self, epoch: int) -> tuple[str, str]:
+        """(ISO 8601 UTC timestamp, ``YYYY.mm.dd`` day) of ``epoch``, for one document."""
+        minute, second = divmod(epoch, 60)
+        prefix, day = self._minute(minute)
+        return f"{prefix}{_TWO_DIGITS[second]}Z", day
+
+
+@dataclass(frozen=True, slots=True)
+class _User:
+    """What a uid adds to a document, worked out once per passwd table."""
+
+    name: str
+    local_name: str
+    home: str  # "<home prefix><name>/": where this user's kernel writes its files
 
 
 @dataclass
@@ -114,14 +155,35 @@ class Enricher:
     stats: EnrichStats = field(default_factory=EnrichStats)
     home_prefix: str = "/home"
     _days: _DayNames = field(default_factory=_DayNames, repr=False)
+    # Work that depends only on a table or a setting is done once per version of it, not per
+    # record: the users of the current passwd table, the normalised locations.
+    _users_of: PasswdTable | None = field(default=None, init=False, repr=False)
+    _users_home: str = field(default="", init=False, repr=False)
+    _users: dict[int, _User | None] = field(default_factory=dict, init=False, repr=False)
+    _locations_of: tuple[str, ResultReader | None] | None = field(
+        default=None, init=False, repr=False
+    )
+    _locations_cache: tuple[str, str] = field(default=("/", ""), init=False, repr=False)
 
-    @property
-    def _home_prefix(self) -> str:
-        return self.home_prefix.rstrip("/") + "/"
+    def _locations(self) -> tuple[str, str]:
+        """(home prefix ending in "/", homes root on this host) for the current settings."""
+        settings = self._locations_of
+        if (
+            settings is None
+            or settings[0] is not self.home_prefix
+            or settings[1] is not self.results
+        ):
+            prefix = self.home_prefix.rstrip("/") + "/"
+            homes = "" if self.results is None else str(self.results.homes_dir)
+            self._locations_cache = (prefix, homes)
+            self._locations_of = (self.home_prefix, self.results)
+        return self._locations_cache
 
     def enrich_record(self, record: Any, *, received_at: float | None = None) -> Document:
         """Enrich one fluentd record (a mapping with the log text under ``log``)."""
-        if not isinstance(record, Mapping):
+        # ``type() is dict`` first: records decoded from JSON are dicts, and the ABC check
+        # costs more than the rest of this method.
+        if type(record) is not dict and not isinstance(record, Mapping):
             return self.dead_letter(
                 repr(record), "InvalidRecord", "record is not a JSON object", received_at
             )
@@ -148,57 +210,84 @@ class Enricher:
             return self.dead_letter(text, type(exc).__name__, str(exc), received_at)
 
     def _enrich(self, doc: Document, text: str) -> Document:
+        """Add the looked-up fields to a ``parse_log`` result.
+
+        This runs for every record of the live filter, so it leans on what ``parse_log``
+        guarantees (``path`` and ``start_time`` are always there, every field has its
+        documented type) instead of checking types again.
+        """
+        home_prefix, homes_root = self._locations()
         uid = doc.get("uid")
-        if isinstance(uid, int):
-            user = self.passwd().user_name(uid)
-            if user is not None:
-                doc["user_name"] = user
-                doc["local_name"] = local_name(user)
-        meme = doc.get("lc_cell_meme")
-        if isinstance(meme, str):
-            uuid = cell_meme_uuid(meme)
-            if uuid is not None:
-                doc["lc_cell_meme_uuid"] = uuid
+        user = None if uid is None else self._user(uid, home_prefix)
+        if user is not None:
+            doc["user_name"] = user.name
+            doc["local_name"] = user.local_name
         self._attach_textbook(doc)
-        owners: dict[str, int] = {}
-        if self.results is not None:
-            self._attach_result(doc, owners)
-            if self.check_provenance:
-                self._log_file_owner(doc, owners)
         reasons = []
-        if owners and (not isinstance(uid, int) or any(o != uid for o in owners.values())):
-            reason = check_owner(uid if isinstance(uid, int) else None, owners)
-            if reason is not None:
-                reasons.append(reason)
-        reason = _foreign_home(doc, self._home_prefix)
-        if reason is not None:
-            reasons.append(reason)
+        if self.results is not None:
+            owners: dict[str, int] = {}
+            if "result" in doc:
+                self._attach_result(doc, owners)
+            if self.check_provenance:
+                _log_file_owner(doc["path"], home_prefix, homes_root, owners)
+            for owner in owners.values():
+                if owner != uid:
+                    reason = check_owner(uid, owners)
+                    if reason is not None:
+                        reasons.append(reason)
+                    break
+        if user is not None:
+            # Quick test first; _foreign_home words the reason when a path is elsewhere.
+            result = doc.get("result")
+            if not doc["path"].startswith(user.home) or (
+                result is not None and not result.startswith(user.home)
+            ):
+                reason = _foreign_home(doc, home_prefix)
+                if reason is not None:
+                    reasons.append(reason)
         if reasons:
             doc["suspect"] = True
             doc["suspect_reason"] = "; ".join(reasons)
             self.stats.suspect += 1
-        start = doc.get("start_time")
-        if isinstance(start, int):
-            doc["@timestamp"] = self._days.iso(start)
-            doc[TARGET_INDEX] = f"{self.index_prefix}-{self._days.day(start)}"
-        else:
-            now = int(time.time())
-            doc[TARGET_INDEX] = f"{self.index_prefix}-{self._days.day(now)}"
+        doc["@timestamp"], day = self._days.stamp(doc["start_time"])
+        doc[TARGET_INDEX] = f"{self.index_prefix}-{day}"
         doc[DOC_ID] = document_id(doc, text)
         self.stats.documents += 1
         return doc
 
+    def _user(self, uid: int, home_prefix: str) -> _User | None:
+        """The user owning ``uid`` in the current passwd table, None when it has none."""
+        table = self.passwd()
+        if table is not self._users_of or home_prefix != self._users_home:
+            self._users = {}
+            self._users_of = table
+            self._users_home = home_prefix
+        users = self._users
+        try:
+            return users[uid]
+        except KeyError:
+            pass
+        name = table.user_name(uid)
+        user = None if name is None else _User(name, local_name(name), f"{home_prefix}{name}/")
+        if len(users) >= _CACHED_USERS:
+            users.clear()
+        users[uid] = user
+        return user
+
     def _attach_textbook(self, doc: Document) -> None:
         index = self.meme_index()
-        uuid = doc.get("lc_cell_meme_uuid")
-        if uuid is not None:
-            cell = index.cell(uuid)
-            if cell is not None:
-                doc["qno"] = cell.qno
-                if cell.qlabel is not None:
-                    doc["qlabel"] = cell.qlabel
+        meme = doc.get("lc_cell_meme")
+        if meme is not None:
+            uuid = cell_meme_uuid(meme)
+            if uuid is not None:
+                doc["lc_cell_meme_uuid"] = uuid
+                cell = index.cell(uuid)
+                if cell is not None:
+                    doc["qno"] = cell.qno
+                    if cell.qlabel is not None:
+                        doc["qlabel"] = cell.qlabel
         notebook_meme = doc.get("lc_notebook_meme")
-        if isinstance(notebook_meme, str):
+        if notebook_meme is not None:
             notebook = index.notebook(notebook_meme)
             if notebook is not None:
                 doc["textbook_path"] = notebook.textbook_path
@@ -206,11 +295,8 @@ class Enricher:
 
     def _attach_result(self, doc: Document, owners: dict[str, int]) -> None:
         assert self.results is not None
-        result_path = doc.get("result")
-        if not isinstance(result_path, str) or not result_path:
-            return
         try:
-            result = self.results.read(result_path)
+            result = self.results.read(doc["result"])
         except ResultFileError as exc:
             doc["result_error"] = str(exc)
             self.stats.result_errors += 1
@@ -219,25 +305,6 @@ class Enricher:
         if result.result_text is not None:
             doc["result_text"] = result.result_text
         owners[str(result.path)] = result.owner_uid
-
-    def _log_file_owner(self, doc: Document, owners: dict[str, int]) -> None:
-        """Record who owns the record's own ``.log`` file.
-
-        Only the owner is read (one ``lstat`` of the lexically mapped path, links not
-        followed), never the content, so no symlink resolution is needed here; this check
-        runs for every record and must stay cheap.
-        """
-        assert self.results is not None
-        path = doc.get("path")
-        if not isinstance(path, str):
-            return
-        local = _lexical_home_path(path, self._home_prefix, str(self.results.homes_dir))
-        if local is None:
-            return
-        try:
-            owners[local] = os.lstat(local).st_uid
-        except (OSError, ValueError):
-            return
 
     def dead_letter(
         self, raw: str, error_type: str, message: str, received_at: float | None = None
@@ -253,6 +320,22 @@ class Enricher:
             TARGET_INDEX: f"{self.index_prefix}-{DEADLETTER_INFIX}-{self._days.day(when)}",
             DOC_ID: deadletter_id(raw),
         }
+
+
+def _log_file_owner(path: str, home_prefix: str, homes_root: str, owners: dict[str, int]) -> None:
+    """Record in ``owners`` who owns the record's own ``.log`` file, when that can be read.
+
+    Only the owner is read (one ``lstat`` of the lexically mapped path, links not followed),
+    never the content, so no symlink resolution is needed here; this check runs for every
+    record and must stay cheap.
+    """
+    local = _lexical_home_path(path, home_prefix, homes_root)
+    if local is None:
+        return
+    try:
+        owners[local] = os.lstat(local).st_uid
+    except (OSError, ValueError):
+        return
 
 
 def _home_user(path: str, home_prefix: str) -> str | None:

@@ -26,6 +26,8 @@ import orjson
 from cwh.enrich import Document, Enricher
 
 READ_SIZE = 1 << 16
+# A tuple, not ``int | float``: that expression would build a union object on every call.
+_NUMBERS = (int, float)
 
 _log = logging.getLogger("cwh.enrich")
 
@@ -67,7 +69,7 @@ class LineTransformer:
         else:
             received = record.get("time") if isinstance(record, dict) else None
             doc = enricher.enrich_record(
-                record, received_at=received if isinstance(received, int | float) else None
+                record, received_at=received if isinstance(received, _NUMBERS) else None
             )
         return _dump(enricher, doc, line)
 
@@ -103,7 +105,9 @@ def run_stream(
     previous: Any = None
     if install_sigterm:
         previous = signal.signal(signal.SIGTERM, on_sigterm)
-    pending = b""
+    # Chunks of a line whose newline has not arrived yet; joined once it does, so a line longer
+    # than a chunk costs no repeated copying.
+    pending: list[bytes] = []
     try:
         while not state["stop"]:
             try:
@@ -120,18 +124,30 @@ def run_stream(
                 state["blocked"] = False
             if not chunk:
                 break
-            pending += chunk
-            if b"\n" not in chunk:
+            newline = chunk.find(b"\n")
+            if newline < 0:
+                pending.append(chunk)
                 continue
-            lines = pending.split(b"\n")
-            pending = lines.pop()
-            out = [transform(line.rstrip(b"\r")) for line in lines]
+            if pending:
+                newline += sum(map(len, pending))
+                pending.append(chunk)
+                chunk = b"".join(pending)
+                pending = []
+            # Lines are cut with find (memchr) rather than split, which compares byte by byte.
+            out = []
+            start = 0
+            while newline >= 0:
+                out.append(transform(chunk[start:newline].rstrip(b"\r")))
+                start = newline + 1
+                newline = chunk.find(b"\n", start)
+            if start < len(chunk):
+                pending.append(chunk[start:])
             result.lines += len(out)
             _write_all(out_fd, b"".join(out))
         if state["stop"]:
             result.terminated = True
         if pending:
-            _write_all(out_fd, transform(pending.rstrip(b"\r")))
+            _write_all(out_fd, transform(b"".join(pending).rstrip(b"\r")))
             result.lines += 1
     finally:
         if install_sigterm:

@@ -57,12 +57,19 @@ A first section that is not a JSON object holding ``lc_cell_meme.current`` as a 
 MEME line": the whole text is then parsed as a log without MEME (the reference parser's
 behaviour), so a broken MEME line ends up at the start of ``input``.
 
-The live enrichment filter calls ``parse_log`` for every record, so the common path is a handful
-of ``str.find``/``rfind`` calls and slices; nothing in it is quadratic or uses regular expressions.
+The live enrichment filter calls ``parse_log`` for every record, so a log in exactly the layout
+lc_wrapper writes -- one header candidate, the standard header and footer lines -- is first tried
+by a shortcut: two ``rfind`` calls locate the end block, two ``find`` calls the header, and three
+anchored patterns check the MEME line, the header and the end block with the footer. Each pattern
+accepts only lines the checks above accept and reads the same values from them, so the shortcut
+returns what the general path would; any other text (another layout, several candidates, an
+invalid log) goes through the general path, which also words the error messages. Nothing is
+quadratic: the patterns have no nested repetition and are never run over the code or the output.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any, Final, NamedTuple
 
@@ -70,8 +77,10 @@ import orjson
 
 from cwh.logrecord_time import (
     DEFAULT_ZONES,
+    TIMESTAMP_PATTERN,
     ZoneSpecError,
     local_seconds,
+    minute_seconds,
     parse_zone_mapping,
     split_timestamp,
     zone_offset,
@@ -150,6 +159,35 @@ _LOG_NAME_LENGTH: Final = len("YYYYMMDD-HHMMSS-mmmm.log")
 _UNKNOWN_DISTANCE: Final = 1 << 62
 _EXCERPT_LENGTH: Final = 60
 
+# The standard layout, line by line, for the shortcut (module docstring). ``[^\n]`` keeps every
+# match inside its lines and ``[0-9]`` is ASCII only, like ``_is_number``.
+# The MEME itself: printable ASCII without '"' and '\\', which json.dumps writes as is (the
+# general path also accepts other printable characters and escapes).
+_STANDARD_MEME_LINE: Final = re.compile(
+    r'\{"lc_cell_meme": \{"current": "([\x20\x21\x23-\x5b\x5d-\x7e]*)"\}\}\n----\n'
+)
+_STANDARD_HEADER: Final = re.compile(
+    r"path: ([^\n]+)\n"
+    r"(?:notebook_path: ([^\n]*)\n)?"
+    r"(?:lc_notebook_meme: ([^\n]*)\n)?"
+    r"(?:server_signature: ([^\n]*)\n)?"
+    r"uid: ([0-9]+)\ngid: ([0-9]+)\n"
+    r"start time: " + TIMESTAMP_PATTERN + r"\n----\n"
+)
+_STANDARD_TAIL: Final = re.compile(
+    r"\n----\nend time: " + TIMESTAMP_PATTERN + r"\n"
+    r"[0-9]+ chunks with matched keywords or errors\n----\n"
+    r"((?:result: [^\n]+\n)*)execute_reply_status: ([^\n]+)\n"
+)
+_RESULT_PREFIX: Final = "result: "
+_CANDIDATE_AT_START: Final = _HEADER_OPENING[1:]
+# "00".."59" -> int (the patterns admit nothing else).
+_SECONDS: Final[dict[str, int]] = {f"{n:02d}": n for n in range(60)}
+# Characters a first line must start with to be worth decoding as a MEME line (``_split_meme``).
+_MEME_LINE_START: Final = "{ \t\r\n"
+# ``DEFAULT_ZONES`` as a plain dict: a read-only proxy answers ``get`` noticeably slower.
+_DEFAULT_ZONE_TABLE: Final[dict[str, int]] = dict(DEFAULT_ZONES)
+
 
 class _Span(NamedTuple):
     """A located header candidate: where it is and what ranking it needs."""
@@ -204,6 +242,11 @@ def parse_log(text: str, zones: Mapping[str, int] = DEFAULT_ZONES) -> dict[str, 
             f"log text does not end with a newline (line {_line_of(text, len(text))} is cut "
             "short): truncated log"
         )
+    if zones is DEFAULT_ZONES:
+        zones = _DEFAULT_ZONE_TABLE
+    standard = _parse_standard(text, zones)
+    if standard is not None:
+        return standard
     meme, body_start = _split_meme(text)
     end_block_start, footer_start, end_time = _locate_end_block(text, body_start, zones)
     status, results, footer_extras = _parse_footer(text, footer_start)
@@ -244,12 +287,104 @@ def parse_log(text: str, zones: Mapping[str, int] = DEFAULT_ZONES) -> dict[str, 
     return record
 
 
+def _parse_standard(text: str, zones: Mapping[str, int]) -> dict[str, Any] | None:
+    """The record of a log in exactly lc_wrapper's layout; None for any other text.
+
+    The shortcut of the module docstring: it returns only what the general path would return
+    for the same text, field for field and in the same order, and leaves everything else --
+    including every error -- to it.
+    """
+    meme_line = _STANDARD_MEME_LINE.match(text)
+    if meme_line is not None:
+        meme: str | None = meme_line[1]
+        body_start = meme_line.end()
+    elif text[0] in _MEME_LINE_START:
+        return None
+    else:
+        meme = None
+        body_start = 0
+
+    closing_newline = text.rfind("\n----\n", body_start)
+    opening_newline = text.rfind("\n----\n", body_start, closing_newline)
+    if opening_newline < 0:
+        return None
+    tail = _STANDARD_TAIL.fullmatch(text, opening_newline)
+    if tail is None:
+        return None
+    end_minute, end_second, end_zone, results_text, status = tail.groups()
+    end_offset = zones.get(end_zone)
+    if end_offset is None:
+        end_offset = zone_offset(end_zone, zones)
+    end_local = minute_seconds(end_minute)
+    if end_offset is None or end_local is None:
+        return None
+
+    limit = opening_newline + 1
+    if body_start or not text.startswith(_CANDIDATE_AT_START):
+        # Searching from the newline that ends the MEME line also finds a candidate right at
+        # the start of the code (empty code).
+        found = text.find(_HEADER_OPENING, body_start - 1 if body_start else 0, limit)
+        if found < 0:
+            return None
+        separator = found + 1
+    else:
+        separator = 0
+    if text.find(_HEADER_OPENING, separator + 5, limit) >= 0:
+        return None  # several candidates: they need ranking
+    header = _STANDARD_HEADER.match(text, separator + 5, limit)
+    if header is None:
+        return None
+    (
+        path,
+        notebook_path,
+        notebook_meme,
+        signature,
+        uid,
+        gid,
+        start_minute,
+        start_second,
+        start_zone,
+    ) = header.groups()
+    start_offset = zones.get(start_zone)
+    if start_offset is None:
+        start_offset = zone_offset(start_zone, zones)
+    start_local = minute_seconds(start_minute)
+    if start_offset is None or start_local is None:
+        return None
+
+    record: dict[str, Any] = {}
+    if meme is not None:
+        record["lc_cell_meme"] = meme
+    record["start_time"] = start_local + _SECONDS[start_second] - start_offset
+    record["end_time"] = end_local + _SECONDS[end_second] - end_offset
+    record["execute_reply_status"] = status
+    record["input"] = text[body_start:separator]
+    record["output"] = text[header.end() : limit]
+    if results_text:
+        results = results_text[len(_RESULT_PREFIX) : -1].split("\n" + _RESULT_PREFIX)
+        record["result"] = results[-1]
+        record["results"] = results
+    try:
+        record["uid"] = int(uid)
+        record["gid"] = int(gid)
+    except ValueError:
+        return None  # more digits than int() converts: the general path rejects it
+    if notebook_meme:
+        record["lc_notebook_meme"] = notebook_meme
+    if notebook_path:
+        record["notebook_path"] = notebook_path
+    if signature:
+        record["server_signature"] = signature
+    record["path"] = path
+    return record
+
+
 def _split_meme(text: str) -> tuple[str | None, int]:
     """Return (cell MEME, index where the code starts); (None, 0) when there is no MEME line."""
     if text.startswith(_SEPARATOR_LINE):
         return None, 0
     newline = text.find("\n----\n")
-    if newline < 0 or text[0] not in "{ \t\r\n":
+    if newline < 0 or text[0] not in _MEME_LINE_START:
         return None, 0
     # lc_wrapper writes the line with json.dumps: take that exact shape without a JSON decoder
     # when the value needs no unescaping; anything else goes through the decoder.
@@ -485,14 +620,20 @@ def _read_header(text: str, span: _Span) -> _Header | _Rejection:
         gid_text is not None and not _is_number(gid_text)
     ):
         return separator, "its uid or gid is not a non-negative integer", None
+    try:
+        uid = None if uid_text is None else int(uid_text)
+        gid = None if gid_text is None else int(gid_text)
+    except ValueError:
+        # More digits than int() converts (sys.get_int_max_str_digits()).
+        return separator, "its uid or gid has too many digits", None
     return _Header(
         separator,
         span.closing_newline + 6,
         span.start_local,
         span.zone,
         values,
-        None if uid_text is None else int(uid_text),
-        None if gid_text is None else int(gid_text),
+        uid,
+        gid,
         list(extras.items()),
     )
 

@@ -22,8 +22,10 @@ from typing import Final
 
 __all__ = [
     "DEFAULT_ZONES",
+    "TIMESTAMP_PATTERN",
     "ZoneSpecError",
     "local_seconds",
+    "minute_seconds",
     "parse_offset",
     "parse_zone_mapping",
     "split_timestamp",
@@ -101,6 +103,11 @@ _TIMESTAMP_LENGTH: Final = len("YYYY-mm-dd HH:MM:SS")
 _DAYS_BEFORE_MONTH: Final = (0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334)
 # "00".."59" -> int: one dict lookup both validates (ASCII digits only) and converts.
 _SECOND_VALUES: Final[dict[str, int]] = {f"{n:02d}": n for n in range(60)}
+
+#: The shape ``split_timestamp`` accepts, for use inside a larger pattern matched against one
+#: line: group 1 is the ``YYYY-mm-dd HH:MM`` part (not yet validated: see ``minute_seconds``),
+#: group 2 the seconds ("00".."59"), group 3 the zone (at least one character).
+TIMESTAMP_PATTERN: Final = r"([^\n]{16}):([0-5][0-9])\(([^\n]+)\)"
 
 
 class ZoneSpecError(ValueError):
@@ -187,7 +194,7 @@ def split_timestamp(value: str) -> tuple[int, str] | None:
     second = _SECOND_VALUES.get(value[17:19])
     if second is None:
         return None
-    minute_start = _minute_start(value[:16])
+    minute_start = minute_seconds(value[:16])
     if minute_start is None:
         return None
     return minute_start + second, value[_TIMESTAMP_LENGTH + 1 : -1]
@@ -200,16 +207,26 @@ def local_seconds(text: str) -> int | None:
     second = _SECOND_VALUES.get(text[17:])
     if second is None:
         return None
-    minute_start = _minute_start(text[:16])
+    minute_start = minute_seconds(text[:16])
     if minute_start is None:
         return None
     return minute_start + second
 
 
 @lru_cache(maxsize=4096)
-def _minute_start(text: str) -> int | None:
-    """Local seconds at the start of ``YYYY-mm-dd HH:MM``, memoised (records cluster in time)."""
-    if not text.isascii() or text[4] != "-" or text[7] != "-" or text[10] != " " or text[13] != ":":
+def minute_seconds(text: str) -> int | None:
+    """Local seconds at the start of ``YYYY-mm-dd HH:MM``, memoised (records cluster in time).
+
+    None when ``text`` is not a valid minute of that form.
+    """
+    if (
+        len(text) != 16
+        or not text.isascii()
+        or text[4] != "-"
+        or text[7] != "-"
+        or text[10] != " "
+        or text[13] != ":"
+    ):
         return None
     fields = (text[0:4], text[5:7], text[8:10], text[11:13], text[14:16])
     if not all(field.isdigit() for field in fields):

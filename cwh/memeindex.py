@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from types import MappingProxyType
 from typing import TYPE_CHECKING, ClassVar
 
 if TYPE_CHECKING:
@@ -37,6 +37,9 @@ __all__ = [
 REQUIRED_COLUMNS = ("qno", "lc_cell_meme", "lc_notebook_meme", "textbook_path")
 _UUID_PARTS = 5
 _LINES_SHOWN = 10
+# Five non-empty parts: each part runs to the next "-" (no backtracking is possible), so a
+# match is exactly the first five parts of ``split("-")`` when none of them is empty.
+_UUID_HEAD = re.compile(r"[^-]+-[^-]+-[^-]+-[^-]+-[^-]+")
 
 
 class MemeIndexError(ValueError):
@@ -51,13 +54,8 @@ def cell_meme_uuid(lc_cell_meme: str) -> str | None:
     textbook cell regardless.  None when the value has fewer than five parts or one of
     them is empty, since such a value cannot be a MEME.
     """
-    parts = lc_cell_meme.split("-", _UUID_PARTS)
-    if len(parts) < _UUID_PARTS:
-        return None
-    head = parts[:_UUID_PARTS]
-    if not all(head):
-        return None
-    return "-".join(head)
+    head = _UUID_HEAD.match(lc_cell_meme)
+    return None if head is None else head[0]
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,11 +93,11 @@ class MemeIndex:
         notebooks: Mapping[str, NotebookEntry],
         problems: tuple[str, ...] = (),
     ) -> None:
-        self._cells: Mapping[str, CellEntry] = MappingProxyType(dict(cells))
-        self._notebooks: Mapping[str, NotebookEntry] = MappingProxyType(dict(notebooks))
-        self._notebooks_by_uuid: Mapping[str, NotebookEntry] = MappingProxyType(
-            _unambiguous_by_uuid(self._notebooks)
-        )
+        # Private copies, never handed out: plain dicts answer ``get`` faster than read-only
+        # proxies, and the enrichment filter looks two of them up for every record.
+        self._cells: dict[str, CellEntry] = dict(cells)
+        self._notebooks: dict[str, NotebookEntry] = dict(notebooks)
+        self._notebooks_by_uuid: dict[str, NotebookEntry] = _unambiguous_by_uuid(self._notebooks)
         self.problems: tuple[str, ...] = problems
 
     @classmethod
@@ -131,8 +129,12 @@ class MemeIndex:
         width: int,
     ) -> MemeIndex:
         cells: dict[str, CellEntry] = {}
-        cell_lines: dict[str, list[int]] = {}
+        # Line of each cell's first row, and the lines of any later rows for the same cell
+        # (rare: a list per cell would cost more than the rest of the row's work).
+        cell_lines: dict[str, int] = {}
+        cell_repeats: dict[str, list[int]] = {}
         notebooks: dict[str, NotebookEntry] = {}
+        notebook_values: dict[str, tuple[str, str]] = {}
         notebook_lines: dict[str, int] = {}
         notebook_conflicts: dict[str, list[int]] = {}
         problems: list[str] = []
@@ -152,12 +154,12 @@ class MemeIndex:
             textbook_path = row[path_at]
             if lc_notebook_meme and textbook_path:
                 course = row[course_at] if course_at is not None else _course_of(textbook_path)
-                entry = NotebookEntry(textbook_path, course)
-                known = notebooks.get(lc_notebook_meme)
+                known = notebook_values.get(lc_notebook_meme)
                 if known is None:
-                    notebooks[lc_notebook_meme] = entry
+                    notebooks[lc_notebook_meme] = NotebookEntry(textbook_path, course)
+                    notebook_values[lc_notebook_meme] = (textbook_path, course)
                     notebook_lines[lc_notebook_meme] = line
-                elif known != entry:
+                elif known != (textbook_path, course):
                     notebook_conflicts.setdefault(lc_notebook_meme, []).append(line)
             elif not lc_notebook_meme:
                 problems.append(f"line {line}: empty lc_notebook_meme; no notebook entry")
@@ -173,17 +175,18 @@ class MemeIndex:
                 problems.append(f"line {line}: empty qno for cell {uuid}; row skipped")
                 continue
             if uuid in cells:
-                cell_lines[uuid].append(line)
+                cell_repeats.setdefault(uuid, []).append(line)
                 continue
             qlabel = row[qlabel_at] if qlabel_at is not None else ""
             cells[uuid] = CellEntry(qno, qlabel or None, lc_notebook_meme)
-            cell_lines[uuid] = [line]
-        for uuid, lines in cell_lines.items():
-            if len(lines) > 1:
-                problems.append(
-                    f"cell MEME {uuid} is listed on {_line_list(lines)}; "
-                    f"line {lines[0]} (qno {cells[uuid].qno}) kept"
-                )
+            cell_lines[uuid] = line
+        # Ordered by each cell's first row.
+        for uuid in sorted(cell_repeats, key=cell_lines.__getitem__):
+            lines = [cell_lines[uuid], *cell_repeats[uuid]]
+            problems.append(
+                f"cell MEME {uuid} is listed on {_line_list(lines)}; "
+                f"line {lines[0]} (qno {cells[uuid].qno}) kept"
+            )
         for meme, lines in notebook_conflicts.items():
             kept = notebooks[meme]
             problems.append(

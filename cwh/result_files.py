@@ -33,19 +33,21 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import stat
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 import orjson
-from jsonpath_ng.ext.parser import parse as parse_jsonpath
-from jsonpath_ng.jsonpath import JSONPath
 
 from cwh.safe_unpickle import UnsafePickleError, safe_loads, to_json_value
+
+if TYPE_CHECKING:
+    from jsonpath_ng.jsonpath import JSONPath
 
 __all__ = [
     "DEFAULT_JSONPATHS",
@@ -75,6 +77,26 @@ _OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 _READ_CHUNK = 1 * MiB
 _DELETED_SUFFIX = " (deleted)"
 _LOCATED_PATHS = 16384
+
+# A JSONPath made of field names only (``$.content.ename``, ``$.content.data["text/plain"]``)
+# selects at most one value: the one reached by looking each name up in nested objects. Such
+# paths, the defaults among them, are evaluated by ``_field_value``, which spares the filter
+# importing jsonpath_ng (its parser makes up a good part of the start-up time). The grammar is a
+# subset on which jsonpath_ng's extended parser yields exactly that chain of fields; every other
+# expression is compiled by jsonpath_ng.
+_FIELD_NAME_CHARS = r"[A-Za-z0-9_./+ -]+"  # inside quotes: MIME types and the like
+_FIELD_STEP = (
+    r"\.([A-Za-z_][A-Za-z0-9_]*)"
+    rf'|\["({_FIELD_NAME_CHARS})"\]'
+    rf"|\['({_FIELD_NAME_CHARS})'\]"
+)
+_FIELD_PATH = re.compile(rf"\$(?:{_FIELD_STEP})+")
+_FIELD_STEPS = re.compile(_FIELD_STEP)
+# Words jsonpath_ng reads as keywords or literals rather than as field names.
+_NOT_FIELD_NAMES = frozenset({"where", "wherenot", "true", "false", "null"})
+
+# A compiled JSONPath: the names of a field path, or what jsonpath_ng made of the expression.
+_Compiled: TypeAlias = "tuple[str, ...] | JSONPath"
 
 
 class ResultFileError(ValueError):
@@ -111,11 +133,15 @@ def _identity(info: os.stat_result) -> _CacheKey:
 
 @dataclass(frozen=True, slots=True)
 class _Entry:
-    """A decoded file version and where it was verified to live."""
+    """A decoded file version and where it was verified to live.
+
+    A decoded result is kept as the ``ResultFile`` that ``read`` returns, so a cache hit
+    builds nothing: the owner in it cannot go stale, as a chown changes the ctime and with
+    it the cache key.
+    """
 
     real: str
-    path: Path
-    outcome: _Decoded | UnsafePickleError
+    outcome: ResultFile | UnsafePickleError
 
 
 class ResultReader:
@@ -177,12 +203,14 @@ class ResultReader:
         entry, info = (
             recalled if recalled is not None else self._open_and_load(container_path, lexical, home)
         )
-        if isinstance(entry.outcome, UnsafePickleError):
-            raise ResultFileError(
-                "unsafe_pickle", container_path, str(entry.outcome)
-            ) from entry.outcome
-        result_json, result_text = entry.outcome
-        return ResultFile(result_json, result_text, info.st_uid, entry.path)
+        outcome = entry.outcome
+        if isinstance(outcome, UnsafePickleError):
+            raise ResultFileError("unsafe_pickle", container_path, str(outcome)) from outcome
+        if outcome.owner_uid != info.st_uid:
+            # Not reachable through a cache hit (see _Entry); kept so that the owner reported
+            # is always the one just read from the file system.
+            return ResultFile(outcome.result_json, outcome.result_text, info.st_uid, outcome.path)
+        return outcome
 
     def _open_and_load(
         self, container_path: str, lexical: str, home: str
@@ -350,8 +378,11 @@ class ResultReader:
                 container_path,
                 f"{info.st_size} bytes exceeds the {self._max_bytes}-byte limit",
             )
-        outcome = self._decode(self._read_all(container_path, fd, info.st_size))
-        return _Entry(real, Path(real), outcome)
+        decoded = self._decode(self._read_all(container_path, fd, info.st_size))
+        if isinstance(decoded, UnsafePickleError):
+            return _Entry(real, decoded)
+        result_json, result_text = decoded
+        return _Entry(real, ResultFile(result_json, result_text, info.st_uid, Path(real)))
 
     def _read_all(self, container_path: str, fd: int, expected: int) -> bytes:
         """The whole file, refusing it if it grew past ``max_bytes`` since ``fstat``.
@@ -388,6 +419,11 @@ class ResultReader:
     def _text_of(self, value: Any) -> str | None:
         """The first non-null match of the configured JSONPaths, as text."""
         for expression in self._jsonpaths:
+            if isinstance(expression, tuple):
+                found = _field_value(value, expression)
+                if found is None:
+                    continue
+                return found if isinstance(found, str) else orjson.dumps(found).decode()
             try:
                 matches = expression.find(value)
             except Exception:
@@ -424,13 +460,47 @@ class ResultReader:
                 self._cached_bytes -= dropped
 
 
-def _compile_jsonpath(expression: str) -> JSONPath:
+def _compile_jsonpath(expression: str) -> _Compiled:
     if not isinstance(expression, str):
         raise ValueError(f"JSONPath expressions must be str, not {type(expression).__name__}")
+    names = _field_names(expression)
+    if names is not None:
+        return names
+    from jsonpath_ng.ext.parser import parse as parse_jsonpath
+
     try:
-        return parse_jsonpath(expression)
+        compiled: JSONPath = parse_jsonpath(expression)
     except Exception as exc:
         raise ValueError(f"invalid JSONPath expression {expression!r}: {exc}") from exc
+    return compiled
+
+
+def _field_names(expression: str) -> tuple[str, ...] | None:
+    """The names of a field-only JSONPath (see ``_FIELD_STEP``), or None for anything else."""
+    if _FIELD_PATH.fullmatch(expression) is None:
+        return None
+    names = []
+    for step in _FIELD_STEPS.finditer(expression, 1):
+        name, double_quoted, single_quoted = step.groups()
+        if name is None:
+            name = double_quoted if double_quoted is not None else single_quoted
+        elif name in _NOT_FIELD_NAMES:
+            return None
+        names.append(name)
+    return tuple(names)
+
+
+def _field_value(value: Any, names: tuple[str, ...]) -> Any:
+    """What a field path selects in ``value``; None when it selects nothing (or null).
+
+    As in jsonpath_ng, a name is looked up only in an object: a list, a string or a number on
+    the way means no match.
+    """
+    for name in names:
+        if not isinstance(value, dict):
+            return None
+        value = value.get(name)
+    return value
 
 
 def _open_error(container_path: str, exc: OSError) -> ResultFileError:

@@ -49,7 +49,7 @@ from cwh.enrich_setup import EnrichOptions, build_enricher  # noqa: E402
 from cwh.textbook import IndexOptions, build_index  # noqa: E402
 from flows.backfill_logs import BackfillConfig, run_backfill  # noqa: E402
 from flows.progress_report import ReportConfig, course_report, load_inputs  # noqa: E402
-from tasks.elasticsearch_store import ElasticsearchStore  # noqa: E402
+from tasks.elasticsearch_store import ElasticsearchStore, connect  # noqa: E402
 from tasks.embedded_store import EmbeddedStore  # noqa: E402
 from tasks.log_files import find_log_files, read_log  # noqa: E402
 from tasks.store import StoreConfig  # noqa: E402
@@ -213,7 +213,7 @@ def bench_report(es_url: str, work: Path, base: list[dict[str, Any]], count: int
                 f"{qno},問{question},m{course}{question},n{course},{course}/nb.ipynb,{course},x"
             )
     index.write_text("\n".join(rows) + "\n", encoding="utf-8")
-    client = Elasticsearch(es_url, request_timeout=300)
+    client, _ = connect(url=es_url)
     es_store = ElasticsearchStore(client, index_prefix="benchr")
     embedded = EmbeddedStore(work / "report.sqlite3")
     load_es = timed(lambda: write_all(es_store.write, synthesize(count, "benchr", base), 2))

@@ -38,7 +38,14 @@ from prefect.utilities.annotations import quote
 
 from cwh.enrich import Enricher
 from cwh.enrich_setup import DEFAULT_JSONPATHS, EnrichOptions, build_enricher
-from tasks.log_files import Checkpoint, batched, find_log_files, fingerprint, read_log
+from tasks.log_files import (
+    Checkpoint,
+    batched,
+    find_log_files,
+    fingerprint,
+    list_log_files,
+    read_log,
+)
 from tasks.store import Document, Store, StoreConfig, WriteSummary, cwh_home, open_store
 
 DEFAULT_BATCH_SIZE = 1000
@@ -228,13 +235,6 @@ def summary_markdown(result: BackfillResult, config: BackfillConfig) -> str:
         for reason, count in sorted(counts.dead_letters_by_reason.items()):
             lines.append(f"| {reason} | {count} |")
     return "\n".join(lines) + "\n"
-
-
-@task(name="find-log-files", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=5)
-def list_log_files(homes_dir: str, users: tuple[str, ...] | None) -> list[str]:
-    files = find_log_files(Path(homes_dir), users)
-    get_run_logger().info("%d log file(s) under %s", len(files), homes_dir)
-    return files
 
 
 @task(name="enrich-and-store", cache_policy=NO_CACHE)

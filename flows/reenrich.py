@@ -19,7 +19,7 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
 from cwh.memeindex import MemeIndex
-from tasks.store import StoreConfig, open_store
+from tasks.store import StoreConfig, reenrich_store
 
 
 class IndexUnusable(RuntimeError):
@@ -35,15 +35,6 @@ def load_index(index: str) -> MemeIndex:
         raise IndexUnusable(f"MEME index {path} does not exist") from None
     except ValueError as exc:
         raise IndexUnusable(f"MEME index {path} is not usable: {exc}") from exc
-
-
-@task(name="reenrich-store", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=10)
-def reenrich_store(config: StoreConfig, index: MemeIndex) -> tuple[int, str]:
-    store = open_store(config)
-    try:
-        return store.reenrich(index), store.describe()
-    finally:
-        store.close()
 
 
 @flow(

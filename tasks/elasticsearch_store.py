@@ -28,6 +28,7 @@ from typing import Any, cast
 
 import orjson
 from elasticsearch import Elasticsearch, helpers
+from elasticsearch.serializer import OrjsonSerializer
 
 from cwh.enrich import DEADLETTER_INFIX, DOC_ID, TARGET_INDEX
 from cwh.es_templates import index_templates
@@ -35,7 +36,10 @@ from cwh.memeindex import MemeIndex
 from cwh.progress import OK_STATUS, ProgressCell, StatusCount, combine_status_counts
 from tasks.store import DEFAULT_INDEX_PREFIX, Document, WriteSummary
 
-COMPOSITE_PAGE = 10_000
+COMPOSITE_PAGE = 50_000
+"""Buckets per composite page. Every page re-runs the query over all matching documents,
+so pages are as large as the cluster's default ``search.max_buckets`` (65,536) allows:
+a class of 400 students x 100 questions fits one page."""
 BULK_CHUNK = 2_000
 BULK_BYTES = 50 * 1024 * 1024
 REJECTED = "IndexRejected"
@@ -49,18 +53,29 @@ def connect(url: str | None = None, block_name: str | None = None) -> tuple[Elas
     """A client, and the index prefix, from a plain URL or a saved connection block.
 
     The block (``blocks.elasticsearch.ElasticsearchConnection``) is loaded lazily and keeps
-    the credentials; they never pass through this module's logs or errors.
+    the credentials; they never pass through this module's logs or errors. Responses are
+    decoded with orjson: aggregation pages of 10,000 buckets otherwise spend a third of the
+    report's time in the standard library's JSON decoder.
     """
     if url:
-        client = Elasticsearch(url, request_timeout=120, retry_on_timeout=True, max_retries=3)
-        return client, DEFAULT_INDEX_PREFIX
-    if not block_name:
-        raise ValueError("an Elasticsearch URL or block name is required")
-    from blocks.elasticsearch import ElasticsearchConnection
+        options: dict[str, Any] = {
+            "hosts": [url],
+            "request_timeout": 120,
+            "max_retries": 3,
+            "retry_on_timeout": True,
+        }
+        prefix = DEFAULT_INDEX_PREFIX
+    elif block_name:
+        from blocks.elasticsearch import ElasticsearchConnection
 
-    block = cast(ElasticsearchConnection, ElasticsearchConnection.load(block_name))
-    block_client: Elasticsearch = block.get_client()
-    return block_client, block.index_prefix
+        block = cast(ElasticsearchConnection, ElasticsearchConnection.load(block_name))
+        options = block.client_options()
+        prefix = block.index_prefix
+    else:
+        raise ValueError("an Elasticsearch URL or block name is required")
+    fast = OrjsonSerializer()
+    serializers = {"application/json": fast, "application/vnd.elasticsearch+json": fast}
+    return Elasticsearch(**options, serializers=serializers), prefix
 
 
 class ElasticsearchStore:
@@ -243,6 +258,7 @@ class ElasticsearchStore:
                 size=0,
                 query=query,
                 aggs={"groups": body},
+                filter_path="aggregations.groups.after_key,aggregations.groups.buckets",
                 allow_no_indices=True,
                 ignore_unavailable=True,
                 request_cache=False,

@@ -19,8 +19,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from cwh.memeindex import MemeIndex
+
 if TYPE_CHECKING:
-    from cwh.memeindex import MemeIndex
     from cwh.progress import ProgressCell
 
 Document = dict[str, Any]
@@ -178,3 +182,13 @@ def open_store(config: StoreConfig) -> Store:
     return EmbeddedStore(
         config.database_path(), index_prefix=config.index_prefix or DEFAULT_INDEX_PREFIX
     )
+
+
+@task(name="reenrich-store", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=10)
+def reenrich_store(config: StoreConfig, index: MemeIndex) -> tuple[int, str]:
+    """Re-enrich the configured store; retried, since a repeat only redoes what is left."""
+    store = open_store(config)
+    try:
+        return store.reenrich(index), store.describe()
+    finally:
+        store.close()

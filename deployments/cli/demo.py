@@ -21,8 +21,6 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -83,6 +81,10 @@ def prefect_home() -> Path:
 
 
 def _healthy(url: str) -> bool:
+    # Imported here: every ``cwh`` command (``cwh enrich`` too) registers this module at start.
+    import urllib.error
+    import urllib.request
+
     try:
         with urllib.request.urlopen(f"{url}/api/health", timeout=2) as response:
             return bool(response.status == 200 and response.read().strip() == b"true")

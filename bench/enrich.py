@@ -27,6 +27,10 @@ import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.enrich_support import build_index as build_fixture_index  # noqa: E402
+
 SAMPLE = ROOT.parent / "shared" / "fixtures" / "lcwrapper-sample"
 PASSTHROUGH = (
     "import orjson\n"
@@ -36,28 +40,8 @@ PASSTHROUGH = (
 
 
 def build_index(work: Path, cells: int) -> Path:
-    index = work / "meme.csv"
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "deployments.cli.main",
-            "textbook",
-            "index",
-            "--textbook-dir",
-            str(SAMPLE / "textbook"),
-            "--output",
-            str(index),
-            "--qlabel-pattern",
-            r"問\s*\d+-\d+",
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if done.returncode != 0:
-        raise SystemExit(f"building the fixture index failed: {done.stderr}")
+    """The fixture textbook's index, padded with synthetic cells up to ``cells`` rows."""
+    index = build_fixture_index(SAMPLE / "textbook", work / "meme.csv")
     lines = index.read_text(encoding="utf-8").splitlines()
     padding = []
     for n in range(cells - (len(lines) - 1)):

@@ -17,11 +17,9 @@ from cwh.logrecord import DEFAULT_ZONES, parse_zone_mapping
 from cwh.memeindex import MemeIndex
 from cwh.passwd import PasswdTable
 from cwh.reloading import ReloadingFile
-from cwh.result_files import ResultReader
+from cwh.result_files import DEFAULT_JSONPATHS, ResultReader
 
 _log = logging.getLogger("cwh.enrich")
-
-DEFAULT_JSONPATHS: tuple[str, ...] = ('$.content.data["text/plain"]', "$.content.ename")
 
 
 @dataclass(frozen=True)

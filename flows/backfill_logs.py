@@ -37,7 +37,8 @@ from prefect.cache_policies import NO_CACHE
 from prefect.utilities.annotations import quote
 
 from cwh.enrich import Enricher
-from cwh.enrich_setup import DEFAULT_JSONPATHS, EnrichOptions, build_enricher
+from cwh.enrich_setup import EnrichOptions, build_enricher
+from cwh.result_files import DEFAULT_JSONPATHS
 from tasks.log_files import (
     Checkpoint,
     batched,

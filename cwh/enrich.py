@@ -38,6 +38,8 @@ _ID_HASH = hashlib.blake2b(digest_size=16)
 # Distinct uids remembered per passwd table: far more than one host has students, but a
 # bound all the same, as uids come from the records.
 _CACHED_USERS = 65536
+# Distinct cell or notebook MEMEs remembered per index version (a textbook has a few thousand).
+_CACHED_MEMES = 65536
 
 
 @dataclass
@@ -133,8 +135,14 @@ class _User:
     """What a uid adds to a document, worked out once per passwd table."""
 
     name: str
-    local_name: str
     home: str  # "<home prefix><name>/": where this user's kernel writes its files
+    fields: dict[str, str]  # user_name and local_name, added to a document in one call
+
+
+# What a textbook MEME adds to a document, worked out once per index version. Shared by every
+# document with that MEME: they are only ever copied into documents, never changed.
+_Fields = dict[str, str]
+_NO_FIELDS: _Fields = {}
 
 
 @dataclass
@@ -164,6 +172,9 @@ class Enricher:
         default=None, init=False, repr=False
     )
     _locations_cache: tuple[str, str] = field(default=("/", ""), init=False, repr=False)
+    _textbook_of: MemeIndex | None = field(default=None, init=False, repr=False)
+    _cell_fields: dict[str, _Fields] = field(default_factory=dict, init=False, repr=False)
+    _notebook_fields: dict[str, _Fields] = field(default_factory=dict, init=False, repr=False)
 
     def _locations(self) -> tuple[str, str]:
         """(home prefix ending in "/", homes root on this host) for the current settings."""
@@ -214,32 +225,33 @@ class Enricher:
 
         This runs for every record of the live filter, so it leans on what ``parse_log``
         guarantees (``path`` and ``start_time`` are always there, every field has its
-        documented type) instead of checking types again.
+        documented type) instead of checking types again, and the common case (files where
+        the uid says, owned by that uid) builds no intermediate objects.
         """
         home_prefix, homes_root = self._locations()
         uid = doc.get("uid")
         user = None if uid is None else self._user(uid, home_prefix)
         if user is not None:
-            doc["user_name"] = user.name
-            doc["local_name"] = user.local_name
+            doc.update(user.fields)
         self._attach_textbook(doc)
-        reasons = []
+        path = doc["path"]
+        reasons: list[str] = []
         if self.results is not None:
-            owners: dict[str, int] = {}
-            if "result" in doc:
-                self._attach_result(doc, owners)
+            result_owner = self._attach_result(doc) if "result" in doc else None
+            log_owner = None
             if self.check_provenance:
-                _log_file_owner(doc["path"], home_prefix, homes_root, owners)
-            for owner in owners.values():
-                if owner != uid:
-                    reason = check_owner(uid, owners)
-                    if reason is not None:
-                        reasons.append(reason)
-                    break
+                log_owner = _log_file_owner(path, home_prefix, homes_root)
+            if (result_owner is not None and result_owner[1] != uid) or (
+                log_owner is not None and log_owner[1] != uid
+            ):
+                owners = dict(owner for owner in (result_owner, log_owner) if owner is not None)
+                reason = check_owner(uid, owners)
+                if reason is not None:
+                    reasons.append(reason)
         if user is not None:
             # Quick test first; _foreign_home words the reason when a path is elsewhere.
             result = doc.get("result")
-            if not doc["path"].startswith(user.home) or (
+            if not path.startswith(user.home) or (
                 result is not None and not result.startswith(user.home)
             ):
                 reason = _foreign_home(doc, home_prefix)
@@ -268,43 +280,57 @@ class Enricher:
         except KeyError:
             pass
         name = table.user_name(uid)
-        user = None if name is None else _User(name, local_name(name), f"{home_prefix}{name}/")
+        user = (
+            None
+            if name is None
+            else _User(
+                name, f"{home_prefix}{name}/", {"user_name": name, "local_name": local_name(name)}
+            )
+        )
         if len(users) >= _CACHED_USERS:
             users.clear()
         users[uid] = user
         return user
 
     def _attach_textbook(self, doc: Document) -> None:
+        """Add what the textbook index says about the record's cell and notebook.
+
+        The fields of each MEME are looked up once per index version: a class runs the
+        same few hundred cells over and over.
+        """
         index = self.meme_index()
+        if index is not self._textbook_of:
+            self._textbook_of = index
+            self._cell_fields = {}
+            self._notebook_fields = {}
         meme = doc.get("lc_cell_meme")
         if meme is not None:
-            uuid = cell_meme_uuid(meme)
-            if uuid is not None:
-                doc["lc_cell_meme_uuid"] = uuid
-                cell = index.cell(uuid)
-                if cell is not None:
-                    doc["qno"] = cell.qno
-                    if cell.qlabel is not None:
-                        doc["qlabel"] = cell.qlabel
+            fields = self._cell_fields.get(meme)
+            if fields is None:
+                fields = _remember(self._cell_fields, meme, _cell_fields(index, meme))
+            doc.update(fields)
         notebook_meme = doc.get("lc_notebook_meme")
         if notebook_meme is not None:
-            notebook = index.notebook(notebook_meme)
-            if notebook is not None:
-                doc["textbook_path"] = notebook.textbook_path
-                doc["course_server"] = notebook.course_server
+            fields = self._notebook_fields.get(notebook_meme)
+            if fields is None:
+                fields = _remember(
+                    self._notebook_fields, notebook_meme, _notebook_fields(index, notebook_meme)
+                )
+            doc.update(fields)
 
-    def _attach_result(self, doc: Document, owners: dict[str, int]) -> None:
+    def _attach_result(self, doc: Document) -> tuple[str, int] | None:
+        """Attach the result file; (its path, its owner) when it was read."""
         assert self.results is not None
         try:
             result = self.results.read(doc["result"])
         except ResultFileError as exc:
             doc["result_error"] = str(exc)
             self.stats.result_errors += 1
-            return
+            return None
         doc["result_json"] = result.result_json
         if result.result_text is not None:
             doc["result_text"] = result.result_text
-        owners[str(result.path)] = result.owner_uid
+        return str(result.path), result.owner_uid
 
     def dead_letter(
         self, raw: str, error_type: str, message: str, received_at: float | None = None
@@ -322,8 +348,8 @@ class Enricher:
         }
 
 
-def _log_file_owner(path: str, home_prefix: str, homes_root: str, owners: dict[str, int]) -> None:
-    """Record in ``owners`` who owns the record's own ``.log`` file, when that can be read.
+def _log_file_owner(path: str, home_prefix: str, homes_root: str) -> tuple[str, int] | None:
+    """(host path, owner uid) of the record's own ``.log`` file, when that can be read.
 
     Only the owner is read (one ``lstat`` of the lexically mapped path, links not followed),
     never the content, so no symlink resolution is needed here; this check runs for every
@@ -331,11 +357,39 @@ def _log_file_owner(path: str, home_prefix: str, homes_root: str, owners: dict[s
     """
     local = _lexical_home_path(path, home_prefix, homes_root)
     if local is None:
-        return
+        return None
     try:
-        owners[local] = os.lstat(local).st_uid
+        return local, os.lstat(local).st_uid
     except (OSError, ValueError):
-        return
+        return None
+
+
+def _cell_fields(index: MemeIndex, meme: str) -> _Fields:
+    uuid = cell_meme_uuid(meme)
+    if uuid is None:
+        return _NO_FIELDS
+    fields = {"lc_cell_meme_uuid": uuid}
+    cell = index.cell(uuid)
+    if cell is not None:
+        fields["qno"] = cell.qno
+        if cell.qlabel is not None:
+            fields["qlabel"] = cell.qlabel
+    return fields
+
+
+def _notebook_fields(index: MemeIndex, notebook_meme: str) -> _Fields:
+    notebook = index.notebook(notebook_meme)
+    if notebook is None:
+        return _NO_FIELDS
+    return {"textbook_path": notebook.textbook_path, "course_server": notebook.course_server}
+
+
+def _remember(cache: dict[str, _Fields], key: str, fields: _Fields) -> _Fields:
+    """Keep ``fields`` for ``key``; MEMEs come from the records, so the cache is bounded."""
+    if len(cache) >= _CACHED_MEMES:
+        cache.clear()
+    cache[key] = fields
+    return fields
 
 
 def _home_user(path: str, home_prefix: str) -> str | None:

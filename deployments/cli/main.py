@@ -25,21 +25,28 @@ COMMAND_MODULES: tuple[str, ...] = (
 )
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The ``cwh`` parser; with ``only``, just that subcommand is registered.
+
+    Registering one subcommand instead of all of them keeps the start-up of a command such
+    as ``cwh enrich`` (started by fluentd, and again after every restart) to its own imports.
+    """
     parser = argparse.ArgumentParser(
         prog="cwh",
         description="CoursewareHub pipelines: learning-progress analytics and worker scheduling.",
     )
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name in COMMAND_MODULES:
+    for name in COMMAND_MODULES if only is None else (only,):
         module = importlib.import_module(f"deployments.cli.{name}")
         module.register(subparsers)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    command = arguments[0] if arguments else None
+    parser = build_parser(command if command in COMMAND_MODULES else None)
+    args = parser.parse_args(arguments)
     result: int = args.handler(args)
     return result
 

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from cwh.logrecord import DEFAULT_ZONES, LogParseError, parse_log
 from cwh.memeindex import MemeIndex, cell_meme_uuid
@@ -40,6 +40,8 @@ _ID_HASH = hashlib.blake2b(digest_size=16)
 _CACHED_USERS = 65536
 # Distinct cell or notebook MEMEs remembered per index version (a textbook has a few thousand).
 _CACHED_MEMES = 65536
+_K = TypeVar("_K")
+_V = TypeVar("_V")
 
 
 @dataclass
@@ -287,10 +289,7 @@ class Enricher:
                 name, f"{home_prefix}{name}/", {"user_name": name, "local_name": local_name(name)}
             )
         )
-        if len(users) >= _CACHED_USERS:
-            users.clear()
-        users[uid] = user
-        return user
+        return _remember(users, uid, user, _CACHED_USERS)
 
     def _attach_textbook(self, doc: Document) -> None:
         """Add what the textbook index says about the record's cell and notebook.
@@ -307,14 +306,19 @@ class Enricher:
         if meme is not None:
             fields = self._cell_fields.get(meme)
             if fields is None:
-                fields = _remember(self._cell_fields, meme, _cell_fields(index, meme))
+                fields = _remember(
+                    self._cell_fields, meme, _cell_fields(index, meme), _CACHED_MEMES
+                )
             doc.update(fields)
         notebook_meme = doc.get("lc_notebook_meme")
         if notebook_meme is not None:
             fields = self._notebook_fields.get(notebook_meme)
             if fields is None:
                 fields = _remember(
-                    self._notebook_fields, notebook_meme, _notebook_fields(index, notebook_meme)
+                    self._notebook_fields,
+                    notebook_meme,
+                    _notebook_fields(index, notebook_meme),
+                    _CACHED_MEMES,
                 )
             doc.update(fields)
 
@@ -384,12 +388,16 @@ def _notebook_fields(index: MemeIndex, notebook_meme: str) -> _Fields:
     return {"textbook_path": notebook.textbook_path, "course_server": notebook.course_server}
 
 
-def _remember(cache: dict[str, _Fields], key: str, fields: _Fields) -> _Fields:
-    """Keep ``fields`` for ``key``; MEMEs come from the records, so the cache is bounded."""
-    if len(cache) >= _CACHED_MEMES:
+def _remember(cache: dict[_K, _V], key: _K, value: _V, limit: int) -> _V:
+    """Keep ``value`` for ``key`` in a cache of at most ``limit`` entries, and return it.
+
+    The keys (uids, MEMEs) come from the records, so every per-record cache is bounded:
+    when full it starts over, which costs one lookup per key again and nothing else.
+    """
+    if len(cache) >= limit:
         cache.clear()
-    cache[key] = fields
-    return fields
+    cache[key] = value
+    return value
 
 
 def _home_user(path: str, home_prefix: str) -> str | None:

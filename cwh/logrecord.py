@@ -180,7 +180,6 @@ _STANDARD_TAIL: Final = re.compile(
     r"((?:result: [^\n]+\n)*)execute_reply_status: ([^\n]+)\n"
 )
 _RESULT_PREFIX: Final = "result: "
-_RESULT_SEPARATOR: Final = "\n" + _RESULT_PREFIX
 _CANDIDATE_AT_START: Final = _HEADER_OPENING[1:]
 # "00".."59" -> int (the patterns admit nothing else).
 _SECONDS: Final[dict[str, int]] = {f"{n:02d}": n for n in range(60)}
@@ -353,64 +352,23 @@ def _parse_standard(text: str, zones: Mapping[str, int]) -> dict[str, Any] | Non
     if start_offset is None or start_local is None:
         return None
 
-    try:
-        uid_value = int(uid)
-        gid_value = int(gid)
-    except ValueError:
-        return None  # more digits than int() converts: the general path rejects it
-    start_time = start_local + _SECONDS[start_second] - start_offset
-    end_time = end_local + _SECONDS[end_second] - end_offset
-    code = text[body_start:separator]
-    output = text[header.end() : limit]
-    if meme is not None and notebook_meme and notebook_path and signature:
-        # What lc_wrapper writes for a notebook cell: the whole record in one expression,
-        # which costs a fraction of adding the keys one by one.
-        if not results_text:
-            return {
-                "lc_cell_meme": meme,
-                "start_time": start_time,
-                "end_time": end_time,
-                "execute_reply_status": status,
-                "input": code,
-                "output": output,
-                "uid": uid_value,
-                "gid": gid_value,
-                "lc_notebook_meme": notebook_meme,
-                "notebook_path": notebook_path,
-                "server_signature": signature,
-                "path": path,
-            }
-        results = results_text[len(_RESULT_PREFIX) : -1].split(_RESULT_SEPARATOR)
-        return {
-            "lc_cell_meme": meme,
-            "start_time": start_time,
-            "end_time": end_time,
-            "execute_reply_status": status,
-            "input": code,
-            "output": output,
-            "result": results[-1],
-            "results": results,
-            "uid": uid_value,
-            "gid": gid_value,
-            "lc_notebook_meme": notebook_meme,
-            "notebook_path": notebook_path,
-            "server_signature": signature,
-            "path": path,
-        }
     record: dict[str, Any] = {}
     if meme is not None:
         record["lc_cell_meme"] = meme
-    record["start_time"] = start_time
-    record["end_time"] = end_time
+    record["start_time"] = start_local + _SECONDS[start_second] - start_offset
+    record["end_time"] = end_local + _SECONDS[end_second] - end_offset
     record["execute_reply_status"] = status
-    record["input"] = code
-    record["output"] = output
+    record["input"] = text[body_start:separator]
+    record["output"] = text[header.end() : limit]
     if results_text:
-        results = results_text[len(_RESULT_PREFIX) : -1].split(_RESULT_SEPARATOR)
+        results = results_text[len(_RESULT_PREFIX) : -1].split("\n" + _RESULT_PREFIX)
         record["result"] = results[-1]
         record["results"] = results
-    record["uid"] = uid_value
-    record["gid"] = gid_value
+    try:
+        record["uid"] = int(uid)
+        record["gid"] = int(gid)
+    except ValueError:
+        return None  # more digits than int() converts: the general path rejects it
     if notebook_meme:
         record["lc_notebook_meme"] = notebook_meme
     if notebook_path:

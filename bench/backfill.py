@@ -15,7 +15,8 @@ matter on a noisy 2-core machine):
    read, enriched and stored by :func:`flows.backfill_logs.run_backfill`. Baseline: finding
    and reading the same files.
 3. **Progress report over ``--report-docs`` documents**: the store query plus the whole
-   report (matrix, completion, heatmap, HTML) for the largest course; median of 5.
+   report (matrix, completion, heatmap, HTML) for the largest course, and the reports of
+   every course (all the documents); medians of 5.
    Baseline: counting that course's documents with the same filter.
 
 The Elasticsearch node is the test distribution (512 MB heap) started by
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import shutil
 import sqlite3
 import statistics
 import sys
@@ -77,9 +79,11 @@ def templates(work: Path) -> list[dict[str, Any]]:
     return [enricher.enrich_text(execution.text) for execution in seed.executions]
 
 
-def synthesize(count: int, prefix: str, base: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+def synthesize(
+    count: int, prefix: str, base: list[dict[str, Any]], first: int = 0
+) -> Iterator[dict[str, Any]]:
     """``count`` distinct executions spread over students, questions, courses and days."""
-    for number in range(count):
+    for number in range(first, first + count):
         document = dict(base[number % len(base)])
         student = number % STUDENTS
         course = COURSES[0] if number % 10 < 7 else COURSES[1]
@@ -226,26 +230,55 @@ def bench_report(es_url: str, work: Path, base: list[dict[str, Any]], count: int
     questions, roster, _ = load_inputs(config)
     course = COURSES[0]
     docs = sum(1 for n in range(count) if n % 10 < 7)
+
+    def largest(store: ElasticsearchStore | EmbeddedStore) -> None:
+        course_report(store, config, questions, roster, course, datetime.now(UTC))
+
+    def every(store: ElasticsearchStore | EmbeddedStore) -> None:
+        for name in COURSES:
+            course_report(store, config, questions, roster, name, datetime.now(UTC))
+
+    def median(action: Callable[[], object], before: Callable[[], object] = lambda: None) -> float:
+        times = []
+        for _ in range(5):
+            before()
+            times.append(timed(action))
+        return statistics.median(times)
+
+    print(f"  course {course}: {docs:,} docs; both courses: {count:,} docs")
     for label, store, baseline in (
         ("Elasticsearch", es_store, lambda: es_store.client.count(
             index=es_store.executions, query={"term": {"course_server": course}})),
         ("embedded store", embedded, lambda: embedded._connection().execute(
             "SELECT COUNT(*) FROM executions WHERE course_server = ?", (course,)).fetchone()),
     ):  # fmt: skip
-        base_time = statistics.median(timed(baseline) for _ in range(5))
-        query = statistics.median(timed(lambda s=store: s.progress_rows(course)) for _ in range(5))
-        whole = statistics.median(
-            timed(
-                lambda s=store: course_report(
-                    s, config, questions, roster, course, datetime.now(UTC)
-                )
-            )
-            for _ in range(5)
-        )
+        base_time = median(baseline)
+        query = median(lambda s=store: s.progress_rows(course))
+        whole = median(lambda s=store: largest(s))
+        both = median(lambda s=store: every(s))
         print(
-            f"  {label:<16} course of {docs:,} docs: count {base_time:.3f} s, query "
-            f"{query:.3f} s ({query / base_time:.1f}x count), whole report {whole:.3f} s"
+            f"  {label:<16} count {base_time:.3f} s, query {query:.3f} s "
+            f"({query / base_time:.1f}x count), whole report {whole:.3f} s; "
+            f"both courses {both:.3f} s"
         )
+    cache_dir = work / "progress-cache"
+    cached = ElasticsearchStore(client, index_prefix="benchr", progress_cache_dir=cache_dir)
+    cold = median(lambda: every(cached), lambda: shutil.rmtree(cache_dir, ignore_errors=True))
+    every(cached)
+    warm = median(lambda: every(cached))
+    added = iter(range(count, count + 10**9, 2000))
+    fresh = median(
+        lambda: every(cached),
+        lambda: (
+            es_store.write(list(synthesize(2000, "benchr", base, next(added)))),
+            es_store.flush(),
+        ),
+    )
+    print(
+        f"  Elasticsearch with the progress cache, both courses: cold {cold:.3f} s, nothing "
+        f"changed {warm:.3f} s, 2,000 new executions each time {fresh:.3f} s "
+        f"({fresh / cold:.2f}x cold)"
+    )
     es_store.close()
     embedded.close()
 

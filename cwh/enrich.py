@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 from cwh.logrecord import DEFAULT_ZONES, LogParseError, parse_log
 from cwh.memeindex import MemeIndex, cell_meme_uuid
 from cwh.passwd import PasswdTable, local_name
-from cwh.provenance import check_owner
+from cwh.provenance import DirectoryOwners, check_owner
 from cwh.result_files import ResultFileError, ResultReader
 
 Document = dict[str, Any]
@@ -177,6 +177,9 @@ class Enricher:
     _textbook_of: MemeIndex | None = field(default=None, init=False, repr=False)
     _cell_fields: dict[str, _Fields] = field(default_factory=dict, init=False, repr=False)
     _notebook_fields: dict[str, _Fields] = field(default_factory=dict, init=False, repr=False)
+    _log_directories: DirectoryOwners = field(
+        default_factory=DirectoryOwners, init=False, repr=False
+    )
 
     def _locations(self) -> tuple[str, str]:
         """(home prefix ending in "/", homes root on this host) for the current settings."""
@@ -242,7 +245,7 @@ class Enricher:
             result_owner = self._attach_result(doc) if "result" in doc else None
             log_owner = None
             if self.check_provenance:
-                log_owner = _log_file_owner(path, home_prefix, homes_root)
+                log_owner = self._log_file_owner(path, uid, home_prefix, homes_root)
             if (result_owner is not None and result_owner[1] != uid) or (
                 log_owner is not None and log_owner[1] != uid
             ):
@@ -336,6 +339,26 @@ class Enricher:
             doc["result_text"] = result.result_text
         return str(result.path), result.owner_uid
 
+    def _log_file_owner(
+        self, path: str, uid: int | None, home_prefix: str, homes_root: str
+    ) -> tuple[str, int] | None:
+        """(host path, owner uid) of the record's own ``.log`` file, when that can be read.
+
+        Only the owner is read (one ``lstat`` of the lexically mapped path, links not
+        followed), never the content, so no symlink resolution is needed here. This runs
+        for every record: when the file's directory vouches for the claimed uid
+        (:class:`cwh.provenance.DirectoryOwners`) the file is not looked at at all.
+        """
+        local = _lexical_home_path(path, home_prefix, homes_root)
+        if local is None:
+            return None
+        if uid is not None and self._log_directories.vouches_for(local, uid):
+            return local, uid
+        try:
+            return local, os.lstat(local).st_uid
+        except (OSError, ValueError):
+            return None
+
     def dead_letter(
         self, raw: str, error_type: str, message: str, received_at: float | None = None
     ) -> Document:
@@ -350,22 +373,6 @@ class Enricher:
             TARGET_INDEX: f"{self.index_prefix}-{DEADLETTER_INFIX}-{self._days.day(when)}",
             DOC_ID: deadletter_id(raw),
         }
-
-
-def _log_file_owner(path: str, home_prefix: str, homes_root: str) -> tuple[str, int] | None:
-    """(host path, owner uid) of the record's own ``.log`` file, when that can be read.
-
-    Only the owner is read (one ``lstat`` of the lexically mapped path, links not followed),
-    never the content, so no symlink resolution is needed here; this check runs for every
-    record and must stay cheap.
-    """
-    local = _lexical_home_path(path, home_prefix, homes_root)
-    if local is None:
-        return None
-    try:
-        return local, os.lstat(local).st_uid
-    except (OSError, ValueError):
-        return None
 
 
 def _cell_fields(index: MemeIndex, meme: str) -> _Fields:

@@ -11,10 +11,12 @@ indexed document ``suspect`` with a reason a teacher or operator can act on.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+import stat
+import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
-__all__ = ["check_owner", "file_owner"]
+__all__ = ["DirectoryOwners", "check_owner", "file_owner"]
 
 
 def file_owner(path: Path) -> int | None:
@@ -48,3 +50,60 @@ def check_owner(claimed_uid: int | None, owners: Mapping[str, int | None]) -> st
     if not mismatches:
         return None
     return f"uid {claimed_uid} claimed but " + "; ".join(mismatches)
+
+
+_WRITABLE_BY_OTHERS = stat.S_IWGRP | stat.S_IWOTH
+_NOT_EXCLUSIVE = -1
+
+
+class DirectoryOwners:
+    """Vouches for a file's owner through its directory, re-reading each directory rarely.
+
+    Creating, renaming or linking a file into a directory needs write permission on that
+    directory. A directory that only its owner may write to (no group or other write bit,
+    not a symlink) therefore holds only files its owner put there, unless root did. So
+    when the claimed uid owns such a directory, the file in it needs no ``lstat`` of its
+    own: the live filter answers the usual record (a student's log in the student's own
+    ``.log/YYYYMMDD`` directory) without a system call per record. When the directory does
+    not vouch (another owner, shared, missing), the caller reads the file's own owner, so
+    a mismatch is always reported from the file itself.
+
+    A directory's owner and mode are re-read once they are ``max_age`` seconds old, which
+    bounds how long a ``chown`` or a re-created directory can go unnoticed.
+    """
+
+    def __init__(
+        self,
+        *,
+        max_age: float = 60.0,
+        limit: int = 65536,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._max_age = max_age
+        self._limit = limit
+        self._clock = clock
+        self._directories: dict[str, tuple[int, float]] = {}
+
+    def vouches_for(self, path: str, uid: int) -> bool:
+        """True when ``path``'s directory is owned by ``uid`` and writable only by it."""
+        # Without a trailing slash: "dir/" would make lstat follow a symlinked directory.
+        slash = path.rfind("/")
+        directory = path[:slash] or "/" if slash >= 0 else "."
+        now = self._clock()
+        known = self._directories.get(directory)
+        if known is None or now - known[1] > self._max_age:
+            known = (self._exclusive_owner(directory), now)
+            if len(self._directories) >= self._limit:
+                self._directories.clear()
+            self._directories[directory] = known
+        return known[0] == uid
+
+    @staticmethod
+    def _exclusive_owner(directory: str) -> int:
+        try:
+            info = os.lstat(directory)
+        except (OSError, ValueError):
+            return _NOT_EXCLUSIVE
+        if not stat.S_ISDIR(info.st_mode) or info.st_mode & _WRITABLE_BY_OTHERS:
+            return _NOT_EXCLUSIVE
+        return info.st_uid

@@ -41,6 +41,11 @@ def default_database() -> Path:
     return cwh_home() / "executions.sqlite3"
 
 
+def progress_cache_dir() -> Path:
+    """Where reports keep the counts of unchanged indices (``cwh.progress_cache``)."""
+    return cwh_home() / "cache" / "progress"
+
+
 @dataclass
 class WriteSummary:
     """What a write did: new documents, documents that were already there, dead letters."""
@@ -176,7 +181,11 @@ def open_store(config: StoreConfig) -> Store:
         client, prefix = connect(
             url=config.elasticsearch_url, block_name=config.elasticsearch_block
         )
-        return ElasticsearchStore(client, index_prefix=config.index_prefix or prefix)
+        return ElasticsearchStore(
+            client,
+            index_prefix=config.index_prefix or prefix,
+            progress_cache_dir=progress_cache_dir(),
+        )
     from tasks.embedded_store import EmbeddedStore
 
     return EmbeddedStore(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from elasticsearch import Elasticsearch, helpers
 
 from cwh.enrich import DOC_ID, TARGET_INDEX
@@ -84,3 +86,41 @@ def test_indices_mapped_dynamically_by_the_live_path_are_read_the_same(
         ProgressCell("bobx02", "01-001", 1, 1, "ok", 1795355776)
     ]
     store.close()
+
+
+def test_progress_counts_of_unchanged_indices_are_reused_and_always_equal_a_full_count(
+    es_client: Elasticsearch, es_url: str, es_index_prefix: str, tmp_path: Path
+) -> None:
+    plain = ElasticsearchStore(Elasticsearch(es_url), index_prefix=es_index_prefix)
+    cached = ElasticsearchStore(
+        Elasticsearch(es_url), index_prefix=es_index_prefix, progress_cache_dir=tmp_path
+    )
+    days = [f"{es_index_prefix}-2026.11.{day:02}" for day in (20, 21, 22, 23)]
+
+    def write(number: int, day: str, **changes: object) -> None:
+        plain.write([_execution(es_index_prefix, number, **{TARGET_INDEX: day, **changes})])
+        plain.flush()
+
+    def check() -> tuple[str, ...]:
+        rows = cached.progress_rows("python-basic")
+        assert rows == plain.progress_rows("python-basic")
+        assert cached.last_cache_use is not None
+        return cached.last_cache_use.counted
+
+    for number, day in enumerate(days):
+        write(number, day, qno=f"01-00{number}", user_name=f"u{number % 2}")
+    assert check() == tuple(days)
+    assert check() == ()
+    write(10, days[-1], execute_reply_status="error", start_time=1795999999)
+    assert check() == (days[-1],)
+    write(11, days[0], qno="01-001", user_name="u1")
+    assert check() == tuple(days), "a change to a settled day: everything counted again"
+    es_client.indices.delete(index=days[1])
+    assert check() == (days[0], days[2], days[3])
+    (cache_file,) = tmp_path.glob("*.json")
+    assert cache_file.stat().st_mode & 0o777 == 0o600
+    cache_file.write_bytes(b"{broken")
+    assert check() == (days[0], days[2], days[3])
+    assert check() == ()
+    plain.close()
+    cached.close()

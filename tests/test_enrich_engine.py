@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import pytest
 from cwh.enrich import Enricher, _DayNames, _lexical_home_path
 from cwh.memeindex import MemeIndex
 from cwh.passwd import PasswdTable
+from cwh.result_files import ResultReader
 from tests.enrich_support import forward_records
 
 PASSWD = (
@@ -86,3 +88,40 @@ def test_records_without_a_log_field_are_dead_letters() -> None:
     enricher = _enricher()
     assert enricher.enrich_record({"message": "x"})["error_type"] == "InvalidRecord"
     assert enricher.enrich_record(["log"])["error_type"] == "InvalidRecord"
+
+
+def _log_in(directory: Path, uid: int) -> Path:
+    log = directory / "20261122-101500-0001.log"
+    log.write_text("x", encoding="utf-8")
+    os.chown(log, uid, 100)
+    return log
+
+
+@pytest.mark.parametrize(
+    ("directory_owner", "directory_mode", "log_owner", "flagged"),
+    [
+        (2009, 0o755, 2009, False),  # the usual case: the directory vouches
+        # Only root can have put another user's file in it: the file is not looked at.
+        (2009, 0o755, 2010, False),
+        (2010, 0o755, 2010, True),  # another user's directory: the file is read
+        (2009, 0o775, 2010, True),  # a shared directory vouches for nobody
+        (2009, 0o775, 2009, False),
+        (2010, 0o755, 2009, False),  # the file's own owner decides when it is read
+    ],
+)
+def test_log_file_owner_check_reads_the_file_unless_its_directory_vouches(
+    tmp_path: Path, directory_owner: int, directory_mode: int, log_owner: int, flagged: bool
+) -> None:
+    homes = tmp_path / "homes"
+    directory = homes / "alicex01" / "course" / ".log" / "20261122"
+    directory.mkdir(parents=True)
+    os.chown(directory, directory_owner, 100)
+    directory.chmod(directory_mode)
+    log = _log_in(directory, log_owner)
+    enricher = _enricher(results=ResultReader(homes))
+    owner = enricher._log_file_owner(
+        "/home/alicex01/course/.log/20261122/20261122-101500-0001.log", 2009, "/home/", str(homes)
+    )
+    assert owner is not None
+    assert owner[0] == str(log)
+    assert (owner[1] != 2009) is flagged

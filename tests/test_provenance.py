@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from cwh.provenance import check_owner, file_owner
+from cwh.provenance import DirectoryOwners, check_owner, file_owner
 from cwh.result_files import ResultReader
 
 FIXTURE = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "lcwrapper-sample"
@@ -82,3 +82,49 @@ def test_forged_uid_in_fixture_records_is_detected(tmp_path: Path) -> None:
         assert f"{log_path} is owned by uid 2009" in forged
         checked += 1
     assert checked == 14
+
+
+def _directory(tmp_path: Path, name: str, uid: int, mode: int) -> Path:
+    directory = tmp_path / name
+    directory.mkdir()
+    os.chown(directory, uid, 100)
+    directory.chmod(mode)
+    return directory
+
+
+def test_a_directory_only_its_owner_may_write_vouches_for_that_owner(tmp_path: Path) -> None:
+    private = _directory(tmp_path, "private", 2009, 0o755)
+    owners = DirectoryOwners()
+    assert owners.vouches_for(f"{private}/20261122-101500-0001.log", 2009)
+    assert owners.vouches_for(f"{private}/missing.log", 2009)
+    assert not owners.vouches_for(f"{private}/x.log", 2010)
+
+
+@pytest.mark.parametrize("mode", [0o775, 0o757, 0o1777])
+def test_a_directory_others_may_write_vouches_for_nobody(tmp_path: Path, mode: int) -> None:
+    shared = _directory(tmp_path, "shared", 2009, mode)
+    assert not DirectoryOwners().vouches_for(f"{shared}/x.log", 2009)
+
+
+def test_missing_directories_and_symlinked_ones_vouch_for_nobody(tmp_path: Path) -> None:
+    private = _directory(tmp_path, "private", 2009, 0o755)
+    link = tmp_path / "link"
+    link.symlink_to(private)
+    os.lchown(link, 2009, 100)
+    owners = DirectoryOwners()
+    assert not owners.vouches_for(f"{link}/x.log", 2009)
+    assert not owners.vouches_for(f"{tmp_path}/gone/x.log", 2009)
+    assert not owners.vouches_for("bad\x00dir/x.log", 2009)
+
+
+def test_a_directory_is_read_again_once_its_answer_is_old(tmp_path: Path) -> None:
+    private = _directory(tmp_path, "private", 2009, 0o755)
+    now = [0.0]
+    owners = DirectoryOwners(max_age=60.0, clock=lambda: now[0])
+    assert owners.vouches_for(f"{private}/a.log", 2009)
+    os.chown(private, 2010, 100)
+    now[0] = 59.0
+    assert owners.vouches_for(f"{private}/b.log", 2009), "within max_age the answer is kept"
+    now[0] = 61.0
+    assert not owners.vouches_for(f"{private}/c.log", 2009)
+    assert owners.vouches_for(f"{private}/c.log", 2010)

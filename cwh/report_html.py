@@ -13,7 +13,7 @@ from datetime import datetime, tzinfo
 from html import escape
 
 from cwh.heatmap import STATE_COLOURS, HeatmapImage
-from cwh.progress import CellState, Completion, ProgressMatrix
+from cwh.progress import OK_STATUS, CellState, Completion, ProgressMatrix
 
 __all__ = ["render_html"]
 
@@ -136,24 +136,32 @@ def _questions(summary: Completion) -> str:
 
 
 def _matrix(matrix: ProgressMatrix, tz: tzinfo) -> str:
+    """The whole table; a class of hundreds of students has tens of thousands of cells, so
+    each distinct minute and status is formatted and escaped once, not once per cell."""
     head = "".join(f"<th>{escape(q.label)}</th>" for q in matrix.questions)
+    minutes: dict[int, str] = {}
+    statuses: dict[str, str] = {}
+    ok_class, failed_class = _STATE_CLASS[CellState.OK], _STATE_CLASS[CellState.FAILED]
     rows = []
     for user in matrix.students:
         cells = []
         for question in matrix.questions:
-            state = matrix.state(user, question.qno)
-            cell = matrix.cell(user, question.qno)
+            cell = matrix.cells.get((user, question.qno))
             if cell is None:
                 cells.append('<td class="cell not-run"></td>')
-            else:
-                tip = (
-                    f"{cell.ok_runs} of {cell.runs} run(s) ok; last {cell.last_status} at "
-                    f"{_time_epoch(cell.last_time, tz)}"
-                )
-                cells.append(
-                    f'<td class="cell {_STATE_CLASS[state]}" title="{escape(tip)}">'
-                    f"{cell.ok_runs}/{cell.runs}</td>"
-                )
+                continue
+            minute = cell.last_time // 60
+            clock = minutes.get(minute)
+            if clock is None:
+                clock = minutes[minute] = _time_epoch(cell.last_time, tz)
+            status = statuses.get(cell.last_status)
+            if status is None:
+                status = statuses[cell.last_status] = escape(cell.last_status)
+            state = ok_class if cell.last_status == OK_STATUS else failed_class
+            cells.append(
+                f'<td class="cell {state}" title="{cell.ok_runs} of {cell.runs} run(s) ok; '
+                f'last {status} at {clock}">{cell.ok_runs}/{cell.runs}</td>'
+            )
         rows.append(f"<tr><th>{escape(matrix.label(user))}</th>{''.join(cells)}</tr>")
     return (
         "<h2>Students × questions (successful runs / runs)</h2>"

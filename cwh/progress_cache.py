@@ -24,6 +24,7 @@ counting the union of the indices gives.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from itertools import repeat
 from typing import Any, NamedTuple
@@ -141,11 +142,16 @@ class ProgressCache:
     ) -> tuple[list[StatusCount], CacheUse]:
         newest = sorted(hot)
         older = [n for n in names if n not in hot]
-        self.settled = merge_status_counts(count_all_but(newest)) if older else []
+        # The newest are counted while the older ones are: the store's node is busy with
+        # the large count's shards only part of the time.
+        with ThreadPoolExecutor(1) as pool:
+            newest_counts = pool.submit(count_each, newest) if newest else None
+            self.settled = merge_status_counts(count_all_but(newest)) if older else []
+            each = newest_counts.result() if newest_counts is not None else []
         self.settled_markers = {n: markers[n] for n in older}
         self.recent = {
             name: _IndexCounts(markers[name], tuple(counts))
-            for name, counts in zip(newest, count_each(newest) if newest else [], strict=True)
+            for name, counts in zip(newest, each, strict=True)
         }
         self.changed = True
         total = list(self.settled)

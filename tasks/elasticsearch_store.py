@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any, cast
 
 import orjson
-from elasticsearch import Elasticsearch, helpers
+from elasticsearch import AuthorizationException, Elasticsearch, helpers
 from elasticsearch.serializer import OrjsonSerializer
 
 from cwh.atomic_write import write_bytes_atomic
@@ -306,6 +306,8 @@ class ElasticsearchStore:
         until: datetime | None = None,
         students: Sequence[str] | None = None,
     ) -> list[ProgressCell]:
+        """Progress cells of ``course``; with a cache directory, counts of indices that did
+        not change since the previous report are reused instead of counted again."""
         filters = self._progress_filters(course, since, until, students)
         if self.progress_cache_dir is None:
             return combine_status_counts(self._status_counts(filters))
@@ -315,10 +317,22 @@ class ElasticsearchStore:
         )  # fmt: skip
         path = self.progress_cache_dir / f"{hashlib.sha256(key).hexdigest()[:32]}.json"
         cache = _load_cache(path)
-        markers = self._index_markers()
-        # Markers first, then a refresh: every change a marker covers was applied before it
-        # was read, so the refresh makes all of it visible to the counts that follow.
-        self.flush()
+        try:
+            markers = self._index_markers()
+            # Markers first, then a refresh: every change a marker covers was applied before
+            # it was read, so the refresh makes all of it visible to the counts that follow.
+            self.flush()
+        except AuthorizationException as exc:
+            # A read-only role (no "monitor"/"maintenance" index privilege) can still count
+            # everything; it only loses the reuse.
+            _log.warning(
+                "progress cache not used: Elasticsearch answered %s to the index stats or "
+                "refresh of %s-*",
+                exc.status_code,
+                self.prefix,
+            )
+            self.progress_cache_dir = None
+            return combine_status_counts(self._status_counts(filters))
         counts, self.last_cache_use = cache.counts(
             markers,
             lambda excluded: self._status_counts(filters, self._executions_except(excluded)),

@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+import threading
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import pytest
 from elasticsearch import Elasticsearch, helpers
 
 from cwh.enrich import DOC_ID, TARGET_INDEX
@@ -124,3 +131,75 @@ def test_progress_counts_of_unchanged_indices_are_reused_and_always_equal_a_full
     assert check() == ()
     plain.close()
     cached.close()
+
+
+@contextmanager
+def _read_only_role(es_url: str) -> Iterator[str]:
+    """A proxy to the real node that answers index stats and refreshes as a secured node
+    answers a role with only the ``read`` index privilege (403, ``security_exception``)."""
+
+    class Proxy(BaseHTTPRequestHandler):
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+        def _forward(self) -> None:
+            if "/_stats" in self.path or "/_refresh" in self.path:
+                body = (
+                    b'{"error":{"type":"security_exception","reason":"action '
+                    b'[indices:monitor/stats] is unauthorized for user [teacher]"},"status":403}'
+                )
+                headers = {"content-type": "application/json", "x-elastic-product": "Elasticsearch"}
+                self._answer(403, headers, body)
+                return
+            length = int(self.headers.get("content-length") or 0)
+            request = urllib.request.Request(
+                es_url + self.path,
+                data=self.rfile.read(length) if length else None,
+                method=self.command,
+                headers={k: v for k, v in self.headers.items() if k.lower() != "host"},
+            )
+            try:
+                with urllib.request.urlopen(request, timeout=60) as response:
+                    self._answer(response.status, dict(response.headers), response.read())
+            except urllib.error.HTTPError as error:
+                self._answer(error.code, dict(error.headers), error.read())
+
+        def _answer(self, status: int, headers: dict[str, str], body: bytes) -> None:
+            self.send_response(status)
+            for name, value in headers.items():
+                if name.lower() not in ("content-length", "transfer-encoding", "connection"):
+                    self.send_header(name, value)
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        do_GET = do_POST = do_PUT = do_HEAD = do_DELETE = _forward
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Proxy)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_role_without_stats_privileges_counts_everything_without_the_cache(
+    es_url: str, es_index_prefix: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    plain = ElasticsearchStore(Elasticsearch(es_url), index_prefix=es_index_prefix)
+    plain.write([_execution(es_index_prefix, n, qno=f"01-00{n}") for n in range(3)])
+    plain.flush()
+    with _read_only_role(es_url) as proxy_url:
+        reader = ElasticsearchStore(
+            Elasticsearch(proxy_url), index_prefix=es_index_prefix, progress_cache_dir=tmp_path
+        )
+        rows = reader.progress_rows("python-basic")
+        assert rows == plain.progress_rows("python-basic")
+        assert len(rows) == 3
+        assert "progress cache not used" in caplog.text and "403" in caplog.text
+        assert list(tmp_path.iterdir()) == []
+        assert reader.progress_rows("python-basic") == rows
+        reader.close()
+    plain.close()

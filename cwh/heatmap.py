@@ -27,7 +27,7 @@ import numpy as np
 from matplotlib import font_manager
 from PIL import Image, ImageDraw, ImageFont
 
-from cwh.progress import OK_STATUS, CellState, ProgressMatrix
+from cwh.progress import CellState, ProgressMatrix
 
 __all__ = ["STATE_COLOURS", "HeatmapImage", "cjk_font", "render_heatmap"]
 
@@ -270,7 +270,7 @@ def _state_codes(matrix: ProgressMatrix) -> np.ndarray:
     for (user, qno), cell in matrix.cells.items():
         row, column = row_of.get(user), column_of.get(qno)
         if row is not None and column is not None:
-            codes[row, column] = ok if cell.last_status == OK_STATUS else failed
+            codes[row, column] = failed if cell.latest_failed else ok
     return codes
 
 

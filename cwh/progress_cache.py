@@ -127,10 +127,7 @@ class ProgressCache:
             recent[name] = _IndexCounts(markers[name], tuple(counts))
         self.changed = recent.keys() != self.recent.keys() or bool(to_count) or self.changed
         self.recent = recent
-        total = list(self.settled)
-        for entry in recent.values():
-            total += entry.counts
-        return total, CacheUse(tuple(sorted(reused)), tuple(to_count), full=False)
+        return self._total(), CacheUse(tuple(sorted(reused)), tuple(to_count), full=False)
 
     def _count_everything(
         self,
@@ -154,10 +151,13 @@ class ProgressCache:
             for name, counts in zip(newest, each, strict=True)
         }
         self.changed = True
+        return self._total(), CacheUse((), tuple(names), full=True)
+
+    def _total(self) -> list[StatusCount]:
         total = list(self.settled)
         for entry in self.recent.values():
             total += entry.counts
-        return total, CacheUse((), tuple(names), full=True)
+        return total
 
     def _settle(self, name: str, entry: _IndexCounts) -> None:
         self.settled = merge_status_counts([*self.settled, *entry.counts])

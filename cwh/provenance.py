@@ -88,7 +88,7 @@ class DirectoryOwners:
         """True when ``path``'s directory is owned by ``uid`` and writable only by it."""
         # Without a trailing slash: "dir/" would make lstat follow a symlinked directory.
         slash = path.rfind("/")
-        directory = path[:slash] or "/" if slash >= 0 else "."
+        directory = (path[:slash] or "/") if slash >= 0 else "."
         now = self._clock()
         known = self._directories.get(directory)
         if known is None or now - known[1] > self._max_age:

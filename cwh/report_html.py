@@ -13,7 +13,7 @@ from datetime import datetime, tzinfo
 from html import escape
 
 from cwh.heatmap import STATE_COLOURS, HeatmapImage
-from cwh.progress import OK_STATUS, CellState, Completion, ProgressMatrix
+from cwh.progress import CellState, Completion, ProgressMatrix
 
 __all__ = ["render_html"]
 
@@ -157,7 +157,7 @@ def _matrix(matrix: ProgressMatrix, tz: tzinfo) -> str:
             status = statuses.get(cell.last_status)
             if status is None:
                 status = statuses[cell.last_status] = escape(cell.last_status)
-            state = ok_class if cell.last_status == OK_STATUS else failed_class
+            state = failed_class if cell.latest_failed else ok_class
             cells.append(
                 f'<td class="cell {state}" title="{cell.ok_runs} of {cell.runs} run(s) ok; '
                 f'last {status} at {clock}">{cell.ok_runs}/{cell.runs}</td>'

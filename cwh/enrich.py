@@ -38,6 +38,8 @@ _ID_HASH = hashlib.blake2b(digest_size=16)
 # Distinct uids remembered per passwd table: far more than one host has students, but a
 # bound all the same, as uids come from the records.
 _CACHED_USERS = 65536
+# Distinct log directories remembered (one per student, course and day).
+_CACHED_DIRECTORIES = 65536
 # Distinct cell or notebook MEMEs remembered per index version (a textbook has a few thousand).
 _CACHED_MEMES = 65536
 _K = TypeVar("_K")
@@ -180,6 +182,9 @@ class Enricher:
     _log_directories: DirectoryOwners = field(
         default_factory=DirectoryOwners, init=False, repr=False
     )
+    # In-container log directory ("/home/u/course/.log/20261122/") -> its host directory,
+    # "" when it cannot be mapped safely; for the current locations.
+    _log_host_directories: dict[str, str] = field(default_factory=dict, init=False, repr=False)
 
     def _locations(self) -> tuple[str, str]:
         """(home prefix ending in "/", homes root on this host) for the current settings."""
@@ -193,6 +198,7 @@ class Enricher:
             homes = "" if self.results is None else str(self.results.homes_dir)
             self._locations_cache = (prefix, homes)
             self._locations_of = (self.home_prefix, self.results)
+            self._log_host_directories = {}
         return self._locations_cache
 
     def enrich_record(self, record: Any, *, received_at: float | None = None) -> Document:
@@ -245,10 +251,8 @@ class Enricher:
             result_owner = self._attach_result(doc) if "result" in doc else None
             log_owner = None
             if self.check_provenance:
-                log_owner = self._log_file_owner(path, uid, home_prefix, homes_root)
-            if (result_owner is not None and result_owner[1] != uid) or (
-                log_owner is not None and log_owner[1] != uid
-            ):
+                log_owner = self._log_file_mismatch(path, uid, home_prefix, homes_root)
+            if (result_owner is not None and result_owner[1] != uid) or log_owner is not None:
                 owners = dict(owner for owner in (result_owner, log_owner) if owner is not None)
                 reason = check_owner(uid, owners)
                 if reason is not None:
@@ -339,25 +343,41 @@ class Enricher:
             doc["result_text"] = result.result_text
         return str(result.path), result.owner_uid
 
-    def _log_file_owner(
+    def _log_file_mismatch(
         self, path: str, uid: int | None, home_prefix: str, homes_root: str
     ) -> tuple[str, int] | None:
-        """(host path, owner uid) of the record's own ``.log`` file, when that can be read.
+        """(host path, owner uid) of the record's own ``.log`` file if someone else owns it.
 
-        Only the owner is read (one ``lstat`` of the lexically mapped path, links not
-        followed), never the content, so no symlink resolution is needed here. This runs
-        for every record: when the file's directory vouches for the claimed uid
-        (:class:`cwh.provenance.DirectoryOwners`) the file is not looked at at all.
+        None when the owner is ``uid`` or cannot be read. Only the owner is read (one
+        ``lstat`` of the lexically mapped path, links not followed), never the content, so
+        no symlink resolution is needed here. This runs for every record: the mapping of
+        the file's directory is worked out once per directory, and when that directory
+        vouches for the claimed uid (:class:`cwh.provenance.DirectoryOwners`) the file is
+        not looked at at all.
         """
-        local = _lexical_home_path(path, home_prefix, homes_root)
-        if local is None:
+        slash = path.rfind("/") + 1
+        name = path[slash:]
+        if not _is_file_name(name):
             return None
-        if uid is not None and self._log_directories.vouches_for(local, uid):
-            return local, uid
+        directory = path[:slash]
+        host_directory = self._log_host_directories.get(directory)
+        if host_directory is None:
+            host_directory = _remember(
+                self._log_host_directories,
+                directory,
+                _lexical_home_directory(directory, home_prefix, homes_root),
+                _CACHED_DIRECTORIES,
+            )
+        if not host_directory:
+            return None
+        if uid is not None and self._log_directories.vouches_for_directory(host_directory, uid):
+            return None
+        local = host_directory + name
         try:
-            return local, os.lstat(local).st_uid
+            owner = os.lstat(local).st_uid
         except (OSError, ValueError):
             return None
+        return None if owner == uid else (local, owner)
 
     def dead_letter(
         self, raw: str, error_type: str, message: str, received_at: float | None = None
@@ -436,13 +456,29 @@ def _foreign_home(doc: Document, home_prefix: str) -> str | None:
 
 def _lexical_home_path(path: str, home_prefix: str, homes_dir: str) -> str | None:
     """``/home/u/x`` -> ``<homes_dir>/u/x`` without touching the disk; None if unsafe."""
-    if not path.startswith(home_prefix) or "\x00" in path:
-        return None
-    rest = path[len(home_prefix) :]
-    probe = f"/{rest}/"
-    if not rest or "/../" in probe or "/./" in probe or "//" in probe:
-        return None
+    slash = path.rfind("/") + 1
+    name = path[slash:]
+    directory = _lexical_home_directory(path[:slash], home_prefix, homes_dir)
+    return directory + name if directory and _is_file_name(name) else None
+
+
+def _lexical_home_directory(directory: str, home_prefix: str, homes_dir: str) -> str:
+    """``/home/u/d/`` -> ``<homes_dir>/u/d/`` without touching the disk; "" if unsafe.
+
+    ``directory`` and ``home_prefix`` end with "/"; no component may be "." or "..", none
+    may be empty, and no NUL may appear.
+    """
+    if not directory.startswith(home_prefix) or "\x00" in directory:
+        return ""
+    rest = directory[len(home_prefix) :]
+    probe = f"/{rest}"
+    if "/../" in probe or "/./" in probe or "//" in probe:
+        return ""
     return f"{homes_dir.rstrip('/')}/{rest}"
+
+
+def _is_file_name(name: str) -> bool:
+    return bool(name) and name != "." and name != ".." and "\x00" not in name
 
 
 def _compact(record: Mapping[str, Any]) -> str:

@@ -86,13 +86,20 @@ class DirectoryOwners:
 
     def vouches_for(self, path: str, uid: int) -> bool:
         """True when ``path``'s directory is owned by ``uid`` and writable only by it."""
-        # Without a trailing slash: "dir/" would make lstat follow a symlinked directory.
         slash = path.rfind("/")
-        directory = (path[:slash] or "/") if slash >= 0 else "."
+        return self.vouches_for_directory(path[: slash + 1] if slash >= 0 else "./", uid)
+
+    def vouches_for_directory(self, directory: str, uid: int) -> bool:
+        """True when ``directory`` (ending in "/") is owned by ``uid`` and writable only by it.
+
+        Keyed by the text as given, so a caller that keeps its directory strings (the
+        enricher does) pays one lookup per record and no hashing of a new string.
+        """
         now = self._clock()
         known = self._directories.get(directory)
         if known is None or now - known[1] > self._max_age:
-            known = (self._exclusive_owner(directory), now)
+            # Without the trailing slash: "dir/" would make lstat follow a symlinked directory.
+            known = (self._exclusive_owner(directory.rstrip("/") or "/"), now)
             if len(self._directories) >= self._limit:
                 self._directories.clear()
             self._directories[directory] = known

@@ -109,7 +109,7 @@ def _log_in(directory: Path, uid: int) -> Path:
         (2010, 0o755, 2009, False),  # the file's own owner decides when it is read
     ],
 )
-def test_log_file_owner_check_reads_the_file_unless_its_directory_vouches(
+def test_log_file_owner_is_read_from_the_file_unless_its_directory_vouches(
     tmp_path: Path, directory_owner: int, directory_mode: int, log_owner: int, flagged: bool
 ) -> None:
     homes = tmp_path / "homes"
@@ -119,9 +119,9 @@ def test_log_file_owner_check_reads_the_file_unless_its_directory_vouches(
     directory.chmod(directory_mode)
     log = _log_in(directory, log_owner)
     enricher = _enricher(results=ResultReader(homes))
-    owner = enricher._log_file_owner(
+    mismatch = enricher._log_file_mismatch(
         "/home/alicex01/course/.log/20261122/20261122-101500-0001.log", 2009, "/home/", str(homes)
     )
-    assert owner is not None
-    assert owner[0] == str(log)
-    assert (owner[1] != 2009) is flagged
+    assert (mismatch is not None) is flagged
+    if mismatch is not None:
+        assert mismatch == (str(log), log_owner)

@@ -355,9 +355,30 @@ class Enricher:
         vouches for the claimed uid (:class:`cwh.provenance.DirectoryOwners`) the file is
         not looked at at all.
         """
+        location = self._host_log_location(path, home_prefix, homes_root)
+        if location is None:
+            return None
+        host_directory, name = location
+        if uid is not None and self._log_directories.vouches_for_directory(host_directory, uid):
+            return None
+        local = host_directory + name
+        try:
+            owner = os.lstat(local).st_uid
+        except (OSError, ValueError):
+            return None
+        return None if owner == uid else (local, owner)
+
+    def _host_log_location(
+        self, path: str, home_prefix: str, homes_root: str
+    ) -> tuple[str, str] | None:
+        """(host directory, file name) of an in-container file path; None if unsafe.
+
+        ``/home/u/d/x`` -> (``<homes_root>/u/d/``, ``x``) without touching the disk. The
+        directory part is mapped once per directory (:func:`_lexical_home_directory`).
+        """
         slash = path.rfind("/") + 1
         name = path[slash:]
-        if not _is_file_name(name):
+        if not name or name == "." or name == ".." or "\x00" in name:
             return None
         directory = path[:slash]
         host_directory = self._log_host_directories.get(directory)
@@ -368,16 +389,7 @@ class Enricher:
                 _lexical_home_directory(directory, home_prefix, homes_root),
                 _CACHED_DIRECTORIES,
             )
-        if not host_directory:
-            return None
-        if uid is not None and self._log_directories.vouches_for_directory(host_directory, uid):
-            return None
-        local = host_directory + name
-        try:
-            owner = os.lstat(local).st_uid
-        except (OSError, ValueError):
-            return None
-        return None if owner == uid else (local, owner)
+        return (host_directory, name) if host_directory else None
 
     def dead_letter(
         self, raw: str, error_type: str, message: str, received_at: float | None = None
@@ -454,14 +466,6 @@ def _foreign_home(doc: Document, home_prefix: str) -> str | None:
     return "; ".join(problems) or None
 
 
-def _lexical_home_path(path: str, home_prefix: str, homes_dir: str) -> str | None:
-    """``/home/u/x`` -> ``<homes_dir>/u/x`` without touching the disk; None if unsafe."""
-    slash = path.rfind("/") + 1
-    name = path[slash:]
-    directory = _lexical_home_directory(path[:slash], home_prefix, homes_dir)
-    return directory + name if directory and _is_file_name(name) else None
-
-
 def _lexical_home_directory(directory: str, home_prefix: str, homes_dir: str) -> str:
     """``/home/u/d/`` -> ``<homes_dir>/u/d/`` without touching the disk; "" if unsafe.
 
@@ -475,10 +479,6 @@ def _lexical_home_directory(directory: str, home_prefix: str, homes_dir: str) ->
     if "/../" in probe or "/./" in probe or "//" in probe:
         return ""
     return f"{homes_dir.rstrip('/')}/{rest}"
-
-
-def _is_file_name(name: str) -> bool:
-    return bool(name) and name != "." and name != ".." and "\x00" not in name
 
 
 def _compact(record: Mapping[str, Any]) -> str:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from cwh.enrich import Enricher, _DayNames, _lexical_home_path
+from cwh.enrich import Enricher, _DayNames
 from cwh.memeindex import MemeIndex
 from cwh.passwd import PasswdTable
 from cwh.result_files import ResultReader
@@ -48,7 +48,8 @@ def test_day_names_agree_with_datetime(epoch: int) -> None:
     ],
 )
 def test_log_paths_map_lexically_inside_the_homes_root(path: str, mapped: str | None) -> None:
-    assert _lexical_home_path(path, "/home/", "/homes/") == mapped
+    location = _enricher()._host_log_location(path, "/home/", "/homes/")
+    assert (None if location is None else "".join(location)) == mapped
 
 
 def test_files_in_another_users_home_make_the_record_suspect(lcwrapper_sample: Path) -> None:

@@ -31,7 +31,8 @@ ES_VERSION = os.environ.get("CWH_ES_VERSION", "8.19.21")
 ES_ARTIFACT = "org.elasticsearch.distribution.integ-test-zip:elasticsearch:{version}:zip"
 SERVICE_USER = "cwhes"
 DEFAULT_CACHE = Path("/var/tmp/cwh-flows-cache")
-HEAP = "-Xms512m -Xmx512m"
+HEAP = "512m"
+"""Test nodes stay small; a benchmark passes a production-like heap to :func:`running_node`."""
 STARTUP_TIMEOUT_S = 180.0
 
 
@@ -143,6 +144,7 @@ class ElasticsearchNode:
     home: Path
     workdir: Path
     http_port: int
+    heap: str = HEAP
     process: subprocess.Popen[bytes] | None = None
     log_path: Path = field(init=False)
 
@@ -165,7 +167,7 @@ class ElasticsearchNode:
         env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             "ES_JAVA_HOME": _java_home(),
-            "ES_JAVA_OPTS": HEAP,
+            "ES_JAVA_OPTS": f"-Xms{self.heap} -Xmx{self.heap}",
             "ES_PATH_CONF": str(config),
             "ES_TMPDIR": str(self.workdir / "tmp"),
             "HOME": str(self.workdir),
@@ -246,12 +248,12 @@ class ElasticsearchNode:
 
 
 @contextlib.contextmanager
-def running_node(version: str = ES_VERSION) -> Iterator[ElasticsearchNode]:
+def running_node(version: str = ES_VERSION, heap: str = HEAP) -> Iterator[ElasticsearchNode]:
     """Start a fresh node on a free port and remove every trace of it afterwards."""
     home = install_distribution(version)
     workdir = Path(tempfile.mkdtemp(prefix="cwh-es-"))
     workdir.chmod(0o755)
-    node = ElasticsearchNode(home=home, workdir=workdir, http_port=free_port())
+    node = ElasticsearchNode(home=home, workdir=workdir, http_port=free_port(), heap=heap)
     try:
         node.start()
         yield node

@@ -1,15 +1,18 @@
 """Throughput and memory of ``cwh enrich`` end to end, against a bare JSON pass-through.
 
-Usage: ``uv run python bench/enrich.py [--records 100000] [--repeat 3] [--profile]``
+Usage: ``uv run python bench/enrich.py [--records 100000] [--repeat 3] [--profile]
+[--no-compile]``
 
-Both commands read the same file of fluentd records on stdin and write to a file, pinned to
-one core (``taskset -c 0`` when available), through the same line loop; the baseline only
-decodes and re-encodes each line. The ratio is what matters on a noisy machine: both are
-measured in the same run. Peak RSS is read from the child's rusage with a 10,000-cell index.
-The CPU time (user + system, from the same rusage) of the best runs is printed as well: it
-counts only the command's own work, so it moves less than wall time when other processes
-compete for the core. ``--profile`` then runs ``cwh enrich`` once more under cProfile and
-prints where its time went.
+``cwh enrich`` runs from its compiled hot path (:mod:`cwh.compiled`; built first when
+missing or stale) and, for comparison, from its source (``CWH_INTERPRETED=1``); both must
+write the same bytes. All commands read the same file of fluentd records on stdin and write
+to a file, pinned to one core (``taskset -c 0`` when available), through the same line loop;
+the baseline only decodes and re-encodes each line. The ratio is what matters on a noisy
+machine: all are measured in the same run. Peak RSS is read from the child's rusage with a
+10,000-cell index. The CPU time (user + system, from the same rusage) of the best runs is
+printed as well: it counts only the command's own work, so it moves less than wall time when
+other processes compete for the core. ``--profile`` then runs ``cwh enrich`` once more under
+cProfile and prints where its time went (cProfile sees only the interpreted parts).
 """
 
 from __future__ import annotations
@@ -24,11 +27,13 @@ import sys
 import tempfile
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from cwh.compiled import INTERPRETED_ENV, build_state, compile_hot_path  # noqa: E402
 from tests.enrich_support import build_index as build_fixture_index  # noqa: E402
 
 SAMPLE = ROOT.parent / "shared" / "fixtures" / "lcwrapper-sample"
@@ -91,12 +96,19 @@ def pinned(command: list[str]) -> list[str]:
     return [taskset, "-c", "0", *command] if taskset else command
 
 
-def measure(command: list[str], source: Path, sink: Path) -> tuple[float, int, float]:
+def measure(
+    command: list[str], source: Path, sink: Path, env: dict[str, str] | None = None
+) -> tuple[float, int, float]:
     """Wall seconds, peak RSS (KiB) and CPU seconds (user + system) of one run."""
     with source.open("rb") as stdin, sink.open("wb") as stdout:
         started = time.perf_counter()
         process = subprocess.Popen(
-            pinned(command), stdin=stdin, stdout=stdout, stderr=subprocess.DEVNULL, cwd=ROOT
+            pinned(command),
+            stdin=stdin,
+            stdout=stdout,
+            stderr=subprocess.DEVNULL,
+            cwd=ROOT,
+            env=env,
         )
         _, status, usage = os.wait4(process.pid, 0)
         elapsed = time.perf_counter() - started
@@ -104,6 +116,25 @@ def measure(command: list[str], source: Path, sink: Path) -> tuple[float, int, f
     if process.returncode != 0:
         raise SystemExit(f"{command[:4]} exited with {process.returncode}")
     return elapsed, usage.ru_maxrss, usage.ru_utime + usage.ru_stime
+
+
+@dataclass
+class Best:
+    """The best of repeated runs of one command: least wall time, CPU time, peak RSS."""
+
+    command: list[str]
+    sink: Path
+    env: dict[str, str] | None = None
+    wall: float = float("inf")
+    cpu: float = float("inf")
+    rss: int = 0
+
+    def measure(self, source: Path) -> None:
+        wall, rss, cpu = measure(self.command, source, self.sink, self.env)
+        self.wall, self.cpu, self.rss = min(self.wall, wall), min(self.cpu, cpu), max(self.rss, rss)
+
+    def rate(self, records: int) -> float:
+        return records / self.wall
 
 
 def print_profile(enrich: list[str], source: Path, work: Path, lines: int = 25) -> None:
@@ -128,7 +159,17 @@ def main() -> None:
     parser.add_argument(
         "--profile", action="store_true", help="also profile one cwh enrich run with cProfile"
     )
+    parser.add_argument(
+        "--no-compile",
+        action="store_true",
+        help="do not build the compiled hot path when it is missing or stale",
+    )
     args = parser.parse_args()
+    state = build_state()
+    if not state.compiled and not args.no_compile and INTERPRETED_ENV not in os.environ:
+        print(f"hot path is {state.describe()}: compiling it first")
+        compile_hot_path()
+        state = build_state()
     work = Path(tempfile.mkdtemp(prefix="cwh-bench-enrich-"))
     try:
         index = build_index(work, args.cells)
@@ -147,30 +188,35 @@ def main() -> None:
             str(homes),
         ]
         baseline = [sys.executable, "-c", PASSTHROUGH]
-        sink = work / "out.jsonl"
-        best_base = best_enrich = float("inf")
-        cpu_base = cpu_enrich = float("inf")
-        peak_rss = 0
+        interpreted = {**os.environ, INTERPRETED_ENV: "1"}
+        runs = {
+            "pass-through": Best(baseline, sink=work / "base.jsonl"),
+            "cwh enrich": Best(enrich, sink=work / "out.jsonl"),
+            "interpreted": Best(enrich, sink=work / "interpreted.jsonl", env=interpreted),
+        }
         for _ in range(args.repeat):
-            seconds, _rss, cpu = measure(baseline, source, sink)
-            best_base = min(best_base, seconds)
-            cpu_base = min(cpu_base, cpu)
-            seconds, rss, cpu = measure(enrich, source, sink)
-            best_enrich = min(best_enrich, seconds)
-            cpu_enrich = min(cpu_enrich, cpu)
-            peak_rss = max(peak_rss, rss)
-            if count_lines(sink) != args.records:
-                raise SystemExit("cwh enrich did not answer every line")
+            for run in runs.values():
+                run.measure(source)
+        for name in ("cwh enrich", "interpreted"):
+            if count_lines(runs[name].sink) != args.records:
+                raise SystemExit(f"{name} did not answer every line")
+        same = runs["cwh enrich"].sink.read_bytes() == runs["interpreted"].sink.read_bytes()
+        base, enriched, slow = runs.values()
         size_mb = source.stat().st_size / 1e6
         print(f"input: {args.records} records, {size_mb:.1f} MB; index: {args.cells} cells")
-        print(f"pass-through  : {args.records / best_base:10.0f} records/s ({best_base:.2f} s)")
-        print(f"cwh enrich    : {args.records / best_enrich:10.0f} records/s ({best_enrich:.2f} s)")
-        print(f"ratio         : {best_base / best_enrich:10.2f} x pass-through")
-        print(f"peak RSS      : {peak_rss / 1024:10.1f} MB")
+        print(f"hot path      : {state.describe()}")
+        for name, run in runs.items():
+            print(f"{name:<14}: {run.rate(args.records):10.0f} records/s ({run.wall:.2f} s)")
+        print(f"ratio         : {base.wall / enriched.wall:10.2f} x pass-through")
+        print(f"interpreted   : {base.wall / slow.wall:10.2f} x pass-through")
+        print(f"same output   : {'yes' if same else 'NO'} (compiled and interpreted)")
+        print(f"peak RSS      : {enriched.rss / 1024:10.1f} MB")
         print(
-            f"CPU time      : {cpu_base:10.2f} s pass-through, {cpu_enrich:.2f} s cwh enrich "
-            f"(ratio {cpu_base / cpu_enrich:.2f})"
+            f"CPU time      : {base.cpu:10.2f} s pass-through, {enriched.cpu:.2f} s cwh enrich "
+            f"(ratio {base.cpu / enriched.cpu:.2f}), {slow.cpu:.2f} s interpreted"
         )
+        if not same:
+            raise SystemExit("the compiled hot path wrote other documents than the source")
         if args.profile:
             print_profile(enrich, source, work)
     finally:

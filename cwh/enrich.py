@@ -167,24 +167,23 @@ class Enricher:
     stats: EnrichStats = field(default_factory=EnrichStats)
     home_prefix: str = "/home"
     _days: _DayNames = field(default_factory=_DayNames, repr=False)
-    # Work that depends only on a table or a setting is done once per version of it, not per
-    # record: the users of the current passwd table, the normalised locations.
-    _users_of: PasswdTable | None = field(default=None, init=False, repr=False)
-    _users_home: str = field(default="", init=False, repr=False)
-    _users: dict[int, _User | None] = field(default_factory=dict, init=False, repr=False)
-    _locations_of: tuple[str, ResultReader | None] | None = field(
-        default=None, init=False, repr=False
-    )
-    _locations_cache: tuple[str, str] = field(default=("/", ""), init=False, repr=False)
-    _textbook_of: MemeIndex | None = field(default=None, init=False, repr=False)
-    _cell_fields: dict[str, _Fields] = field(default_factory=dict, init=False, repr=False)
-    _notebook_fields: dict[str, _Fields] = field(default_factory=dict, init=False, repr=False)
-    _log_directories: DirectoryOwners = field(
-        default_factory=DirectoryOwners, init=False, repr=False
-    )
-    # In-container log directory ("/home/u/course/.log/20261122/") -> its host directory,
-    # "" when it cannot be mapped safely; for the current locations.
-    _log_host_directories: dict[str, str] = field(default_factory=dict, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        # Work that depends only on a table or a setting is done once per version of it, not
+        # per record: the users of the current passwd table, the normalised locations. Set
+        # here rather than as init=False fields, which the compiled hot path does not support.
+        self._users_of: PasswdTable | None = None
+        self._users_home = ""
+        self._users: dict[int, _User | None] = {}
+        self._locations_of: tuple[str, ResultReader | None] | None = None
+        self._locations_cache = ("/", "")
+        self._textbook_of: MemeIndex | None = None
+        self._cell_fields: dict[str, _Fields] = {}
+        self._notebook_fields: dict[str, _Fields] = {}
+        self._log_directories = DirectoryOwners()
+        # In-container log directory ("/home/u/course/.log/20261122/") -> its host
+        # directory, "" when it cannot be mapped safely; for the current locations.
+        self._log_host_directories: dict[str, str] = {}
 
     def _locations(self) -> tuple[str, str]:
         """(home prefix ending in "/", homes root on this host) for the current settings."""
@@ -227,9 +226,9 @@ class Enricher:
             return self.dead_letter(text, "LogParseError", str(exc), received_at)
         try:
             return self._enrich(parsed, text)
-        except Exception as exc:
+        except Exception as error:
             _log.exception("enrichment failed for a parsed record")
-            return self.dead_letter(text, type(exc).__name__, str(exc), received_at)
+            return self.dead_letter(text, type(error).__name__, str(error), received_at)
 
     def _enrich(self, doc: Document, text: str) -> Document:
         """Add the looked-up fields to a ``parse_log`` result.

@@ -218,7 +218,7 @@ class _Header(NamedTuple):
     extras: list[tuple[str, str]]  # other keys, spaces replaced by "_"
 
 
-def parse_log(text: str, zones: Mapping[str, int] = DEFAULT_ZONES) -> dict[str, Any]:
+def parse_log(text: object, zones: Mapping[str, int] = DEFAULT_ZONES) -> dict[str, Any]:
     """Parse the text of one lc_wrapper ``.log`` file (a fluentd record's ``log`` field).
 
     Returns the fields in this order, each only when it can be determined (never ``None``):

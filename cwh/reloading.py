@@ -118,18 +118,18 @@ class ReloadingFile(Generic[T]):
             return self._fail(f"{info.st_size} bytes exceeds the {self._max_bytes}-byte limit")
         try:
             data, self._seen = self._read()
-        except _RetryLater as exc:
+        except _RetryLater as retry:
             # Not marking the version as seen makes the next check read it again.
-            return self._fail(str(exc))
+            return self._fail(str(retry))
         try:
             text = data.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            return self._fail(f"not UTF-8 text (invalid byte at offset {exc.start})")
+        except UnicodeDecodeError as undecodable:
+            return self._fail(f"not UTF-8 text (invalid byte at offset {undecodable.start})")
         try:
             value = self._loader(text)
-        except Exception as exc:
+        except Exception as failure:
             # Any loader failure must leave the previous table in service.
-            return self._fail(f"cannot parse: {type(exc).__name__}: {exc}")
+            return self._fail(f"cannot parse: {type(failure).__name__}: {failure}")
         self._value = value
         self._loaded = True
         self._last_error = None
@@ -142,16 +142,16 @@ class ReloadingFile(Generic[T]):
                 before = _signature(os.fstat(stream.fileno()))
                 data = stream.read(self._max_bytes + 1)
                 after = _signature(os.fstat(stream.fileno()))
-        except FileNotFoundError as exc:
-            raise _RetryLater("the file disappeared while being opened") from exc
+        except FileNotFoundError as missing:
+            raise _RetryLater("the file disappeared while being opened") from missing
         except OSError as exc:
             raise _RetryLater(f"cannot read the file: {exc.strerror or exc}") from exc
         if before != after or len(data) != before[2]:
             raise _RetryLater("the file changed while being read (still being written?)")
         try:
             current = _signature(os.stat(self.path))
-        except OSError as exc:
-            raise _RetryLater("the file disappeared while being read") from exc
+        except OSError as gone:
+            raise _RetryLater("the file disappeared while being read") from gone
         if current != before:
             raise _RetryLater("the file was replaced while being read")
         return data, before

@@ -14,6 +14,12 @@ SHARED_DIR = Path(__file__).resolve().parents[2] / "shared"
 FIXTURE_DIR = SHARED_DIR / "fixtures" / "lcwrapper-sample"
 
 
+def pytest_report_header() -> str:
+    from cwh.compiled import hot_path_state
+
+    return f"cwh hot path: {hot_path_state().describe()}"
+
+
 @pytest.fixture(scope="session")
 def lcwrapper_sample() -> Path:
     """The real lc_wrapper sample shipped beside the repository in ``../shared``."""

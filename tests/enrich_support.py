@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 import subprocess
 import sys
 from collections.abc import Iterator, Sequence
@@ -90,3 +91,52 @@ def assert_matches_expected(document: dict[str, Any], expected: dict[str, Any]) 
         assert document.get(key) == value, f"field {key!r}: {document.get(key)!r} != {value!r}"
     extra = set(document) - set(expected) - ENGINE_FIELDS
     assert not extra, f"unexpected fields {sorted(extra)}"
+
+
+FAKE_BLOCKS = (
+    "----\n",
+    "----\npath: /home/x/.log/20260101/20260101-000000-0000.log\n",
+    "uid: 1\ngid: 1\nstart time: 2026-01-01 00:00:00(JST)\n----\n",
+    "----\nend time: 2026-01-01 00:00:00(UTC)\n0 chunks with matched keywords or errors\n----\n",
+    "execute_reply_status: ok\n",
+    "result: /home/x/a.pkl\n",
+    '{"lc_cell_meme": {"current": "x"}}\n',
+    "start time: 2026-13-45 99:99:99(XYZ)\n",
+    "\x00\ud7ff\ufffd",
+)
+
+
+def _mutate(rng: random.Random, text: str) -> str:
+    for _ in range(rng.randint(1, 4)):
+        choice = rng.random()
+        at = rng.randint(0, len(text))
+        if choice < 0.35:
+            text = text[:at] + rng.choice(FAKE_BLOCKS) + text[at:]
+        elif choice < 0.6:
+            end = min(len(text), at + rng.randint(1, 40))
+            text = text[:at] + text[end:]
+        elif choice < 0.75:
+            text = text[:at]
+        else:
+            text = text[:at] + "".join(chr(rng.randint(0, 0x2FFF)) for _ in range(8)) + text[at:]
+    return text
+
+
+def generated_lines(sample: Path, count: int) -> list[bytes]:
+    """``count`` input lines, the same every time: random bytes, non-record JSON, and the
+    fixture logs mutated with fake blocks, cuts and odd characters."""
+    rng = random.Random(20261123)
+    logs = [r["record"]["log"] for r in forward_records(sample)]
+    lines: list[bytes] = []
+    for n in range(count):
+        kind = n % 10
+        if kind == 0:
+            lines.append(
+                bytes(rng.getrandbits(8) for _ in range(rng.randint(0, 60))).replace(b"\n", b" ")
+            )
+        elif kind == 1:
+            lines.append(json.dumps(rng.choice([None, 1, "s", [], {"log": None}, {}])).encode())
+        else:
+            text = _mutate(rng, rng.choice(logs))
+            lines.append(json.dumps({"log": text}).encode())
+    return lines

@@ -65,6 +65,7 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     import time
 
+    from cwh.compiled import hot_path_state
     from cwh.enrich_setup import EnrichOptions, build_enricher
     from cwh.enrich_stream import LineTransformer, log_summary, run_stream
 
@@ -73,6 +74,7 @@ def run(args: argparse.Namespace) -> int:
         level=logging.INFO,
         format="%(asctime)s %(name)s %(levelname)s %(message)s",
     )
+    logging.getLogger("cwh.enrich").info("hot path: %s", hot_path_state().describe())
     try:
         enricher = build_enricher(
             EnrichOptions(

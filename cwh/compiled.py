@@ -1,0 +1,187 @@
+"""The enrichment hot path, compiled to C with mypyc when a current build exists.
+
+``cwh enrich`` runs every record through the same few modules: the log parser, its time
+parsing, the enricher, the provenance checks and the reloading tables. They are ordinary,
+strictly typed Python; mypyc compiles that same source to a C extension that runs it faster
+(``bench/enrich.py`` measures both). Nothing else changes: no second implementation to keep in
+step, and the interpreted source stays the reference that the compiled build must match.
+
+``cwh compile`` writes the build to ``cwh/_compiled/`` (never committed) with a manifest: a
+digest of every module of the package and of the interpreter it was built for. On import,
+:func:`use_current_build` puts that directory in front of the package's search path only
+while the digest still matches, so an edited module is never shadowed by a stale build; until
+the next ``cwh compile`` the interpreted source runs. ``CWH_INTERPRETED=1`` forces the
+interpreted source (the comparison runs of the bench and the tests use it).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+HOT_MODULES: tuple[str, ...] = ("logrecord", "logrecord_time", "provenance", "reloading", "enrich")
+BUILD_DIR = "_compiled"
+MANIFEST = "manifest.json"
+INTERPRETED_ENV = "CWH_INTERPRETED"
+# mypyc's shared runtime library for the group, importable as a module of the package.
+_GROUP = "cwh.hotpath"
+PACKAGE_DIR = Path(__file__).resolve().parent
+
+_BUILD_SCRIPT = """
+import sys
+from mypyc.build import mypycify
+from setuptools import setup
+
+lib, temp, group, *sources = sys.argv[1:]
+setup(
+    name="cwh-hot-path",
+    packages=[],
+    py_modules=[],
+    script_name="setup.py",
+    script_args=["build_ext", "--build-lib", lib, "--build-temp", temp],
+    ext_modules=mypycify(sources, opt_level="3", group_name=group, target_dir=temp),
+)
+"""
+
+
+class CompileError(RuntimeError):
+    """The hot path could not be compiled; the interpreted source keeps running."""
+
+
+@dataclass(frozen=True)
+class HotPathState:
+    """Whether this process runs the compiled build, and why not when it does not."""
+
+    compiled: bool
+    reason: str
+
+    def describe(self) -> str:
+        return "compiled (mypyc)" if self.compiled else f"interpreted ({self.reason})"
+
+
+_state = HotPathState(False, "not checked")
+
+
+def source_digest(package_dir: Path = PACKAGE_DIR) -> str:
+    """Digest of every module of the package and of this interpreter's extension ABI.
+
+    Every module counts, not just the compiled ones: compiled code relies on the declared
+    types of what it imports, so a change anywhere in the package retires the build.
+    """
+    digest = hashlib.sha256()
+    digest.update(f"{sys.version}\0{sysconfig.get_config_var('EXT_SUFFIX')}\0".encode())
+    for path in sorted(package_dir.glob("*.py")):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def build_state(package_dir: Path = PACKAGE_DIR) -> HotPathState:
+    """Whether the build in ``package_dir`` exists, is current and may be used."""
+    if os.environ.get(INTERPRETED_ENV, "") not in ("", "0"):
+        return HotPathState(False, f"{INTERPRETED_ENV} is set")
+    manifest = package_dir / BUILD_DIR / MANIFEST
+    try:
+        recorded = json.loads(manifest.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return HotPathState(False, "no build; run `cwh compile`")
+    except (OSError, ValueError) as exc:
+        return HotPathState(False, f"unreadable build manifest {manifest}: {exc}")
+    if not isinstance(recorded, dict) or recorded.get("digest") != source_digest(package_dir):
+        return HotPathState(False, "the build is older than the source; run `cwh compile`")
+    return HotPathState(True, "")
+
+
+def use_current_build(search_path: list[str], package_dir: Path = PACKAGE_DIR) -> HotPathState:
+    """Put the compiled build in front of the package's ``search_path`` when it is current."""
+    global _state
+    _state = build_state(package_dir)
+    build = str(package_dir / BUILD_DIR)
+    if _state.compiled and build not in search_path:
+        search_path.insert(0, build)
+    return _state
+
+
+def hot_path_state() -> HotPathState:
+    """What this process runs; whether it is compiled also shows in the modules' files."""
+    compiled = all(
+        Path(getattr(sys.modules.get(f"cwh.{name}"), "__file__", "") or "").suffix != ".py"
+        for name in HOT_MODULES
+        if f"cwh.{name}" in sys.modules
+    )
+    if _state.compiled and not compiled:
+        return HotPathState(False, "the modules were imported before the build was current")
+    return _state
+
+
+def _compiler() -> str:
+    compiler = (sysconfig.get_config_var("CC") or "cc").split()[0]
+    found = shutil.which(compiler)
+    if found is None:
+        raise CompileError(f"no C compiler: {compiler!r} is not on PATH (install gcc)")
+    return found
+
+
+def _check_build_tools() -> None:
+    for module in ("mypyc", "setuptools"):
+        try:
+            __import__(module)
+        except ImportError as exc:
+            raise CompileError(
+                f"{module} is missing ({exc}); it comes with the dev dependencies (`uv sync`)"
+            ) from exc
+    _compiler()
+
+
+def compile_hot_path(package_dir: Path = PACKAGE_DIR) -> Path:
+    """Compile :data:`HOT_MODULES` and swap the build into ``package_dir`` in one rename.
+
+    The digest is taken before compiling: if the source changes meanwhile, the new build is
+    already stale and is not used. A failed compile leaves the previous build as it was.
+    """
+    _check_build_tools()
+    digest = source_digest(package_dir)
+    target = package_dir / BUILD_DIR
+    with tempfile.TemporaryDirectory(prefix="cwh-compile-") as work:
+        lib, temp = Path(work, "lib"), Path(work, "temp")
+        sources = [f"{package_dir.name}/{name}.py" for name in HOT_MODULES]
+        done = subprocess.run(
+            [sys.executable, "-c", _BUILD_SCRIPT, str(lib), str(temp), _GROUP, *sources],
+            cwd=package_dir.parent,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if done.returncode != 0:
+            tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-20:])
+            raise CompileError(f"mypyc failed (exit {done.returncode}):\n{tail}")
+        built = sorted((lib / package_dir.name).glob("*" + _extension_suffix()))
+        expected = {*HOT_MODULES, _GROUP.rsplit(".", 1)[1] + "__mypyc"}
+        if {path.name.split(".", 1)[0] for path in built} != expected:
+            raise CompileError(f"mypyc built {[p.name for p in built]}, expected {expected}")
+        staging = Path(tempfile.mkdtemp(prefix=f"{BUILD_DIR}.", dir=package_dir))
+        for path in built:
+            shutil.copy2(path, staging / path.name)
+        (staging / MANIFEST).write_text(
+            json.dumps({"digest": digest, "modules": list(HOT_MODULES), "python": sys.version}),
+            encoding="utf-8",
+        )
+    retired = package_dir / f"{BUILD_DIR}.retired"
+    shutil.rmtree(retired, ignore_errors=True)
+    if target.exists():
+        target.rename(retired)
+    staging.rename(target)
+    shutil.rmtree(retired, ignore_errors=True)
+    return target
+
+
+def _extension_suffix() -> str:
+    suffix = sysconfig.get_config_var("EXT_SUFFIX")
+    return str(suffix) if suffix else ".so"

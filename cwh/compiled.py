@@ -27,7 +27,14 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-HOT_MODULES: tuple[str, ...] = ("logrecord", "logrecord_time", "provenance", "reloading", "enrich")
+HOT_MODULES: tuple[str, ...] = (
+    "logrecord",
+    "logrecord_time",
+    "provenance",
+    "reloading",
+    "result_files",
+    "enrich",
+)
 BUILD_DIR = "_compiled"
 MANIFEST = "manifest.json"
 INTERPRETED_ENV = "CWH_INTERPRETED"

@@ -186,26 +186,26 @@ class ResultReader:
         """The homes root as configured."""
         return self._homes_dir
 
-    def map_path(self, container_path: str) -> Path:
+    def map_path(self, container_path: object) -> Path:
         """The resolved host path of ``container_path``, confined to that user's home.
 
         Raises ``ResultFileError`` (``invalid_path`` or ``escape``) when the path is not
         ``<home_prefix>/<user>/<rest>``, contains ``..`` or NUL, or resolves (following
         symlinks) outside ``<homes_dir>/<user>/``.  The file itself need not exist.
         """
-        lexical, home = self._locate(container_path)
-        return Path(self._resolve(container_path, lexical, home))
+        path = _path_text(container_path)
+        lexical, home = self._locate(path)
+        return Path(self._resolve(path, lexical, home))
 
-    def read(self, container_path: str) -> ResultFile:
+    def read(self, container_path: object) -> ResultFile:
         """Read, decode and describe the result file named by ``container_path``."""
-        lexical, home = self._locate(container_path)
+        path = _path_text(container_path)
+        lexical, home = self._locate(path)
         recalled = self._recall(lexical, home)
-        entry, info = (
-            recalled if recalled is not None else self._open_and_load(container_path, lexical, home)
-        )
+        entry, info = recalled if recalled is not None else self._open_and_load(path, lexical, home)
         outcome = entry.outcome
         if isinstance(outcome, UnsafePickleError):
-            raise ResultFileError("unsafe_pickle", container_path, str(outcome)) from outcome
+            raise ResultFileError("unsafe_pickle", path, str(outcome)) from outcome
         if outcome.owner_uid != info.st_uid:
             # Not reachable through a cache hit (see _Entry); kept so that the owner reported
             # is always the one just read from the file system.
@@ -262,12 +262,6 @@ class ResultReader:
         A pure function of the string once the homes root is known, so accepted paths
         are memoized: the same result path is typically attached again and again.
         """
-        if not isinstance(container_path, str):
-            raise ResultFileError(
-                "invalid_path",
-                container_path,
-                f"path must be str, not {type(container_path).__name__}",
-            )
         located = self._located.get(container_path)
         if located is not None:
             return located
@@ -501,6 +495,17 @@ def _field_value(value: Any, names: tuple[str, ...]) -> Any:
             return None
         value = value.get(name)
     return value
+
+
+def _path_text(container_path: object) -> str:
+    """``container_path`` itself when it is a str; records can carry anything there."""
+    if not isinstance(container_path, str):
+        raise ResultFileError(
+            "invalid_path",
+            container_path,
+            f"path must be str, not {type(container_path).__name__}",
+        )
+    return container_path
 
 
 def _open_error(container_path: str, exc: OSError) -> ResultFileError:

@@ -17,15 +17,11 @@ interpreted source (the comparison runs of the bench and the tests use it).
 from __future__ import annotations
 
 import hashlib
-import json
 import os
-import shutil
-import subprocess
 import sys
-import sysconfig
-import tempfile
-from dataclasses import dataclass
 from pathlib import Path
+
+# Every ``import cwh`` runs this module: the modules only building needs are imported there.
 
 HOT_MODULES: tuple[str, ...] = (
     "logrecord",
@@ -63,12 +59,17 @@ class CompileError(RuntimeError):
     """The hot path could not be compiled; the interpreted source keeps running."""
 
 
-@dataclass(frozen=True)
 class HotPathState:
     """Whether this process runs the compiled build, and why not when it does not."""
 
-    compiled: bool
-    reason: str
+    __slots__ = ("compiled", "reason")
+
+    def __init__(self, compiled: bool, reason: str) -> None:
+        self.compiled = compiled
+        self.reason = reason
+
+    def __repr__(self) -> str:
+        return f"HotPathState({self.compiled!r}, {self.reason!r})"
 
     def describe(self) -> str:
         return "compiled (mypyc)" if self.compiled else f"interpreted ({self.reason})"
@@ -84,7 +85,7 @@ def source_digest(package_dir: Path = PACKAGE_DIR) -> str:
     types of what it imports, so a change anywhere in the package retires the build.
     """
     digest = hashlib.sha256()
-    digest.update(f"{sys.version}\0{sysconfig.get_config_var('EXT_SUFFIX')}\0".encode())
+    digest.update(f"{sys.version}\0{_extension_suffix()}\0".encode())
     for path in sorted(package_dir.glob("*.py")):
         digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()
@@ -96,10 +97,16 @@ def build_state(package_dir: Path = PACKAGE_DIR) -> HotPathState:
         return HotPathState(False, f"{INTERPRETED_ENV} is set")
     manifest = package_dir / BUILD_DIR / MANIFEST
     try:
-        recorded = json.loads(manifest.read_text(encoding="utf-8"))
+        text = manifest.read_text(encoding="utf-8")
     except FileNotFoundError:
         return HotPathState(False, "no build; run `cwh compile`")
-    except (OSError, ValueError) as exc:
+    except OSError as exc:
+        return HotPathState(False, f"unreadable build manifest {manifest}: {exc}")
+    import json
+
+    try:
+        recorded = json.loads(text)
+    except ValueError as exc:
         return HotPathState(False, f"unreadable build manifest {manifest}: {exc}")
     if not isinstance(recorded, dict) or recorded.get("digest") != source_digest(package_dir):
         return HotPathState(False, "the build is older than the source; run `cwh compile`")
@@ -129,6 +136,9 @@ def hot_path_state() -> HotPathState:
 
 
 def _compiler() -> str:
+    import shutil
+    import sysconfig
+
     compiler = (sysconfig.get_config_var("CC") or "cc").split()[0]
     found = shutil.which(compiler)
     if found is None:
@@ -151,44 +161,76 @@ def compile_hot_path(package_dir: Path = PACKAGE_DIR) -> Path:
     """Compile :data:`HOT_MODULES` and swap the build into ``package_dir`` in one rename.
 
     The digest is taken before compiling: if the source changes meanwhile, the new build is
-    already stale and is not used. A failed compile leaves the previous build as it was.
+    already stale and is not used. A failed compile leaves the previous build as it was;
+    concurrent compiles of one package wait for each other.
     """
+    import fcntl
+    import tempfile
+
     _check_build_tools()
-    digest = source_digest(package_dir)
+    with (
+        open(package_dir / f"{BUILD_DIR}.lock", "w") as lock,
+        tempfile.TemporaryDirectory(prefix="cwh-compile-") as work,
+    ):
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        digest = source_digest(package_dir)
+        staging = _stage(package_dir, Path(work), digest)
+        return _swap_in(package_dir, staging)
+
+
+def _stage(package_dir: Path, work: Path, digest: str) -> Path:
+    """Run mypyc and copy its extension modules, with the manifest, into a staging dir."""
+    import json
+    import shutil
+    import subprocess
+    import tempfile
+
+    lib, temp = work / "lib", work / "temp"
+    sources = [f"{package_dir.name}/{name}.py" for name in HOT_MODULES]
+    done = subprocess.run(
+        [sys.executable, "-c", _BUILD_SCRIPT, str(lib), str(temp), _GROUP, *sources],
+        cwd=package_dir.parent,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-20:])
+        raise CompileError(f"mypyc failed (exit {done.returncode}):\n{tail}")
+    built = sorted((lib / package_dir.name).glob("*" + _extension_suffix()))
+    expected = {*HOT_MODULES, _GROUP.rsplit(".", 1)[1] + "__mypyc"}
+    if {path.name.split(".", 1)[0] for path in built} != expected:
+        raise CompileError(f"mypyc built {[p.name for p in built]}, expected {expected}")
+    staging = Path(tempfile.mkdtemp(prefix=f"{BUILD_DIR}.", dir=work))
+    for path in built:
+        shutil.copy2(path, staging / path.name)
+    (staging / MANIFEST).write_text(
+        json.dumps({"digest": digest, "modules": list(HOT_MODULES), "python": sys.version}),
+        encoding="utf-8",
+    )
+    return staging
+
+
+def _swap_in(package_dir: Path, staging: Path) -> Path:
+    """Replace the build by ``staging``; a process that loaded the old one keeps its copy."""
+    import shutil
+
     target = package_dir / BUILD_DIR
-    with tempfile.TemporaryDirectory(prefix="cwh-compile-") as work:
-        lib, temp = Path(work, "lib"), Path(work, "temp")
-        sources = [f"{package_dir.name}/{name}.py" for name in HOT_MODULES]
-        done = subprocess.run(
-            [sys.executable, "-c", _BUILD_SCRIPT, str(lib), str(temp), _GROUP, *sources],
-            cwd=package_dir.parent,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if done.returncode != 0:
-            tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-20:])
-            raise CompileError(f"mypyc failed (exit {done.returncode}):\n{tail}")
-        built = sorted((lib / package_dir.name).glob("*" + _extension_suffix()))
-        expected = {*HOT_MODULES, _GROUP.rsplit(".", 1)[1] + "__mypyc"}
-        if {path.name.split(".", 1)[0] for path in built} != expected:
-            raise CompileError(f"mypyc built {[p.name for p in built]}, expected {expected}")
-        staging = Path(tempfile.mkdtemp(prefix=f"{BUILD_DIR}.", dir=package_dir))
-        for path in built:
-            shutil.copy2(path, staging / path.name)
-        (staging / MANIFEST).write_text(
-            json.dumps({"digest": digest, "modules": list(HOT_MODULES), "python": sys.version}),
-            encoding="utf-8",
-        )
+    incoming = package_dir / f"{BUILD_DIR}.incoming"
     retired = package_dir / f"{BUILD_DIR}.retired"
-    shutil.rmtree(retired, ignore_errors=True)
+    for leftover in (incoming, retired):
+        shutil.rmtree(leftover, ignore_errors=True)
+    # Copied next to the target first: the temporary directory may be on another file system.
+    shutil.copytree(staging, incoming)
     if target.exists():
         target.rename(retired)
-    staging.rename(target)
+    incoming.rename(target)
     shutil.rmtree(retired, ignore_errors=True)
     return target
 
 
 def _extension_suffix() -> str:
-    suffix = sysconfig.get_config_var("EXT_SUFFIX")
-    return str(suffix) if suffix else ".so"
+    """This interpreter's suffix for extension modules (``.cpython-311-x86_64-linux-gnu.so``)."""
+    from importlib.machinery import EXTENSION_SUFFIXES
+
+    return EXTENSION_SUFFIXES[0]

@@ -247,6 +247,11 @@ def parse_log(text: object, zones: Mapping[str, int] = DEFAULT_ZONES) -> dict[st
     standard = _parse_standard(text, zones)
     if standard is not None:
         return standard
+    return _parse_general(text, zones)
+
+
+def _parse_general(text: str, zones: Mapping[str, int]) -> dict[str, Any]:
+    """``parse_log`` for any non-empty text ending in a newline: every layout, every error."""
     meme, body_start = _split_meme(text)
     end_block_start, footer_start, end_time = _locate_end_block(text, body_start, zones)
     status, results, footer_extras = _parse_footer(text, footer_start)

@@ -1,0 +1,94 @@
+"""The parser's shortcut for lc_wrapper's own layout answers exactly as the general path does.
+
+``parse_log`` tries ``_parse_standard`` first and falls back to ``_parse_general``. The shortcut
+may decline any text (None), but a record it returns must equal the general path's, field for
+field and in the same order, and it must decline every text the general path rejects.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given
+
+from cwh.logrecord import (
+    _DEFAULT_ZONE_TABLE,
+    LogParseError,
+    _parse_general,
+    _parse_standard,
+)
+from tests.enrich_support import generated_lines
+from tests.test_logrecord import build_log, forward_log, header_block
+from tests.test_logrecord_properties import (
+    PROPERTY_SETTINGS,
+    log_shaped_text,
+    mutated_records,
+    structured_text,
+)
+
+
+def general(text: str) -> dict[str, Any] | None:
+    try:
+        return _parse_general(text, _DEFAULT_ZONE_TABLE)
+    except LogParseError:
+        return None
+
+
+def assert_shortcut_agrees(text: str) -> None:
+    if not text or text[-1] != "\n":
+        return  # parse_log rejects these before either path runs
+    shortcut = _parse_standard(text, _DEFAULT_ZONE_TABLE)
+    if shortcut is None:
+        return
+    expected = general(text)
+    assert expected is not None, "the shortcut accepted a text the general path rejects"
+    assert list(shortcut.items()) == list(expected.items())
+
+
+@pytest.mark.parametrize("row", range(1, 15))
+def test_every_real_record_takes_the_shortcut(row: int) -> None:
+    text = forward_log(row)
+    assert _parse_standard(text, _DEFAULT_ZONE_TABLE) is not None
+    assert_shortcut_agrees(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        build_log("x = 1", "1"),
+        build_log("", ""),
+        build_log("print('é')", "日本語の出力"),
+        build_log("x", "", meme=None),
+        build_log("x", "", footer=("result: /home/u/a.pkl", "result: /home/u/b.pkl",
+                                   "execute_reply_status: ok")),
+        build_log("x", "", header=header_block(notebook_path=None, lc_notebook_meme=None,
+                                               server_signature=None)),
+        build_log("x", "", end="2024-06-29 10:00:01(JST)", chunks=12),
+    ],
+)  # fmt: skip
+def test_common_layouts_take_the_shortcut(text: str) -> None:
+    assert _parse_standard(text, _DEFAULT_ZONE_TABLE) is not None
+    assert_shortcut_agrees(text)
+
+
+@PROPERTY_SETTINGS
+@given(structured_text | log_shaped_text | mutated_records())
+def test_generated_texts_get_the_same_answer(text: str) -> None:
+    assert_shortcut_agrees(text)
+
+
+def test_twenty_thousand_mutated_records_get_the_same_answer(lcwrapper_sample: Path) -> None:
+    taken = 0
+    for line in generated_lines(lcwrapper_sample, 20_000):
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        text = record.get("log") if isinstance(record, dict) else None
+        if isinstance(text, str):
+            assert_shortcut_agrees(text)
+            taken += bool(text) and _parse_standard(text, _DEFAULT_ZONE_TABLE) is not None
+    assert taken > 1_000

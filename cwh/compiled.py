@@ -158,7 +158,7 @@ def _check_build_tools() -> None:
 
 
 def compile_hot_path(package_dir: Path = PACKAGE_DIR) -> Path:
-    """Compile :data:`HOT_MODULES` and swap the build into ``package_dir`` in one rename.
+    """Compile :data:`HOT_MODULES` and swap the build into ``package_dir``.
 
     The digest is taken before compiling: if the source changes meanwhile, the new build is
     already stale and is not used. A failed compile leaves the previous build as it was;
@@ -183,7 +183,6 @@ def _stage(package_dir: Path, work: Path, digest: str) -> Path:
     import json
     import shutil
     import subprocess
-    import tempfile
 
     lib, temp = work / "lib", work / "temp"
     sources = [f"{package_dir.name}/{name}.py" for name in HOT_MODULES]
@@ -201,7 +200,8 @@ def _stage(package_dir: Path, work: Path, digest: str) -> Path:
     expected = {*HOT_MODULES, _GROUP.rsplit(".", 1)[1] + "__mypyc"}
     if {path.name.split(".", 1)[0] for path in built} != expected:
         raise CompileError(f"mypyc built {[p.name for p in built]}, expected {expected}")
-    staging = Path(tempfile.mkdtemp(prefix=f"{BUILD_DIR}.", dir=work))
+    staging = work / BUILD_DIR
+    staging.mkdir()
     for path in built:
         shutil.copy2(path, staging / path.name)
     (staging / MANIFEST).write_text(

@@ -3,12 +3,17 @@
 ``cwh enrich`` runs every record through the same few modules: the log parser, its time
 parsing, the enricher, the provenance checks and the reloading tables. They are ordinary,
 strictly typed Python; mypyc compiles that same source to a C extension that runs it faster
-(``bench/enrich.py`` measures both). Nothing else changes: no second implementation to keep in
-step, and the interpreted source stays the reference that the compiled build must match.
+(``bench/enrich.py`` measures both). The interpreted source stays the reference that the
+compiled build must match.
+
+One step is also written in C (:data:`NATIVE_MODULES`): the parser's shortcut for
+lc_wrapper's own layout, which scans text and builds strings, the work compiled Python does
+slowest. It only answers what the Python shortcut answers, or declines, and
+``tests/test_logrecord_shortcut.py`` holds it to that on every text the shortcut is tested on.
 
 ``cwh compile`` writes the build to ``cwh/_compiled/`` (never committed) with a manifest: a
-digest of every module of the package and of the interpreter it was built for. On import,
-:func:`use_current_build` puts that directory in front of the package's search path only
+digest of every module of the package (Python and C) and of the interpreter it was built for.
+On import, :func:`use_current_build` puts that directory in front of the package's search path only
 while the digest still matches, so an edited module is never shadowed by a stale build; until
 the next ``cwh compile`` the interpreted source runs. ``CWH_INTERPRETED=1`` forces the
 interpreted source (the comparison runs of the bench and the tests use it).
@@ -31,6 +36,9 @@ HOT_MODULES: tuple[str, ...] = (
     "result_files",
     "enrich",
 )
+NATIVE_MODULES: tuple[str, ...] = ("_logscan",)
+"""Modules written in C (``cwh/<name>.c``), built with the compiled modules: each one does
+what a Python function does, and tests hold them to that function's results."""
 BUILD_DIR = "_compiled"
 MANIFEST = "manifest.json"
 INTERPRETED_ENV = "CWH_INTERPRETED"
@@ -41,16 +49,20 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 _BUILD_SCRIPT = """
 import sys
 from mypyc.build import mypycify
-from setuptools import setup
+from setuptools import Extension, setup
 
-lib, temp, group, *sources = sys.argv[1:]
+lib, temp, group, native, *sources = sys.argv[1:]
+extensions = [
+    Extension(path[:-2].replace("/", "."), [path], extra_compile_args=["-O2"])
+    for path in native.split(",") if path
+]
 setup(
     name="cwh-hot-path",
     packages=[],
     py_modules=[],
     script_name="setup.py",
     script_args=["build_ext", "--build-lib", lib, "--build-temp", temp],
-    ext_modules=mypycify(sources, opt_level="3", group_name=group, target_dir=temp),
+    ext_modules=mypycify(sources, opt_level="3", group_name=group, target_dir=temp) + extensions,
 )
 """
 
@@ -86,7 +98,7 @@ def source_digest(package_dir: Path = PACKAGE_DIR) -> str:
     """
     digest = hashlib.sha256()
     digest.update(f"{sys.version}\0{_extension_suffix()}\0".encode())
-    for path in sorted(package_dir.glob("*.py")):
+    for path in sorted([*package_dir.glob("*.py"), *package_dir.glob("*.c")]):
         digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()
 
@@ -186,8 +198,9 @@ def _stage(package_dir: Path, work: Path, digest: str) -> Path:
 
     lib, temp = work / "lib", work / "temp"
     sources = [f"{package_dir.name}/{name}.py" for name in HOT_MODULES]
+    native = ",".join(f"{package_dir.name}/{name}.c" for name in NATIVE_MODULES)
     done = subprocess.run(
-        [sys.executable, "-c", _BUILD_SCRIPT, str(lib), str(temp), _GROUP, *sources],
+        [sys.executable, "-c", _BUILD_SCRIPT, str(lib), str(temp), _GROUP, native, *sources],
         cwd=package_dir.parent,
         capture_output=True,
         text=True,
@@ -195,9 +208,11 @@ def _stage(package_dir: Path, work: Path, digest: str) -> Path:
     )
     if done.returncode != 0:
         tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-20:])
-        raise CompileError(f"mypyc failed (exit {done.returncode}):\n{tail}")
+        raise CompileError(
+            f"the build failed (mypyc or the C compiler, exit {done.returncode}):\n{tail}"
+        )
     built = sorted((lib / package_dir.name).glob("*" + _extension_suffix()))
-    expected = {*HOT_MODULES, _GROUP.rsplit(".", 1)[1] + "__mypyc"}
+    expected = {*HOT_MODULES, *NATIVE_MODULES, _GROUP.rsplit(".", 1)[1] + "__mypyc"}
     if {path.name.split(".", 1)[0] for path in built} != expected:
         raise CompileError(f"mypyc built {[p.name for p in built]}, expected {expected}")
     staging = work / BUILD_DIR
@@ -205,7 +220,13 @@ def _stage(package_dir: Path, work: Path, digest: str) -> Path:
     for path in built:
         shutil.copy2(path, staging / path.name)
     (staging / MANIFEST).write_text(
-        json.dumps({"digest": digest, "modules": list(HOT_MODULES), "python": sys.version}),
+        json.dumps(
+            {
+                "digest": digest,
+                "modules": [*HOT_MODULES, *NATIVE_MODULES],
+                "python": sys.version,
+            }
+        ),
         encoding="utf-8",
     )
     return staging

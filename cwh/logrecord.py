@@ -65,13 +65,18 @@ accepts only lines the checks above accept and reads the same values from them, 
 returns what the general path would; any other text (another layout, several candidates, an
 invalid log) goes through the general path, which also words the error messages. Nothing is
 quadratic: the patterns have no nested repetition and are never run over the code or the output.
+
+Where ``cwh compile`` has built it, the same shortcut written in C (``cwh/_logscan.c``) runs
+first; it returns what ``_parse_standard`` returns or declines, and then the Python shortcut
+and the general path run as they would without it.
 """
 
 from __future__ import annotations
 
+import importlib
 import re
-from collections.abc import Mapping
-from typing import Any, Final, NamedTuple
+from collections.abc import Callable, Mapping
+from typing import Any, Final, NamedTuple, cast
 
 import orjson
 
@@ -188,6 +193,20 @@ _MEME_LINE_START: Final = "{ \t\r\n"
 # ``DEFAULT_ZONES`` as a plain dict: a read-only proxy answers ``get`` noticeably slower.
 _DEFAULT_ZONE_TABLE: Final[dict[str, int]] = dict(DEFAULT_ZONES)
 
+NativeShortcut = Callable[[str, dict[str, int]], "dict[str, Any] | None"]
+
+
+def _load_native_shortcut() -> NativeShortcut | None:
+    """The C shortcut of the compiled build; None where it is not built or not in use."""
+    try:
+        module = importlib.import_module("cwh._logscan")
+    except ImportError:
+        return None
+    return cast(NativeShortcut, module.parse_standard)
+
+
+_NATIVE_SHORTCUT: Final = _load_native_shortcut()
+
 
 class _Span(NamedTuple):
     """A located header candidate: where it is and what ranking it needs."""
@@ -244,6 +263,10 @@ def parse_log(text: object, zones: Mapping[str, int] = DEFAULT_ZONES) -> dict[st
         )
     if zones is DEFAULT_ZONES:
         zones = _DEFAULT_ZONE_TABLE
+    if _NATIVE_SHORTCUT is not None and type(zones) is dict:
+        native = _NATIVE_SHORTCUT(text, zones)
+        if native is not None:
+            return native
     standard = _parse_standard(text, zones)
     if standard is not None:
         return standard

@@ -17,6 +17,7 @@ from cwh.compiled import (
     HOT_MODULES,
     INTERPRETED_ENV,
     MANIFEST,
+    NATIVE_MODULES,
     build_state,
     compile_hot_path,
     source_digest,
@@ -40,7 +41,7 @@ def package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.delenv(INTERPRETED_ENV, raising=False)
     copy = tmp_path / "cwh"
     copy.mkdir()
-    for path in compiled.PACKAGE_DIR.glob("*.py"):
+    for path in [*compiled.PACKAGE_DIR.glob("*.py"), *compiled.PACKAGE_DIR.glob("*.c")]:
         shutil.copy2(path, copy / path.name)
     return copy
 
@@ -83,6 +84,13 @@ def test_a_new_module_also_retires_the_build(package: Path) -> None:
     assert not build_state(package).compiled
 
 
+def test_an_edited_c_module_also_retires_the_build(package: Path) -> None:
+    _write_manifest(package, source_digest(package))
+    scanner = package / "_logscan.c"
+    scanner.write_text(scanner.read_text(encoding="utf-8") + "\n", encoding="utf-8")
+    assert not build_state(package).compiled
+
+
 @pytest.mark.parametrize("content", ["{not json", "[1, 2]", '{"digest": 7}'])
 def test_a_broken_manifest_is_not_trusted(package: Path, content: str) -> None:
     (package / BUILD_DIR).mkdir()
@@ -104,7 +112,7 @@ def test_compiling_a_copy_builds_every_hot_module_and_swaps_it_in(package: Path)
     first = compile_hot_path(package)
     assert first == package / BUILD_DIR
     built = {path.name.split(".", 1)[0] for path in first.iterdir()}
-    assert built == {*HOT_MODULES, "hotpath__mypyc", "manifest"}
+    assert built == {*HOT_MODULES, *NATIVE_MODULES, "hotpath__mypyc", "manifest"}
     assert build_state(package).compiled
     manifest = json.loads((first / MANIFEST).read_text(encoding="utf-8"))
     assert manifest["digest"] == source_digest(package)
@@ -112,12 +120,18 @@ def test_compiling_a_copy_builds_every_hot_module_and_swaps_it_in(package: Path)
     assert sorted(p.name for p in package.iterdir() if p.is_dir()) == [BUILD_DIR]
 
 
-def test_a_failed_compile_keeps_the_previous_build(package: Path) -> None:
+@pytest.mark.parametrize(
+    ("module", "breakage"),
+    [("enrich.py", "\nBROKEN: int = 'text'\n"), ("_logscan.c", "\nnot C at all\n")],
+)
+def test_a_failed_compile_keeps_the_previous_build(
+    package: Path, module: str, breakage: str
+) -> None:
     _write_manifest(package, source_digest(package))
     before = (package / BUILD_DIR / MANIFEST).read_bytes()
-    enrich = package / "enrich.py"
-    enrich.write_text(enrich.read_text(encoding="utf-8") + "\nBROKEN: int = 'text'\n", "utf-8")
-    with pytest.raises(compiled.CompileError, match="mypyc failed"):
+    source = package / module
+    source.write_text(source.read_text(encoding="utf-8") + breakage, "utf-8")
+    with pytest.raises(compiled.CompileError, match="the build failed"):
         compile_hot_path(package)
     assert (package / BUILD_DIR / MANIFEST).read_bytes() == before
     assert not build_state(package).compiled

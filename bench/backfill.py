@@ -17,7 +17,11 @@ matter on a noisy 2-core machine):
 3. **Progress report over ``--report-docs`` documents**: the store query plus the whole
    report (matrix, completion, heatmap, HTML) for the largest course, and the reports of
    every course (all the documents); medians of 5.
-   Baseline: counting that course's documents with the same filter.
+   Baseline: counting that course's documents with the same filter. The documents have every
+   student run every question every day, the worst case (aggregations cost in proportion to
+   daily indices times the (student, question) pairs in each); the same count is then
+   loaded class-shaped, each day holding the executions of one lesson's 4 questions, and
+   reported again.
 
 The Elasticsearch node is the test distribution started by
 ``tests.services.elasticsearch_node.running_node`` with ``--heap`` (default 4g: a
@@ -64,6 +68,10 @@ STUDENTS = 400
 QUESTIONS_PER_COURSE = 60
 COURSES = ("python-basic", "data-science")
 BASE_TIME = int(datetime(2026, 4, 1, tzinfo=UTC).timestamp())
+EVERY_DAY = "every question every day"
+CLASS_SHAPED = "class-shaped"
+DAY_EXECUTIONS = 86_400 // 3
+LESSON_QUESTIONS = 4
 
 
 def templates(work: Path) -> list[dict[str, Any]]:
@@ -82,14 +90,28 @@ def templates(work: Path) -> list[dict[str, Any]]:
 
 
 def synthesize(
-    count: int, prefix: str, base: list[dict[str, Any]], first: int = 0
+    count: int,
+    prefix: str,
+    base: list[dict[str, Any]],
+    first: int = 0,
+    layout: str = EVERY_DAY,
 ) -> Iterator[dict[str, Any]]:
-    """``count`` distinct executions spread over students, questions, courses and days."""
+    """``count`` distinct executions spread over students, questions, courses and days.
+
+    One execution every 3 s. ``EVERY_DAY``: every student runs every question every day,
+    the worst case for the report (each daily index holds every (student, question) pair).
+    ``CLASS_SHAPED``: each day's executions are of that day's lesson, 4 questions.
+    """
     for number in range(first, first + count):
         document = dict(base[number % len(base)])
         student = number % STUDENTS
         course = COURSES[0] if number % 10 < 7 else COURSES[1]
         question = (number // STUDENTS) % QUESTIONS_PER_COURSE
+        if layout == CLASS_SHAPED:
+            lesson = number // DAY_EXECUTIONS
+            question = (lesson * LESSON_QUESTIONS + question % LESSON_QUESTIONS) % (
+                QUESTIONS_PER_COURSE
+            )
         start = BASE_TIME + number * 3
         document.update(
             user_name=f"student{student:04d}x{student:06x}",
@@ -281,6 +303,22 @@ def bench_report(es_url: str, work: Path, base: list[dict[str, Any]], count: int
         f"changed {warm:.3f} s, 2,000 new executions each time {fresh:.3f} s "
         f"({fresh / cold:.2f}x cold)"
     )
+    client.indices.delete(index="benchr-*")
+    shaped = ElasticsearchStore(client, index_prefix="benchk")
+    docs_shaped = synthesize(count, "benchk", base, layout=CLASS_SHAPED)
+    load = timed(lambda: write_all(shaped.write, docs_shaped, 2))
+    shaped.flush()
+    client.indices.forcemerge(index="benchk-*", max_num_segments=1)
+    line(f"loading Elasticsearch, {CLASS_SHAPED}", count, load)
+    query = median(lambda: shaped.progress_rows(course))
+    whole = median(lambda: largest(shaped))
+    both = median(lambda: every(shaped))
+    print(
+        f"  Elasticsearch, {CLASS_SHAPED} ({LESSON_QUESTIONS} questions a day): query "
+        f"{query:.3f} s, whole report {whole:.3f} s; both courses {both:.3f} s"
+    )
+    client.indices.delete(index="benchk-*")
+    shaped.close()
     es_store.close()
     embedded.close()
 

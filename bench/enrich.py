@@ -3,11 +3,12 @@
 Usage: ``uv run python bench/enrich.py [--records 100000] [--repeat 3] [--profile]
 [--no-compile]``
 
-``cwh enrich`` runs from its compiled hot path (:mod:`cwh.compiled`; built first when
-missing or stale) and, for comparison, from its source (``CWH_INTERPRETED=1``); both must
-write the same bytes. All commands read the same file of fluentd records on stdin and write
-to a file, pinned to one core (``taskset -c 0`` when available), through the same line loop;
-the baseline only decodes and re-encodes each line. The ratio is what matters on a noisy
+``cwh enrich`` runs from its compiled hot path (:mod:`cwh.compiled`: the mypyc modules and
+the parser's C shortcut; built first when missing or stale) and, for comparison, from its
+source (``CWH_INTERPRETED=1``); both must write the same bytes. All commands read the same
+file of fluentd records on stdin and write to a file, pinned to one core (``taskset -c 0``
+when available), through the same line loop; the baseline only decodes and re-encodes each
+line. The ratio is what matters on a noisy
 machine: all are measured in the same run. Peak RSS is read from the child's rusage with a
 10,000-cell index. The CPU time (user + system, from the same rusage) of the best runs is
 printed as well: it counts only the command's own work, so it moves less than wall time when

@@ -202,23 +202,36 @@ read_number(const Text *t, Py_ssize_t at, Py_ssize_t newline, long long *value)
     return 1;
 }
 
-/* An optional `<prefix>[^\n]*\n` line: moves `at` past it and sets [value, value_end). */
-SCAN void
-optional_line(const Text *t, Py_ssize_t *at, Py_ssize_t limit, const char *prefix,
-              Py_ssize_t prefix_size, Py_ssize_t *value, Py_ssize_t *value_end)
+/* A `<prefix><value>\n` line at `at`, its newline before `limit`: 1 with [value, value_end)
+ * set, 0 when the line does not start with `prefix` or does not end by `limit`. */
+SCAN int
+keyed_line(const Text *t, Py_ssize_t at, Py_ssize_t limit, const char *prefix,
+           Py_ssize_t prefix_size, Py_ssize_t *value, Py_ssize_t *value_end)
 {
-    *value = *value_end = -1;
-    if (!has_literal(t, *at, limit, prefix, prefix_size)) {
-        return;
+    if (!has_literal(t, at, limit, prefix, prefix_size)) {
+        return 0;
     }
-    Py_ssize_t newline = line_end(t, *at + prefix_size, limit);
+    Py_ssize_t newline = line_end(t, at + prefix_size, limit);
     if (newline < 0) {
-        return;
+        return 0;
     }
-    *value = *at + prefix_size;
+    *value = at + prefix_size;
     *value_end = newline;
-    *at = newline + 1;
+    return 1;
 }
+
+#define KEYED_LINE(t, at, limit, lit, value, value_end)                                        \
+    keyed_line((t), (at), (limit), (lit), (Py_ssize_t)sizeof(lit) - 1, (value), (value_end))
+
+/* An optional `<prefix>[^\n]*\n` line: moves `at` past it and sets [value, value_end), which
+ * stay -1 when the line is not there. */
+#define OPTIONAL_LINE(t, at, limit, lit, value, value_end)                                     \
+    do {                                                                                       \
+        *(value) = *(value_end) = -1;                                                          \
+        if (KEYED_LINE((t), (at), (limit), (lit), (value), (value_end))) {                     \
+            (at) = *(value_end) + 1;                                                           \
+        }                                                                                      \
+    } while (0)
 
 static int
 set_slice(PyObject *record, PyObject *key, PyObject *text, Py_ssize_t start, Py_ssize_t end)
@@ -288,20 +301,15 @@ SCAN int
 read_tail(const Text *t, PyObject *text, Py_ssize_t opening, PyObject *zones, Layout *out)
 {
     Py_ssize_t end = t->length;
-    Py_ssize_t at = opening;
-    if (!LITERAL(t, at, end, TAIL_OPENING)) {
+    Py_ssize_t stamp, newline;
+    if (!KEYED_LINE(t, opening, end, TAIL_OPENING, &stamp, &newline)) {
         return 0;
     }
-    at += (Py_ssize_t)sizeof(TAIL_OPENING) - 1;
-    Py_ssize_t newline = line_end(t, at, end);
-    if (newline < 0) {
-        return 0;
-    }
-    int read = read_timestamp(t, text, at, newline, zones, &out->end_time);
+    int read = read_timestamp(t, text, stamp, newline, zones, &out->end_time);
     if (read <= 0) {
         return read;
     }
-    at = newline + 1;
+    Py_ssize_t at = newline + 1;
     Py_ssize_t digits = at;
     while (at < end && is_digit(AT(t, at))) {
         at++;
@@ -311,24 +319,18 @@ read_tail(const Text *t, PyObject *text, Py_ssize_t opening, PyObject *zones, La
     }
     at += (Py_ssize_t)sizeof(CHUNKS) - 1;
     out->results = at;
-    while (LITERAL(t, at, end, RESULT_PREFIX)) {
-        Py_ssize_t value = at + (Py_ssize_t)sizeof(RESULT_PREFIX) - 1;
-        newline = line_end(t, value, end);
-        if (newline <= value) {
+    Py_ssize_t value;
+    while (KEYED_LINE(t, at, end, RESULT_PREFIX, &value, &newline)) {
+        if (newline == value) {
             return 0;
         }
         at = newline + 1;
     }
     out->results_end = at;
-    if (!LITERAL(t, at, end, STATUS_PREFIX)) {
+    if (!KEYED_LINE(t, at, end, STATUS_PREFIX, &out->status, &out->status_end)) {
         return 0;
     }
-    out->status = at + (Py_ssize_t)sizeof(STATUS_PREFIX) - 1;
-    out->status_end = line_end(t, out->status, end);
-    if (out->status_end <= out->status || out->status_end != end - 1) {
-        return 0;
-    }
-    return 1;
+    return out->status_end > out->status && out->status_end == end - 1;
 }
 
 /* 1 when the only header candidate, at `out->separator`, is lc_wrapper's header; 0 when not. */
@@ -336,50 +338,29 @@ SCAN int
 read_header(const Text *t, PyObject *text, PyObject *zones, Layout *out)
 {
     Py_ssize_t limit = out->limit;
-    Py_ssize_t at = out->separator + 5;
-    if (!LITERAL(t, at, limit, PATH_PREFIX)) {
+    Py_ssize_t value, newline;
+    if (!KEYED_LINE(t, out->separator + 5, limit, PATH_PREFIX, &out->path, &out->path_end) ||
+        out->path_end == out->path) {
         return 0;
     }
-    out->path = at + (Py_ssize_t)sizeof(PATH_PREFIX) - 1;
-    out->path_end = line_end(t, out->path, limit);
-    if (out->path_end <= out->path) {
-        return 0;
-    }
-    at = out->path_end + 1;
-    optional_line(t, &at, limit, NOTEBOOK_PATH_PREFIX, (Py_ssize_t)sizeof(NOTEBOOK_PATH_PREFIX) - 1,
-                  &out->notebook_path, &out->notebook_path_end);
-    optional_line(t, &at, limit, NOTEBOOK_MEME_PREFIX, (Py_ssize_t)sizeof(NOTEBOOK_MEME_PREFIX) - 1,
-                  &out->notebook_meme, &out->notebook_meme_end);
-    optional_line(t, &at, limit, SIGNATURE_PREFIX, (Py_ssize_t)sizeof(SIGNATURE_PREFIX) - 1,
-                  &out->signature, &out->signature_end);
-    Py_ssize_t newline;
-    if (!LITERAL(t, at, limit, UID_PREFIX)) {
-        return 0;
-    }
-    at += (Py_ssize_t)sizeof(UID_PREFIX) - 1;
-    newline = line_end(t, at, limit);
-    if (newline < 0 || !read_number(t, at, newline, &out->uid)) {
+    Py_ssize_t at = out->path_end + 1;
+    OPTIONAL_LINE(t, at, limit, NOTEBOOK_PATH_PREFIX, &out->notebook_path, &out->notebook_path_end);
+    OPTIONAL_LINE(t, at, limit, NOTEBOOK_MEME_PREFIX, &out->notebook_meme, &out->notebook_meme_end);
+    OPTIONAL_LINE(t, at, limit, SIGNATURE_PREFIX, &out->signature, &out->signature_end);
+    if (!KEYED_LINE(t, at, limit, UID_PREFIX, &value, &newline) ||
+        !read_number(t, value, newline, &out->uid)) {
         return 0;
     }
     at = newline + 1;
-    if (!LITERAL(t, at, limit, GID_PREFIX)) {
-        return 0;
-    }
-    at += (Py_ssize_t)sizeof(GID_PREFIX) - 1;
-    newline = line_end(t, at, limit);
-    if (newline < 0 || !read_number(t, at, newline, &out->gid)) {
+    if (!KEYED_LINE(t, at, limit, GID_PREFIX, &value, &newline) ||
+        !read_number(t, value, newline, &out->gid)) {
         return 0;
     }
     at = newline + 1;
-    if (!LITERAL(t, at, limit, START_PREFIX)) {
+    if (!KEYED_LINE(t, at, limit, START_PREFIX, &value, &newline)) {
         return 0;
     }
-    at += (Py_ssize_t)sizeof(START_PREFIX) - 1;
-    newline = line_end(t, at, limit);
-    if (newline < 0) {
-        return 0;
-    }
-    int read = read_timestamp(t, text, at, newline, zones, &out->start_time);
+    int read = read_timestamp(t, text, value, newline, zones, &out->start_time);
     if (read <= 0) {
         return read;
     }

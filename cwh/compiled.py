@@ -13,9 +13,9 @@ slowest. It only answers what the Python shortcut answers, or declines, and
 
 ``cwh compile`` writes the build to ``cwh/_compiled/`` (never committed) with a manifest: a
 digest of every module of the package (Python and C) and of the interpreter it was built for.
-On import, :func:`use_current_build` puts that directory in front of the package's search path only
-while the digest still matches, so an edited module is never shadowed by a stale build; until
-the next ``cwh compile`` the interpreted source runs. ``CWH_INTERPRETED=1`` forces the
+On import, :func:`use_current_build` puts that directory in front of the package's search
+path only while the digest still matches, so an edited module is never shadowed by a stale
+build; until the next ``cwh compile`` the interpreted source runs. ``CWH_INTERPRETED=1`` forces the
 interpreted source (the comparison runs of the bench and the tests use it).
 """
 
@@ -214,7 +214,7 @@ def _stage(package_dir: Path, work: Path, digest: str) -> Path:
     built = sorted((lib / package_dir.name).glob("*" + _extension_suffix()))
     expected = {*HOT_MODULES, *NATIVE_MODULES, _GROUP.rsplit(".", 1)[1] + "__mypyc"}
     if {path.name.split(".", 1)[0] for path in built} != expected:
-        raise CompileError(f"mypyc built {[p.name for p in built]}, expected {expected}")
+        raise CompileError(f"the build made {[p.name for p in built]}, expected {expected}")
     staging = work / BUILD_DIR
     staging.mkdir()
     for path in built:

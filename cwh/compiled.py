@@ -1,7 +1,8 @@
 """The enrichment hot path, compiled to C with mypyc when a current build exists.
 
 ``cwh enrich`` runs every record through the same few modules: the log parser, its time
-parsing, the enricher, the provenance checks and the reloading tables. They are ordinary,
+parsing, the enricher, the provenance checks, the reloading tables and the line transform
+that decodes, enriches and encodes each line. They are ordinary,
 strictly typed Python; mypyc compiles that same source to a C extension that runs it faster
 (``bench/enrich.py`` measures both). The interpreted source stays the reference that the
 compiled build must match.
@@ -35,6 +36,7 @@ HOT_MODULES: tuple[str, ...] = (
     "reloading",
     "result_files",
     "enrich",
+    "enrich_lines",
 )
 NATIVE_MODULES: tuple[str, ...] = ("_logscan",)
 """Modules written in C (``cwh/<name>.c``), built with the compiled modules: each one does

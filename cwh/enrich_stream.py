@@ -21,13 +21,12 @@ from dataclasses import dataclass
 from types import FrameType
 from typing import Any
 
-import orjson
+from cwh.enrich import Enricher
+from cwh.enrich_lines import LineTransformer, transform_lines
 
-from cwh.enrich import Document, Enricher
+__all__ = ["LineTransformer", "StreamResult", "log_summary", "run_stream"]
 
 READ_SIZE = 1 << 16
-# A tuple, not ``int | float``: that expression would build a union object on every call.
-_NUMBERS = (int, float)
 
 _log = logging.getLogger("cwh.enrich")
 
@@ -50,40 +49,6 @@ def _write_all(fd: int, data: bytes) -> None:
         except InterruptedError:
             continue
         view = view[written:]
-
-
-class LineTransformer:
-    """Maps one input line to one output line; never raises for any input bytes."""
-
-    def __init__(self, enricher: Enricher) -> None:
-        self._enricher = enricher
-
-    def __call__(self, line: bytes) -> bytes:
-        enricher = self._enricher
-        try:
-            record: Any = orjson.loads(line)
-        except orjson.JSONDecodeError as exc:
-            doc = enricher.dead_letter(
-                line.decode("utf-8", "replace"), "InvalidJSON", f"input line is not JSON: {exc}"
-            )
-        else:
-            received = record.get("time") if isinstance(record, dict) else None
-            doc = enricher.enrich_record(
-                record, received_at=received if isinstance(received, _NUMBERS) else None
-            )
-        return _dump(enricher, doc, line)
-
-
-def _dump(enricher: Enricher, doc: Document, line: bytes) -> bytes:
-    try:
-        return orjson.dumps(doc, option=orjson.OPT_APPEND_NEWLINE)
-    except TypeError as exc:
-        fallback = enricher.dead_letter(
-            line.decode("utf-8", "replace"),
-            "UnserializableDocument",
-            f"enriched document cannot be written as JSON: {exc}",
-        )
-        return orjson.dumps(fallback, option=orjson.OPT_APPEND_NEWLINE)
 
 
 def run_stream(
@@ -133,17 +98,11 @@ def run_stream(
                 pending.append(chunk)
                 chunk = b"".join(pending)
                 pending = []
-            # Lines are cut with find (memchr) rather than split, which compares byte by byte.
-            out = []
-            start = 0
-            while newline >= 0:
-                out.append(transform(chunk[start:newline].rstrip(b"\r")))
-                start = newline + 1
-                newline = chunk.find(b"\n", start)
-            if start < len(chunk):
-                pending.append(chunk[start:])
-            result.lines += len(out)
-            _write_all(out_fd, b"".join(out))
+            answers, lines, rest = transform_lines(transform, chunk, newline)
+            if rest < len(chunk):
+                pending.append(chunk[rest:])
+            result.lines += lines
+            _write_all(out_fd, answers)
         if state["stop"]:
             result.terminated = True
         if pending:

@@ -5,8 +5,9 @@
   re-run or a document that also arrived live never duplicates, and the count is exact.
   A document the cluster rejects (a mapping conflict, say) is kept as a dead letter with
   the reason instead of being lost.
-* The progress matrix is one composite aggregation per page over (student, question,
-  status) with the latest ``start_time``; it never fetches documents. With a cache
+* The progress matrix comes from aggregations over (student, question, status) with the
+  latest ``start_time``, never from fetched documents: nested ``terms`` when they are
+  exact and fit (:mod:`tasks.elasticsearch_progress`), else paged composites. With a cache
   directory (what :func:`tasks.store.open_store` gives), the counts of indices that did
   not change since the last report are reused (:mod:`cwh.progress_cache`): an index's
   marker is its uuid and, per primary shard, its local checkpoint and maximum sequence
@@ -31,25 +32,39 @@ import logging
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Any, cast
 
 import orjson
-from elasticsearch import AuthorizationException, Elasticsearch, helpers
+from elasticsearch import ApiError, AuthorizationException, Elasticsearch, helpers
 from elasticsearch.serializer import OrjsonSerializer
 
 from cwh.atomic_write import write_bytes_atomic
 from cwh.enrich import DEADLETTER_INFIX, DOC_ID, TARGET_INDEX
 from cwh.es_templates import index_templates
+from cwh.gc_pause import collection_paused
 from cwh.memeindex import MemeIndex
 from cwh.progress import OK_STATUS, ProgressCell, StatusCount, combine_status_counts
 from cwh.progress_cache import CacheUse, ProgressCache
+from tasks.elasticsearch_progress import (
+    DEFAULT_MAX_BUCKETS,
+    MAX_PARTITIONS,
+    MISSING_STATUS,
+    STATUS_FILTER_PATH,
+    ProgressFields,
+    cardinality_aggregations,
+    partitions_needed,
+    read_cardinalities,
+    read_status_counts,
+    status_aggregations,
+)
 from tasks.store import DEFAULT_INDEX_PREFIX, Document, WriteSummary
 
 COMPOSITE_PAGE = 50_000
-"""Buckets per composite page. Every page re-runs the query over all matching documents,
-so pages are as large as the cluster's default ``search.max_buckets`` (65,536) allows:
-a class of 400 students x 100 questions fits one page."""
+"""Buckets per composite page, or the cluster's ``search.max_buckets`` if lower. Every
+page re-runs the query over all matching documents, so pages are as large as the default
+limit (65,536) allows: a class of 400 students x 100 questions fits one page."""
 BULK_CHUNK = 2_000
 BULK_BYTES = 50 * 1024 * 1024
 REJECTED = "IndexRejected"
@@ -102,8 +117,11 @@ class ElasticsearchStore:
         *,
         index_prefix: str = DEFAULT_INDEX_PREFIX,
         progress_cache_dir: Path | None = None,
+        max_buckets: int | None = None,
     ) -> None:
         self.client = client
+        self.max_buckets = max_buckets
+        """Buckets one search may return; None: read ``search.max_buckets`` when first needed."""
         self.prefix = index_prefix
         self.progress_cache_dir = progress_cache_dir
         self.last_cache_use: CacheUse | None = None
@@ -275,7 +293,8 @@ class ElasticsearchStore:
     ) -> Iterator[dict[str, Any]]:
         after: dict[str, Any] | None = None
         while True:
-            composite: dict[str, Any] = {"size": COMPOSITE_PAGE, "sources": sources}
+            page = min(COMPOSITE_PAGE, self._max_buckets())
+            composite: dict[str, Any] = {"size": page, "sources": sources}
             if after is not None:
                 composite["after"] = after
             body: dict[str, Any] = {"composite": composite}
@@ -296,7 +315,7 @@ class ElasticsearchStore:
                 return
             yield from groups["buckets"]
             after = groups.get("after_key")
-            if after is None or len(groups["buckets"]) < COMPOSITE_PAGE:
+            if after is None or len(groups["buckets"]) < page:
                 return
 
     def progress_rows(
@@ -308,6 +327,16 @@ class ElasticsearchStore:
     ) -> list[ProgressCell]:
         """Progress cells of ``course``; with a cache directory, counts of indices that did
         not change since the previous report are reused instead of counted again."""
+        with collection_paused():
+            return self._progress_rows(course, since, until, students)
+
+    def _progress_rows(
+        self,
+        course: str,
+        since: datetime | None,
+        until: datetime | None,
+        students: Sequence[str] | None,
+    ) -> list[ProgressCell]:
         filters = self._progress_filters(course, since, until, students)
         if self.progress_cache_dir is None:
             return combine_status_counts(self._status_counts(filters))
@@ -414,10 +443,101 @@ class ElasticsearchStore:
             )
         return filters
 
+    def _progress_fields(self) -> ProgressFields:
+        return ProgressFields(
+            user=self._field("user_name"),
+            qno=self._field("qno"),
+            status=self._field("execute_reply_status"),
+            start_divisor=1000 if self._start_is_date() else 1,
+        )
+
     def _status_counts(
         self, filters: list[dict[str, Any]], index: str | None = None
     ) -> list[StatusCount]:
-        """Two composite aggregations instead of one over (student, question, status).
+        """Runs and latest start per (student, question, status) of ``index``.
+
+        Nested ``terms`` aggregations answer when they are exact and fit within the bucket
+        limit (:mod:`tasks.elasticsearch_progress`); otherwise paged composites do.
+        """
+        fields = self._progress_fields()
+        counts = self._nested_status_counts(fields, filters, index)
+        if counts is None:
+            counts = self._paged_status_counts(fields, filters, index)
+        return counts
+
+    def _max_buckets(self) -> int:
+        """The cluster's ``search.max_buckets`` (its default when the role may not read it)."""
+        if self.max_buckets is None:
+            limit = DEFAULT_MAX_BUCKETS
+            try:
+                settings = self.client.cluster.get_settings(
+                    include_defaults=True, filter_path="*.search.max_buckets"
+                ).body
+            except AuthorizationException:
+                settings = {}
+            for level in ("transient", "persistent", "defaults"):
+                value = ((settings.get(level) or {}).get("search") or {}).get("max_buckets")
+                if value is not None:
+                    limit = int(value)
+                    break
+            self.max_buckets = limit
+        return self.max_buckets
+
+    def _nested_status_counts(
+        self, fields: ProgressFields, filters: list[dict[str, Any]], index: str | None
+    ) -> list[StatusCount] | None:
+        """The counts from nested ``terms``; None when they would not be exact or do not fit."""
+        search = partial(
+            self.client.search,
+            index=index or self.executions,
+            size=0,
+            query={"bool": {"filter": filters}},
+            allow_no_indices=True,
+            ignore_unavailable=True,
+            request_cache=False,
+        )
+        cardinalities = read_cardinalities(
+            search(aggs=cardinality_aggregations(fields), filter_path="aggregations.*.value").body
+        )
+        if cardinalities.users == 0 or cardinalities.qnos == 0:
+            return []
+        limit = self._max_buckets()
+        partitions = partitions_needed(cardinalities, limit, PARALLEL_COUNTS)
+        if partitions > MAX_PARTITIONS:
+            return None
+
+        def count(number: int) -> list[StatusCount] | None:
+            aggregations = status_aggregations(fields, cardinalities, limit, (number, partitions))
+            answer = search(aggs=aggregations, filter_path=STATUS_FILTER_PATH).body
+            return read_status_counts(answer, fields)
+
+        try:
+            if partitions == 1:
+                answers = [count(0)]
+            else:
+                with ThreadPoolExecutor(min(PARALLEL_COUNTS, partitions)) as pool:
+                    answers = list(pool.map(count, range(partitions)))
+        except ApiError as error:
+            if "too_many_buckets" not in str(error.body):
+                raise
+            cause = _cause(error)
+            _log.info("progress counted with composite aggregations: %s", cause.get("reason"))
+            if isinstance(cause.get("max_buckets"), int):
+                # The limit was lowered since it was read: the composite pages must fit too.
+                self.max_buckets = cause["max_buckets"]
+            return None
+        counts: list[StatusCount] = []
+        for answer in answers:
+            if answer is None:
+                _log.info("progress counted with composite aggregations: terms were cut short")
+                return None
+            counts += answer
+        return counts
+
+    def _paged_status_counts(
+        self, fields: ProgressFields, filters: list[dict[str, Any]], index: str | None
+    ) -> list[StatusCount]:
+        """Two paged composite aggregations instead of one over (student, question, status).
 
         The first groups every execution by (student, question) with the latest start;
         the second groups only the failed ones, by status too. A third grouping key over all
@@ -426,28 +546,26 @@ class ElasticsearchStore:
         is never needed: they are the latest exactly when the overall latest start is newer
         than every failure's (a tie counts as failed, see :func:`combine_status_counts`).
         """
-        user, qno = self._field("user_name"), self._field("qno")
-        status = self._field("execute_reply_status")
         pair: list[dict[str, Any]] = [
-            {"user": {"terms": {"field": user}}},
-            {"qno": {"terms": {"field": qno}}},
+            {"user": {"terms": {"field": fields.user}}},
+            {"qno": {"terms": {"field": fields.qno}}},
         ]
         latest = {"last": {"max": {"field": "start_time"}}}
-        divisor = 1000 if self._start_is_date() else 1
+        divisor = fields.start_divisor
 
         def last(bucket: dict[str, Any]) -> int:
             return int((bucket["last"]["value"] or 0) // divisor)
 
         failed: dict[tuple[str, str], list[StatusCount]] = {}
-        failures = {"bool": {"filter": filters, "must_not": [{"term": {status: OK_STATUS}}]}}
-        with_status = [*pair, {"status": {"terms": {"field": status, "missing_bucket": True}}}]
+        failures = {"bool": {"filter": filters, "must_not": [{"term": {fields.status: OK_STATUS}}]}}
+        status = {"status": {"terms": {"field": fields.status, "missing_bucket": True}}}
         # Both aggregations at once: each waits on the node's reduce and on its response for
         # a good part of its time, which the other uses.
         with ThreadPoolExecutor(1) as pool:
             everything = pool.submit(
                 lambda: list(self._composite({"bool": {"filter": filters}}, pair, latest, index))
             )
-            failure_buckets = list(self._composite(failures, with_status, latest, index))
+            failure_buckets = list(self._composite(failures, [*pair, status], latest, index))
             all_buckets = everything.result()
         for bucket in failure_buckets:
             key = bucket["key"]
@@ -455,7 +573,7 @@ class ElasticsearchStore:
                 StatusCount(
                     key["user"],
                     key["qno"],
-                    key["status"] or "",
+                    key["status"] or MISSING_STATUS,
                     int(bucket["doc_count"]),
                     last(bucket),
                 )
@@ -626,6 +744,17 @@ def _match_combination(*pairs: tuple[str, str | None]) -> dict[str, Any]:
         else:
             must.append({"term": {name: value}})
     return {"bool": {"filter": must, "must_not": must_not}}
+
+
+def _cause(error: ApiError) -> dict[str, Any]:
+    """The innermost cause Elasticsearch gave for a failed search (its type, reason, ...)."""
+    body = error.body if isinstance(error.body, dict) else {}
+    failure = body.get("error")
+    if not isinstance(failure, dict):
+        return {"reason": error.message}
+    while isinstance(failure.get("caused_by"), dict):
+        failure = failure["caused_by"]
+    return failure
 
 
 def _reason(result: dict[str, Any]) -> str:

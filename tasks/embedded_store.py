@@ -24,6 +24,7 @@ from typing import Any
 import orjson
 
 from cwh.enrich import DOC_ID, TARGET_INDEX
+from cwh.gc_pause import collection_paused
 from cwh.memeindex import MemeIndex
 from cwh.progress import ProgressCell, StatusCount, combine_status_counts
 from tasks.store import DEFAULT_INDEX_PREFIX, Document, WriteSummary
@@ -195,11 +196,12 @@ class EmbeddedStore:
             f"FROM executions WHERE {' AND '.join(where)} GROUP BY user_name, qno, status"
         )
         conn = self._connection()
-        counts = [
-            StatusCount(user, qno, status, runs, last or 0)
-            for user, qno, status, runs, last in conn.execute(query, params)
-        ]
-        return combine_status_counts(counts)
+        with collection_paused():
+            counts = [
+                StatusCount(user, qno, status, runs, last or 0)
+                for user, qno, status, runs, last in conn.execute(query, params)
+            ]
+            return combine_status_counts(counts)
 
     def reenrich(self, index: MemeIndex) -> int:
         conn = self._connection()

@@ -1,11 +1,12 @@
 """The teacher's progress view: students x questions, built from aggregated executions.
 
-Stores aggregate executions per (student, question, status) — Elasticsearch with a composite
-aggregation, SQLite with ``GROUP BY`` — and hand the groups to :func:`combine_status_counts`,
-so both stores apply exactly the same rule for "the latest status" and produce equal
-matrices for equal input. The matrix then lays those cells over *every* question of the
-textbook index and *every* student of the roster: a question nobody ran and a student who
-ran nothing are exactly what a teacher needs to see during class.
+Stores aggregate executions per (student, question, status) — Elasticsearch with nested
+``terms`` or composite aggregations, SQLite with ``GROUP BY`` — and hand the groups to
+:func:`combine_status_counts`, so both stores apply exactly the same rule for "the latest
+status" and produce equal matrices for equal input. The matrix then lays those cells over
+*every* question of the textbook index and *every* student of the roster: a question
+nobody ran and a student who ran nothing are exactly what a teacher needs to see during
+class.
 
 Students are keyed by ``user_name`` (unique), never by ``local_name``, which collides across
 users (``alexx1f2e3d`` and ``alexx9a8b7c`` are both "alex"); labels show the local name when

@@ -57,7 +57,7 @@ from cwh.enrich import DOC_ID, TARGET_INDEX  # noqa: E402
 from cwh.enrich_setup import EnrichOptions, build_enricher  # noqa: E402
 from cwh.textbook import IndexOptions, build_index  # noqa: E402
 from flows.backfill_logs import BackfillConfig, run_backfill  # noqa: E402
-from flows.progress_report import ReportConfig, course_report, load_inputs  # noqa: E402
+from flows.progress_report import ReportConfig, course_report, course_reports, load_inputs  # noqa: E402
 from tasks.elasticsearch_store import ElasticsearchStore, connect  # noqa: E402
 from tasks.embedded_store import EmbeddedStore  # noqa: E402
 from tasks.log_files import find_log_files, read_log  # noqa: E402
@@ -263,8 +263,7 @@ def bench_report(es_url: str, work: Path, base: list[dict[str, Any]], count: int
         course_report(store, config, questions, roster, course, datetime.now(UTC))
 
     def every(store: ElasticsearchStore | EmbeddedStore) -> None:
-        for name in COURSES:
-            course_report(store, config, questions, roster, name, datetime.now(UTC))
+        course_reports(store, config, questions, roster, COURSES, datetime.now(UTC))
 
     def median(action: Callable[[], object], before: Callable[[], object] = lambda: None) -> float:
         times = []

@@ -2,9 +2,9 @@
 
 ``cwh enrich`` runs every record through the same few modules: the log parser, its time
 parsing, the enricher, the provenance checks, the reloading tables and the line transform
-that decodes, enriches and encodes each line. They are ordinary,
-strictly typed Python; mypyc compiles that same source to a C extension that runs it faster
-(``bench/enrich.py`` measures both). The interpreted source stays the reference that the
+that decodes, enriches and encodes each line. They are ordinary, strictly typed Python;
+mypyc compiles that same source to a C extension that runs it faster (``bench/enrich.py``
+measures both). The interpreted source stays the reference that the
 compiled build must match.
 
 One step is also written in C (:data:`NATIVE_MODULES`): the parser's shortcut for
@@ -16,8 +16,8 @@ slowest. It only answers what the Python shortcut answers, or declines, and
 digest of every module of the package (Python and C) and of the interpreter it was built for.
 On import, :func:`use_current_build` puts that directory in front of the package's search
 path only while the digest still matches, so an edited module is never shadowed by a stale
-build; until the next ``cwh compile`` the interpreted source runs. ``CWH_INTERPRETED=1`` forces the
-interpreted source (the comparison runs of the bench and the tests use it).
+build; until the next ``cwh compile`` the interpreted source runs. ``CWH_INTERPRETED=1``
+forces the interpreted source (the comparison runs of the bench and the tests use it).
 """
 
 from __future__ import annotations

@@ -142,6 +142,9 @@ def questions_from_index_text(text: str) -> list[Question]:
     Only the columns the report needs are read, so an index written by
     memeid-extractor (without ``qlabel``/``course_server``) works too; a missing
     ``course_server`` is the first directory of ``textbook_path``, as the indexer derives it.
+    A question number is unique within its course only: indexes of separately numbered
+    courses, concatenated, each keep all their questions (the first row of a repeated
+    course and number wins).
     """
     reader = csv.DictReader(io.StringIO(text.removeprefix("\ufeff"), newline=""))
     header = set(reader.fieldnames or ())
@@ -151,18 +154,19 @@ def questions_from_index_text(text: str) -> list[Question]:
             f"the MEME index lacks column(s) {', '.join(sorted(missing))}; "
             "build it with 'cwh textbook index'"
         )
-    questions: dict[str, Question] = {}
+    questions: dict[tuple[str, str], Question] = {}
     for record in reader:
         qno = (record.get("qno") or "").strip()
-        path = record.get("textbook_path") or ""
-        if not qno or qno in questions:
+        if not qno:
             continue
+        path = record.get("textbook_path") or ""
         course = record.get("course_server")
         if course is None:
             head, sep, _ = path.partition("/")
             course = head if sep else ""
-        questions[qno] = Question(qno, record.get("qlabel") or None, path, course)
-    return [questions[qno] for qno in sorted(questions)]
+        if (course, qno) not in questions:
+            questions[(course, qno)] = Question(qno, record.get("qlabel") or None, path, course)
+    return [questions[key] for key in sorted(questions, key=lambda key: (key[1], key[0]))]
 
 
 def courses_of(questions: Iterable[Question]) -> list[str]:

@@ -52,6 +52,24 @@ def test_questions_come_ordered_with_their_course() -> None:
         questions_from_index_text("a,b\n1,2\n")
 
 
+def test_separately_numbered_courses_each_keep_their_questions() -> None:
+    concatenated = INDEX + (
+        "01-000,問A,m9,n9,data-science/w2/b.ipynb,data-science,x\n"
+        "01-000,repeat,m8,n1,python-basic/01.ipynb,python-basic,x\n"
+    )
+    questions = questions_from_index_text(concatenated)
+    assert [(q.course_server, q.qno) for q in questions] == [
+        ("data-science", "00-000"),
+        ("data-science", "01-000"),
+        ("python-basic", "01-000"),
+        ("python-basic", "01-001"),
+    ]
+    assert questions[2].qlabel is None
+    matrix = build_matrix("data-science", questions, [ProgressCell("ann", "01-000", 1, 1, "ok", 5)])
+    assert [q.qno for q in matrix.questions] == ["00-000", "01-000"]
+    assert matrix.state("ann", "01-000") is CellState.OK
+
+
 def test_matrix_shows_every_question_and_roster_students_without_runs() -> None:
     questions = questions_from_index_text(INDEX)
     cells = [

@@ -184,12 +184,36 @@ def prefect_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         except PrefectServerError as exc:
             pytest.fail(f"real Prefect server unavailable: {exc}", pytrace=False)
         stack.enter_context(_exported("PREFECT_API_URL", server.api_url))
+        stack.enter_context(_websocket_pings_off_the_global_random())
         stack.enter_context(
             temporary_settings(
                 {PREFECT_API_URL: server.api_url, PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}
             )
         )
         yield server.api_url
+
+
+@contextlib.contextmanager
+def _websocket_pings_off_the_global_random() -> Iterator[None]:
+    """Give websockets' ping payloads a random generator of their own.
+
+    Once a flow has run, Prefect's event client keeps a websocket to the server open from a
+    background thread, and websockets draws every ping payload (keepalive and Prefect's
+    checkpoints) from the global ``random``. A ping that lands while Hypothesis generates an
+    example changes the global state under it, and Hypothesis then warns that the strategy
+    being drawn "uses the random module", naming whichever property test was running.
+    """
+    import random
+
+    from websockets.asyncio import connection
+
+    names = vars(connection)
+    previous = names["random"]
+    names["random"] = random.Random()
+    try:
+        yield
+    finally:
+        names["random"] = previous
 
 
 @contextlib.contextmanager

@@ -26,6 +26,7 @@ from typing import Any, NamedTuple
 import pandas as pd  # type: ignore[import-untyped]
 
 from cwh.passwd import local_name
+from cwh.textbook_paths import course_server_of
 
 __all__ = [
     "OK_STATUS",
@@ -162,11 +163,10 @@ def questions_from_index_text(text: str) -> list[Question]:
         path = record.get("textbook_path") or ""
         course = record.get("course_server")
         if course is None:
-            head, sep, _ = path.partition("/")
-            course = head if sep else ""
+            course = course_server_of(path)
         if (course, qno) not in questions:
             questions[(course, qno)] = Question(qno, record.get("qlabel") or None, path, course)
-    return [questions[key] for key in sorted(questions, key=lambda key: (key[1], key[0]))]
+    return sorted(questions.values(), key=lambda q: (q.qno, q.course_server))
 
 
 def courses_of(questions: Iterable[Question]) -> list[str]:

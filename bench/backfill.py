@@ -52,9 +52,8 @@ sys.path.insert(0, str(ROOT))
 import orjson  # noqa: E402
 from elasticsearch import Elasticsearch, helpers  # noqa: E402
 
-from cwh.demo_course import generate_demo_course, load_seed  # noqa: E402
-from cwh.enrich import DOC_ID, TARGET_INDEX  # noqa: E402
-from cwh.enrich_setup import EnrichOptions, build_enricher  # noqa: E402
+from cwh.enrich import DOC_ID, TARGET_INDEX, EnrichOptions, build_enricher  # noqa: E402  # noqa: E402
+from cwh.progress import generate_demo_course, load_seed  # noqa: E402
 from cwh.textbook import IndexOptions, build_index  # noqa: E402
 from flows.backfill_logs import BackfillConfig, run_backfill  # noqa: E402
 from flows.progress_report import ReportConfig, course_report, course_reports, load_inputs  # noqa: E402

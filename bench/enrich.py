@@ -3,7 +3,7 @@
 Usage: ``uv run python bench/enrich.py [--records 100000] [--repeat 3] [--profile]
 [--no-compile]``
 
-``cwh enrich`` runs from its compiled hot path (:mod:`cwh.compiled`: the mypyc modules and
+``cwh enrich`` runs from its compiled hot path (:mod:`cwh.enrich.compiled`: the mypyc modules and
 the parser's C shortcut; built first when missing or stale) and, for comparison, from its
 source (``CWH_INTERPRETED=1``); both must write the same bytes. All commands read the same
 file of fluentd records on stdin and write to a file, pinned to one core (``taskset -c 0``
@@ -34,13 +34,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from cwh.compiled import INTERPRETED_ENV, build_state, compile_hot_path  # noqa: E402
+from cwh.enrich import INTERPRETED_ENV, build_state, compile_hot_path  # noqa: E402
 from tests.enrich_support import build_index as build_fixture_index  # noqa: E402
 
 SAMPLE = ROOT.parent / "shared" / "fixtures" / "lcwrapper-sample"
 PASSTHROUGH = (
     "import orjson\n"
-    "from cwh.enrich_stream import run_stream\n"
+    "from cwh.enrich.stream import run_stream\n"
     "run_stream(lambda line: orjson.dumps(orjson.loads(line), option=orjson.OPT_APPEND_NEWLINE))\n"
 )
 

@@ -1,4 +1,4 @@
-"""Measure ``cwh.logrecord.parse_log``: per-record cost on the real sample and large records.
+"""Measure ``cwh.enrich.logrecord.parse_log``: per-record cost on the real sample and large records.
 
 Run from the repository root: ``uv run python bench/parse.py [--fixtures DIR] [--repeat N]``.
 
@@ -30,7 +30,7 @@ from typing import Any
 
 import orjson
 
-from cwh.logrecord import parse_log
+from cwh.enrich import parse_log
 
 DEFAULT_FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "lcwrapper-sample"
 

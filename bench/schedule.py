@@ -37,14 +37,14 @@ sys.path.insert(0, str(ROOT))
 
 import yaml  # noqa: E402
 
-from cwh.timetable import Timetable  # noqa: E402
-from cwh.timetable_load import load_timetable  # noqa: E402
-from cwh.worker_plan import (  # noqa: E402
+from cwh.timetable import (  # noqa: E402
     ProviderCapabilities,
+    Timetable,
     assemble_observation,
+    load_timetable,
     plan_reconcile,
 )
-from cwh.worker_plan import VmState as PlanVmState  # noqa: E402
+from cwh.timetable import VmState as PlanVmState  # noqa: E402
 from flows.reconcile_workers import (  # noqa: E402
     DEFAULT_NODE_LABELS,
     removal_policy,

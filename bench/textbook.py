@@ -10,7 +10,7 @@ labelled markdown), then measures in the same run:
 Ratios are against the full build of the same run; the target for the rebuild after one
 change is <= 0.2. The notebooks are backdated by an hour, as released textbooks are old:
 a file modified within the last two seconds is re-hashed even when its size and mtime
-match the cache (see cwh.textbook_cache).
+match the cache (see cwh.textbook.cache).
 
     uv run python bench/textbook.py [--notebooks 200] [--cells 60] [--repeat 3]
 """
@@ -28,8 +28,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from cwh.textbook import IndexFiles, IndexOptions, build_index
-from cwh.textbook_rows import parse_csv
+from cwh.textbook import IndexFiles, IndexOptions, build_index, parse_csv
 
 LABEL_PATTERN = r"問\s*\d+-\d+"
 

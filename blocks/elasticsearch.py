@@ -13,8 +13,7 @@ from typing import Any
 from prefect.blocks.core import Block
 from pydantic import ConfigDict, Field, SecretStr, field_validator, model_validator
 
-from cwh.es_templates import validate_index_prefix
-from cwh.fluentd_config import EsAuth, normalise_es_url
+from cwh.setup import EsAuth, normalise_es_url, validate_index_prefix
 
 
 class ElasticsearchConnection(Block):

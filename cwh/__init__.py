@@ -1,9 +1,7 @@
-"""The CoursewareHub domain: plain Python, no Prefect.
+"""The CoursewareHub domain: plain Python, no Prefect, no outside system.
 
-The enrichment hot path runs from its mypyc build when a current one exists (see
-:mod:`cwh.compiled`); otherwise every module runs from its source.
+Packages: :mod:`cwh.enrich` (lc_wrapper records to enriched documents), :mod:`cwh.textbook`
+(the MEME index of the released notebooks), :mod:`cwh.timetable` (the worker timetable and
+its plan), :mod:`cwh.progress` (the teacher's progress report) and :mod:`cwh.setup` (the
+configuration the setup flow deploys). A few cross-cutting modules sit beside them.
 """
-
-from cwh.compiled import use_current_build
-
-use_current_build(__path__)

@@ -33,7 +33,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from cwh.textbook_changes import (
+from cwh.textbook import (
     TEXTBOOK_CHANGED_EVENT,
     TEXTBOOK_DIR_LABEL,
     TEXTBOOK_RESOURCE_ID,

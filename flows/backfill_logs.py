@@ -36,9 +36,7 @@ from prefect.artifacts import (
 from prefect.cache_policies import NO_CACHE
 from prefect.utilities.annotations import quote
 
-from cwh.enrich import Enricher
-from cwh.enrich_setup import EnrichOptions, build_enricher
-from cwh.result_files import DEFAULT_JSONPATHS
+from cwh.enrich import DEFAULT_JSONPATHS, Enricher, EnrichOptions, build_enricher
 from tasks.log_files import (
     Checkpoint,
     batched,

@@ -15,7 +15,7 @@ from typing import Any
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from cwh.demo_course import DemoCourse, generate_demo_course
+from cwh.progress import DemoCourse, generate_demo_course
 from flows.backfill_logs import backfill_logs
 from flows.index_textbook import index_textbook
 from flows.progress_report import progress_report

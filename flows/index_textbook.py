@@ -17,9 +17,7 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.utilities.annotations import quote
 
-from cwh.textbook import DEFAULT_QNO_FORMAT, IndexOptions, IndexOutcome
-from cwh.textbook_numbering import Numbering
-from cwh.textbook_paths import DEFAULT_INCLUDE
+from cwh.textbook import DEFAULT_INCLUDE, DEFAULT_QNO_FORMAT, IndexOptions, IndexOutcome, Numbering
 from tasks.textbook_files import (
     announce_textbook_indexed,
     scan_textbook_files,

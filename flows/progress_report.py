@@ -31,19 +31,21 @@ from prefect.artifacts import (
 )
 from prefect.cache_policies import NO_CACHE
 
-from cwh.heatmap import HeatmapImage, render_heatmap
 from cwh.progress import (
     Completion,
+    HeatmapImage,
     ProgressMatrix,
     Question,
+    Roster,
     build_matrix,
     completion,
     courses_of,
+    load_roster,
     questions_from_index_text,
+    render_heatmap,
+    render_html,
     render_markdown,
 )
-from cwh.report_html import render_html
-from cwh.roster import Roster, load_roster
 from tasks.report_files import ReportFiles, course_slug, default_report_dir, write_report_files
 from tasks.store import Store, StoreConfig, open_store
 

@@ -4,7 +4,7 @@ One run is observe -> plan -> apply -> verify, each step a task:
 
 * **observe** the swarm (every node: address, hostname, availability, state, live user-server
   tasks) and the VM provider (which worker addresses have a machine, running or off);
-* **plan** with :func:`cwh.worker_plan.plan_reconcile`, which holds every safety rule
+* **plan** with :func:`cwh.timetable.worker_plan.plan_reconcile`, which holds every safety rule
   (managers and foreign addresses untouched, pause before drain, never drain a node a
   student's server runs on, capacity up before down, no plan without an active worker);
 * **apply** in three stages: start machines (one provider call for all creates and one for
@@ -50,26 +50,29 @@ from prefect.futures import PrefectFuture
 from prefect.runtime import flow_run
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from cwh.timetable import RunTarget, Timetable
-from cwh.timetable_load import load_timetable
-from cwh.timetable_model import Culling, DownType, NodeState
-from cwh.worker_plan import (
+from cwh.timetable import (
     STATIC_PROVIDER,
     Action,
     ActionKind,
     Availability,
+    Culling,
+    DownType,
     Guard,
     NodeRole,
+    NodeState,
     ObservedNode,
     Plan,
     ProviderCapabilities,
     RemovalPolicy,
+    RunTarget,
     SwarmNode,
     SwarmNodeState,
+    Timetable,
     assemble_observation,
+    load_timetable,
     plan_reconcile,
 )
-from cwh.worker_plan import VmState as PlanVmState
+from cwh.timetable import VmState as PlanVmState
 from tasks.swarm import (
     DEFAULT_USER_SERVICE_PREFIX,
     DockerTarget,

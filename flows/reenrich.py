@@ -18,7 +18,7 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
-from cwh.memeindex import MemeIndex
+from cwh.enrich import MemeIndex
 from tasks.store import StoreConfig, reenrich_store
 
 

@@ -33,7 +33,7 @@ from prefect.futures import PrefectFuture, wait
 from blocks.coursewarehub import CoursewareHub
 from blocks.elasticsearch import ElasticsearchConnection
 from blocks.kibana import KibanaConnection
-from cwh.kibana_objects import NDJSON_PATH, dashboard_id, parse_ndjson, referenced_data_views
+from cwh.setup import NDJSON_PATH, dashboard_id, parse_ndjson, referenced_data_views
 from tasks.checks import check_docker, check_files
 from tasks.elasticsearch_setup import (
     apply_index_templates,

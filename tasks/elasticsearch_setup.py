@@ -24,7 +24,7 @@ from prefect.exceptions import MissingContextError
 from prefect.logging import get_run_logger
 
 from blocks.elasticsearch import ElasticsearchConnection
-from cwh.es_templates import (
+from cwh.setup import (
     ForeignTemplate,
     IndexTemplate,
     index_templates,

@@ -9,7 +9,7 @@
   latest ``start_time``, never from fetched documents: nested ``terms`` when they are
   exact and fit (:mod:`tasks.elasticsearch_progress`), else paged composites. With a cache
   directory (what :func:`tasks.store.open_store` gives), the counts of indices that did
-  not change since the last report are reused (:mod:`cwh.progress_cache`): an index's
+  not change since the last report are reused (:mod:`cwh.progress.cache`): an index's
   marker is its uuid and, per primary shard, its local checkpoint and maximum sequence
   number, which every write, update and delete advances.
 * Re-enrichment finds the (cell, qno, qlabel) and (notebook, path, course) combinations
@@ -17,7 +17,7 @@
   documents: partial ``update`` operations (no scripts, which the node may not allow), or
   a full re-index guarded by ``if_seq_no`` when a field has to disappear.
 
-Indices get the project's templates (:mod:`cwh.es_templates`, normally installed by
+Indices get the project's templates (:mod:`cwh.setup.es_templates`, normally installed by
 ``cwh setup``; installed on first write when no template covers the prefix). Field names
 are still resolved against the actual mapping (``user_name`` as a keyword, or the
 ``user_name.keyword`` sub-field that dynamic mapping creates; ``start_time`` as epoch
@@ -41,12 +41,17 @@ from elasticsearch import ApiError, AuthorizationException, Elasticsearch, helpe
 from elasticsearch.serializer import OrjsonSerializer
 
 from cwh.atomic_write import write_bytes_atomic
-from cwh.enrich import DEADLETTER_INFIX, DOC_ID, TARGET_INDEX
-from cwh.es_templates import index_templates
+from cwh.enrich import DEADLETTER_INFIX, DOC_ID, TARGET_INDEX, MemeIndex
 from cwh.gc_pause import collection_paused
-from cwh.memeindex import MemeIndex
-from cwh.progress import OK_STATUS, ProgressCell, StatusCount, combine_status_counts
-from cwh.progress_cache import CacheUse, ProgressCache
+from cwh.progress import (
+    OK_STATUS,
+    CacheUse,
+    ProgressCache,
+    ProgressCell,
+    StatusCount,
+    combine_status_counts,
+)
+from cwh.setup import index_templates
 from tasks.elasticsearch_progress import (
     DEFAULT_MAX_BUCKETS,
     MAX_PARTITIONS,
@@ -149,7 +154,7 @@ class ElasticsearchStore:
     def ensure_template(self) -> None:
         """Install the project's index templates unless some template covers our indices.
 
-        ``cwh setup`` normally installs them (:mod:`cwh.es_templates`); a backfill into a
+        ``cwh setup`` normally installs them (:mod:`cwh.setup.es_templates`); a backfill into a
         fresh cluster must not fall back to dynamic mapping, which maps student-controlled
         ``result_json`` keys and ends in mapping conflicts. An operator's own template is
         respected.

@@ -23,9 +23,8 @@ from typing import Any
 
 import orjson
 
-from cwh.enrich import DOC_ID, TARGET_INDEX
+from cwh.enrich import DOC_ID, TARGET_INDEX, MemeIndex
 from cwh.gc_pause import collection_paused
-from cwh.memeindex import MemeIndex
 from cwh.progress import ProgressCell, StatusCount, combine_status_counts
 from tasks.store import DEFAULT_INDEX_PREFIX, Document, WriteSummary
 

@@ -32,8 +32,8 @@ from prefect.logging import get_run_logger
 from blocks.coursewarehub import CoursewareHub
 from blocks.elasticsearch import ElasticsearchConnection
 from cwh.atomic_write import write_bytes_atomic
-from cwh.es_templates import DEADLETTER_INFIX
-from cwh.fluentd_config import (
+from cwh.setup import (
+    DEADLETTER_INFIX,
     ElasticsearchOutput,
     EnrichCommand,
     EsAuth,

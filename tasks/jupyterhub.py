@@ -23,7 +23,7 @@ from prefect.logging import get_run_logger
 
 from blocks.coursewarehub import CoursewareHub
 from cwh.atomic_write import write_text_atomic
-from cwh.jupyterhub_config import LcWrapperEnvironment, render_lc_wrapper_py
+from cwh.setup import LcWrapperEnvironment, render_lc_wrapper_py
 from tasks.swarm import ServiceNotFoundError, docker_client
 
 CONFIG_FILE_NAME = "lc_wrapper.py"

@@ -29,7 +29,7 @@ from prefect.exceptions import MissingContextError
 from prefect.logging import get_run_logger
 
 from blocks.kibana import DEFAULT_SPACE, KibanaConnection
-from cwh.kibana_objects import MINIMUM_KIBANA, retarget_data_view
+from cwh.setup import MINIMUM_KIBANA, retarget_data_view
 
 API_VERSION = "2023-10-31"
 XSRF_VALUE = "cwh-flows"

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from cwh.memeindex import MemeIndex
+from cwh.enrich import MemeIndex
 
 if TYPE_CHECKING:
     from cwh.progress import ProgressCell
@@ -42,7 +42,7 @@ def default_database() -> Path:
 
 
 def progress_cache_dir() -> Path:
-    """Where reports keep the counts of unchanged indices (``cwh.progress_cache``)."""
+    """Where reports keep the counts of unchanged indices (``cwh.progress.cache``)."""
     return cwh_home() / "cache" / "progress"
 
 

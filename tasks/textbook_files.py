@@ -18,15 +18,16 @@ from prefect.client.schemas.objects import State, TaskRun
 from prefect.events import emit_event
 
 from cwh import textbook
-from cwh.textbook import IndexOptions, IndexOutcome
-from cwh.textbook_changes import (
+from cwh.textbook import (
     INDEX_PATH_LABEL,
     INDEX_RESOURCE_ID,
     TEXTBOOK_DIR_LABEL,
     TEXTBOOK_INDEXED_EVENT,
+    IndexOptions,
+    IndexOutcome,
+    Problem,
+    TextbookScan,
 )
-from cwh.textbook_scan import TextbookScan
-from cwh.textbook_validate import Problem
 
 MAX_EVENT_ITEMS = 500
 

@@ -1,7 +1,7 @@
 """The node-hours ledger of the worker pool: one line appended per reconcile run.
 
 ``cwh schedule savings`` reads this file to report node-hours used against keeping every
-worker on (see :mod:`cwh.timetable_savings` for the format and the arithmetic). Each run
+worker on (see :mod:`cwh.timetable.savings` for the format and the arithmetic). Each run
 records the pool as it *left* it, at the run's own instant (the fake clock in tests), so the
 ledger is a step function of the pool's state and missed or repeated runs neither lose nor
 double-count hours.
@@ -19,8 +19,14 @@ from pathlib import Path
 
 from prefect import task
 
-from cwh.timetable_savings import LedgerEntry, append_ledger_entry
-from cwh.worker_plan import Availability, ObservedNode, SwarmNodeState, VmState
+from cwh.timetable import (
+    Availability,
+    LedgerEntry,
+    ObservedNode,
+    SwarmNodeState,
+    VmState,
+    append_ledger_entry,
+)
 
 DEFAULT_LEDGER_PATH = "~/.cwh/worker-ledger.jsonl"
 

@@ -15,7 +15,7 @@ FIXTURE_DIR = SHARED_DIR / "fixtures" / "lcwrapper-sample"
 
 
 def pytest_report_header() -> str:
-    from cwh.compiled import hot_path_state
+    from cwh.enrich import hot_path_state
 
     return f"cwh hot path: {hot_path_state().describe()}"
 

@@ -21,11 +21,18 @@ from pathlib import Path
 
 import pytest
 
-from cwh.demo_course import Student, derive_executions, export_seed, load_seed, write_home
 from cwh.enrich import DOC_ID, TARGET_INDEX
-from cwh.progress import ProgressCell, build_matrix, questions_from_index_text
-from cwh.textbook import IndexOptions, build_index
-from cwh.textbook_numbering import Numbering
+from cwh.progress import (
+    ProgressCell,
+    Student,
+    build_matrix,
+    derive_executions,
+    export_seed,
+    load_seed,
+    questions_from_index_text,
+    write_home,
+)
+from cwh.textbook import IndexOptions, Numbering, build_index
 from flows.backfill_logs import BackfillConfig, run_backfill
 from tasks.store import Store, StoreConfig, open_store
 from tests.enrich_support import ROOT, expected_documents, forward_records

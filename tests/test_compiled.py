@@ -11,8 +11,7 @@ from typing import Any
 
 import pytest
 
-from cwh import compiled
-from cwh.compiled import (
+from cwh.enrich import (
     BUILD_DIR,
     HOT_MODULES,
     INTERPRETED_ENV,
@@ -20,6 +19,7 @@ from cwh.compiled import (
     NATIVE_MODULES,
     build_state,
     compile_hot_path,
+    compiled,
     source_digest,
     use_current_build,
 )
@@ -37,13 +37,12 @@ REQUIRE_COMPILED = os.environ.get("CWH_REQUIRE_COMPILED") == "1"
 
 @pytest.fixture
 def package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A copy of the package's modules, so builds and edits here leave the real one alone."""
+    """A copy of the domain's modules, so builds and edits here leave the real one alone."""
     monkeypatch.delenv(INTERPRETED_ENV, raising=False)
-    copy = tmp_path / "cwh"
-    copy.mkdir()
-    for path in [*compiled.PACKAGE_DIR.glob("*.py"), *compiled.PACKAGE_DIR.glob("*.c")]:
-        shutil.copy2(path, copy / path.name)
-    return copy
+    domain = compiled.PACKAGE_DIR.parent
+    copy = tmp_path / domain.name
+    shutil.copytree(domain, copy, ignore=shutil.ignore_patterns("__pycache__", f"{BUILD_DIR}*"))
+    return copy / compiled.PACKAGE_DIR.name
 
 
 def _write_manifest(package: Path, digest: str) -> None:
@@ -71,8 +70,8 @@ def test_a_current_build_goes_in_front_of_the_source(package: Path) -> None:
 
 def test_editing_any_module_retires_the_build(package: Path) -> None:
     _write_manifest(package, source_digest(package))
-    memeindex = package / "memeindex.py"
-    memeindex.write_text(memeindex.read_text(encoding="utf-8") + "\n# edited\n", "utf-8")
+    elsewhere = package.parent / "textbook" / "rows.py"
+    elsewhere.write_text(elsewhere.read_text(encoding="utf-8") + "\n# edited\n", "utf-8")
     state = build_state(package)
     assert not state.compiled
     assert "older than the source" in state.reason
@@ -122,7 +121,7 @@ def test_compiling_a_copy_builds_every_hot_module_and_swaps_it_in(package: Path)
 
 @pytest.mark.parametrize(
     ("module", "breakage"),
-    [("enrich.py", "\nBROKEN: int = 'text'\n"), ("_logscan.c", "\nnot C at all\n")],
+    [("enricher.py", "\nBROKEN: int = 'text'\n"), ("_logscan.c", "\nnot C at all\n")],
 )
 def test_a_failed_compile_keeps_the_previous_build(
     package: Path, module: str, breakage: str
@@ -193,7 +192,7 @@ def test_compiled_and_interpreted_runs_write_the_same_documents(
 
 @pytest.mark.skipif(not REQUIRE_COMPILED, reason="only CI requires the compiled build")
 def test_ci_runs_the_suite_on_the_compiled_build() -> None:
-    from cwh.compiled import hot_path_state
+    from cwh.enrich import hot_path_state
 
     state = hot_path_state()
     assert state.compiled, state.describe()

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from cwh.enrich_setup import EnrichOptions, build_enricher
+from cwh.enrich import EnrichOptions, build_enricher
 from tests.enrich_support import (
     ROOT,
     assert_matches_expected,

@@ -7,8 +7,7 @@ from typing import Any
 
 from elasticsearch import Elasticsearch, helpers
 
-from cwh.enrich import DOC_ID, TARGET_INDEX
-from cwh.enrich_setup import EnrichOptions, build_enricher
+from cwh.enrich import DOC_ID, TARGET_INDEX, EnrichOptions, build_enricher
 from tests.enrich_support import build_index, forward_records
 
 

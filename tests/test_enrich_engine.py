@@ -8,10 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from cwh.enrich import Enricher, _DayNames
-from cwh.memeindex import MemeIndex
-from cwh.passwd import PasswdTable
-from cwh.result_files import ResultReader
+from cwh.enrich import MemeIndex, PasswdTable, ResultReader
+from cwh.enrich.enricher import Enricher, _DayNames
 from tests.enrich_support import forward_records
 
 PASSWD = (

@@ -9,7 +9,7 @@ import pytest
 from elasticsearch import Elasticsearch
 
 from blocks.elasticsearch import ElasticsearchConnection
-from cwh.es_templates import (
+from cwh.setup import (
     DEADLETTER_PRIORITY,
     EXECUTIONS_PRIORITY,
     ForeignTemplate,

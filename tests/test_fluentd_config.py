@@ -16,7 +16,7 @@ import pytest
 
 from blocks.coursewarehub import CoursewareHub
 from blocks.elasticsearch import ElasticsearchConnection
-from cwh.fluentd_config import (
+from cwh.setup import (
     API_KEY_ENV,
     PASSWORD_ENV,
     ElasticsearchOutput,

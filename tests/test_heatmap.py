@@ -9,8 +9,15 @@ import numpy as np
 import pytest
 from matplotlib.colors import to_rgb
 
-from cwh.heatmap import STATE_COLOURS, cjk_font, render_heatmap
-from cwh.progress import CellState, ProgressCell, Question, build_matrix
+from cwh.progress import (
+    STATE_COLOURS,
+    CellState,
+    ProgressCell,
+    Question,
+    build_matrix,
+    cjk_font,
+    render_heatmap,
+)
 
 QUESTIONS = [
     Question("01-000", None, "python-basic/01.ipynb", "python-basic"),

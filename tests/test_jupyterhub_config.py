@@ -10,7 +10,7 @@ from traitlets import Dict
 from traitlets.config import Configurable
 from traitlets.config.loader import PyFileConfigLoader
 
-from cwh.jupyterhub_config import (
+from cwh.setup import (
     JupyterHubConfigError,
     LcWrapperEnvironment,
     render_lc_wrapper_py,

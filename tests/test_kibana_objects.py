@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from cwh.es_templates import executions_mapping
-from cwh.kibana_objects import (
+from cwh.setup import (
     DEFINITION_PATH,
     NDJSON_PATH,
     DefinitionError,
     build_objects,
     dashboard_id,
+    executions_mapping,
     generate,
     load_definition,
     parse_ndjson,
@@ -47,7 +47,7 @@ def test_committed_ndjson_equals_what_the_definition_generates() -> None:
 
 def test_generator_check_mode_agrees() -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "cwh.kibana_objects", "--check"],
+        [sys.executable, "-m", "cwh.setup.kibana_objects", "--check"],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -60,7 +60,7 @@ def test_generator_check_mode_detects_a_stale_file(tmp_path: Path) -> None:
     stale = tmp_path / "stale.ndjson"
     stale.write_text(generate().replace("Executions", "Runs"), encoding="utf-8")
     done = subprocess.run(
-        [sys.executable, "-m", "cwh.kibana_objects", "--check", "--output", str(stale)],
+        [sys.executable, "-m", "cwh.setup.kibana_objects", "--check", "--output", str(stale)],
         cwd=ROOT,
         capture_output=True,
         text=True,

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 from blocks.kibana import KibanaConnection
-from cwh.kibana_objects import NDJSON_PATH, parse_ndjson, referenced_data_views
+from cwh.setup import NDJSON_PATH, parse_ndjson, referenced_data_views
 from tasks.kibana import IMPORT_FILE_NAME, DataViewSpec, KibanaApi, KibanaError
 from tests.kibana_contract import FakeKibana
 

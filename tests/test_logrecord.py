@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from cwh.logrecord import (
+from cwh.enrich import (
     DEFAULT_ZONES,
     RESERVED_FIELDS,
     LogParseError,

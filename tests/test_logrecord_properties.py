@@ -11,8 +11,14 @@ from typing import Any
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
-from cwh.logrecord import DEFAULT_ZONES, LogParseError, parse_log, parse_zone_mapping
-from cwh.logrecord_time import parse_offset, split_timestamp
+from cwh.enrich import (
+    DEFAULT_ZONES,
+    LogParseError,
+    parse_log,
+    parse_offset,
+    parse_zone_mapping,
+    split_timestamp,
+)
 from tests.test_logrecord import FIELD_ORDER, build_log, forward_log, header_section
 
 PROPERTY_SETTINGS = settings(

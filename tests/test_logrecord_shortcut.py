@@ -4,7 +4,7 @@
 may decline any text (None), but a record it returns must equal the general path's, field for
 field and in the same order, and it must decline every text the general path rejects.
 
-Where the compiled build is in use, the C shortcut (``cwh/_logscan.c``) runs before it: a
+Where the compiled build is in use, the C shortcut (``cwh/enrich/_logscan.c``) runs before it: a
 record it returns must equal ``_parse_standard``'s, and it must take every layout the Python
 shortcut takes except the few it leaves to Python on purpose.
 """
@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 from hypothesis import given
 
-from cwh.compiled import hot_path_state
-from cwh.logrecord import (
+from cwh.enrich import hot_path_state
+from cwh.enrich.logrecord import (
     _DEFAULT_ZONE_TABLE,
     _NATIVE_SHORTCUT,
     LogParseError,

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cwh.memeindex import CellEntry, MemeIndex, MemeIndexError, NotebookEntry, cell_meme_uuid
+from cwh.enrich import CellEntry, MemeIndex, MemeIndexError, NotebookEntry, cell_meme_uuid
 
 FIXTURE = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "lcwrapper-sample"
 COLUMNS = (

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cwh.passwd import PasswdError, PasswdTable, local_name
+from cwh.enrich import PasswdError, PasswdTable, local_name
 
 FIXTURE = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "lcwrapper-sample"
 

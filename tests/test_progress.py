@@ -11,14 +11,15 @@ from cwh.progress import (
     ProgressCell,
     ProgressInputError,
     Question,
+    RosterError,
     StatusCount,
     build_matrix,
     combine_status_counts,
     completion,
+    parse_roster,
     questions_from_index_text,
     render_markdown,
 )
-from cwh.roster import RosterError, parse_roster
 
 INDEX = (
     "qno,qlabel,lc_cell_meme,lc_notebook_meme,textbook_path,course_server,code\n"

@@ -6,8 +6,13 @@ from collections.abc import Sequence
 
 import pytest
 
-from cwh.progress import StatusCount, combine_status_counts
-from cwh.progress_cache import MAX_OPEN_INDICES, ProgressCache, merge_status_counts
+from cwh.progress import (
+    MAX_OPEN_INDICES,
+    ProgressCache,
+    StatusCount,
+    combine_status_counts,
+    merge_status_counts,
+)
 
 
 class FakeIndices:

@@ -9,8 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from cwh.provenance import DirectoryOwners, check_owner, file_owner
-from cwh.result_files import ResultReader
+from cwh.enrich import DirectoryOwners, ResultReader, check_owner, file_owner
 
 FIXTURE = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "lcwrapper-sample"
 

@@ -17,21 +17,24 @@ import yaml
 from pydantic import SecretStr, ValidationError
 
 from blocks.vcp import VcpWorkerUnit
-from cwh.timetable_load import load_timetable, parse_timetable
-from cwh.timetable_model import Culling, NodeState
-from cwh.timetable_prefect import prefect_schedules, render_schedules_yaml
-from cwh.timetable_savings import parse_ledger
-from cwh.worker_plan import (
+from cwh.timetable import (
     STATIC_PROVIDER,
     ActionKind,
     Availability,
+    Culling,
     NodeRole,
+    NodeState,
     ObservedNode,
     ProviderCapabilities,
     SwarmNode,
     SwarmNodeState,
     VmState,
+    load_timetable,
+    parse_ledger,
+    parse_timetable,
     plan_reconcile,
+    prefect_schedules,
+    render_schedules_yaml,
 )
 from deployments.cli import reconcile as reconcile_cli
 from flows.configure_culling import configure_culling

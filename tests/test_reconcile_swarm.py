@@ -32,7 +32,7 @@ from prefect.logging.handlers import APILogWorker
 from pydantic import SecretStr
 
 from blocks.vcp import VcpWorkerUnit
-from cwh.worker_plan import Action, ActionKind, Availability, Guard
+from cwh.timetable import Action, ActionKind, Availability, Guard
 from deployments.cli import reconcile as reconcile_cli
 from deployments.cli import schedule as schedule_cli
 from flows.reconcile_workers import (

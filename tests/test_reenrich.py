@@ -13,7 +13,7 @@ from typing import Any
 
 import nbformat
 
-from cwh.memeindex import MemeIndex
+from cwh.enrich import MemeIndex
 from cwh.textbook import IndexOptions, build_index
 from flows.backfill_logs import run_backfill
 from tasks.elasticsearch_store import ElasticsearchStore

@@ -9,9 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from cwh.memeindex import MemeIndex
-from cwh.passwd import PasswdTable
-from cwh.reloading import ReloadingFile
+from cwh.enrich import MemeIndex, PasswdTable, ReloadingFile
 
 LOGGER = "tests.reloading"
 CELL = "63658f20-e67b-11f1-8ade-02fc00000001"

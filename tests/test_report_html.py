@@ -12,9 +12,14 @@ from zoneinfo import ZoneInfo
 import matplotlib.image
 import pytest
 
-from cwh.heatmap import render_heatmap
-from cwh.progress import ProgressCell, Question, build_matrix, completion
-from cwh.report_html import render_html
+from cwh.progress import (
+    ProgressCell,
+    Question,
+    build_matrix,
+    completion,
+    render_heatmap,
+    render_html,
+)
 
 HOSTILE = 'evil<script>alert(1)</script>"x9f'
 QUESTIONS = [

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from cwh.result_files import ResultFile, ResultFileError, ResultReader
+from cwh.enrich import ResultFile, ResultFileError, ResultReader
 
 FIXTURE = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "lcwrapper-sample"
 RESULT = {"msg_type": "execute_result", "content": {"data": {"text/plain": "42"}}}
@@ -186,7 +186,7 @@ def test_symlinks_inside_the_home_are_followed(homes: Path) -> None:
 def test_without_proc_fd_links_the_opened_inode_is_compared(
     homes: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("cwh.result_files._FD_LINK_DIR", str(homes / "no-such-dir"))
+    monkeypatch.setattr("cwh.enrich.result_files._FD_LINK_DIR", str(homes / "no-such-dir"))
     course = homes / "alice" / "course"
     (course / "logs").symlink_to(course / ".log")
     (course / "bob").symlink_to(homes / "bob")

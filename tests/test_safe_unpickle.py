@@ -18,7 +18,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cwh.safe_unpickle import (
+from cwh.enrich import (
     MAX_SAME_HASH,
     MAX_TUPLES,
     UnsafePickleError,
@@ -219,7 +219,7 @@ def test_crafted_float_hash_collisions_are_refused(monkeypatch: pytest.MonkeyPat
     floats = [2.0 ** (61 * k) for k in range(-17, 17)]
     assert {hash(value) for value in floats} == {1}
     assert safe_loads(pickle.dumps(floats)) == floats
-    monkeypatch.setattr("cwh.safe_unpickle.MAX_SAME_HASH", 16)
+    monkeypatch.setattr("cwh.enrich.safe_unpickle.MAX_SAME_HASH", 16)
     with pytest.raises(UnsafePickleError, match="more than 16 distinct numbers"):
         safe_loads(pickle.dumps(floats))
 

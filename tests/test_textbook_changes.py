@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from cwh.textbook_changes import (
+from cwh.textbook import (
     MAX_EVENT_PATHS,
     ChangeBatch,
     ChangeDebouncer,

@@ -7,9 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from cwh.textbook import IndexOptions, build_index
-from cwh.textbook_extract import UnreadableNotebook, read_notebook
-from cwh.textbook_rows import IndexRow, parse_csv, strip_branch_number
+from cwh.textbook import (
+    IndexOptions,
+    IndexRow,
+    UnreadableNotebook,
+    build_index,
+    parse_csv,
+    read_notebook,
+    strip_branch_number,
+)
 from tests.test_textbook_builders import code, markdown, meme, notebook, raw, write_notebook
 
 LABEL = r"問\s*\d+-\d+"

@@ -8,8 +8,7 @@ from typing import Any
 
 import pytest
 
-from cwh.textbook import IndexOptions, build_index
-from cwh.textbook_rows import IndexRow, parse_csv
+from cwh.textbook import IndexOptions, IndexRow, build_index, parse_csv
 
 QLABEL_PATTERN = r"問\s*\d+-\d+"
 

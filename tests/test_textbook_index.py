@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from cwh.textbook import IndexFiles, IndexOptions, IndexOptionsError, build_index, scan
-from cwh.textbook_rows import parse_csv
+from cwh.textbook import IndexFiles, IndexOptions, IndexOptionsError, build_index, parse_csv, scan
 from tests.test_textbook_builders import age, lesson, meme, write_notebook
 
 

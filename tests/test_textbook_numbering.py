@@ -10,14 +10,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cwh.textbook import IndexOptions, build_index
-from cwh.textbook_numbering import (
+from cwh.textbook import (
+    IndexOptions,
     LedgerError,
     NotebookKey,
     NumberingLedger,
+    build_index,
+    parse_csv,
     reference_numbers,
 )
-from cwh.textbook_rows import parse_csv
 from tests.test_textbook_builders import age, code, lesson, markdown, meme, write_notebook
 
 NOW = "2026-11-23T00:00:00+00:00"

@@ -6,11 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from cwh.textbook import IndexOptions, IndexOptionsError, build_index
-from cwh.textbook_paths import (
+from cwh.textbook import (
     GlobPatternError,
+    IndexOptions,
+    IndexOptionsError,
     PathMatcher,
     TextbookDirError,
+    build_index,
     compile_glob,
     course_server_of,
     discover_notebooks,

@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from cwh.textbook import IndexOptions, build_index, scan, validate
-from cwh.textbook_validate import Problem, format_report
+from cwh.textbook import IndexOptions, Problem, build_index, format_report, scan, validate
 from tests.test_textbook_builders import code, lesson, markdown, meme, write_notebook
 
 

@@ -23,9 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from cwh.textbook import IndexOptions, build_index
-from cwh.textbook_changes import ChangeBatch
-from cwh.textbook_rows import parse_csv
+from cwh.textbook import ChangeBatch, IndexOptions, build_index, parse_csv
 from deployments.textbook_watch import EventNotSent, TextbookWatcher, WatchConfig
 from tests.test_textbook_builders import lesson
 

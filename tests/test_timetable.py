@@ -12,10 +12,20 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cwh.timetable import Timetable
-from cwh.timetable_calendar import HORIZON_START, first_overlap, occurrence_at
-from cwh.timetable_load import parse_timetable
-from cwh.timetable_model import Anchor, Culling, Granularity, NodeCounts, NodeState, Target, Window
+from cwh.timetable import (
+    HORIZON_START,
+    Anchor,
+    Culling,
+    Granularity,
+    NodeCounts,
+    NodeState,
+    Target,
+    Timetable,
+    Window,
+    first_overlap,
+    occurrence_at,
+    parse_timetable,
+)
 
 TOKYO = ZoneInfo("Asia/Tokyo")
 FIVE = [f"172.30.2.{n}" for n in range(101, 106)]

@@ -9,9 +9,19 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from cwh.timetable_load import load_timetable, parse_timetable
-from cwh.timetable_model import Anchor, DownType, Granularity, NodeCounts, TimetableError
-from cwh.timetable_text import FieldError, parse_anchor, parse_clock, parse_weekday
+from cwh.timetable import (
+    Anchor,
+    DownType,
+    FieldError,
+    Granularity,
+    NodeCounts,
+    TimetableError,
+    load_timetable,
+    parse_anchor,
+    parse_clock,
+    parse_timetable,
+    parse_weekday,
+)
 
 TOKYO = ZoneInfo("Asia/Tokyo")
 IPS = ["10.1.0.1", "10.1.0.2", "10.1.0.3"]
@@ -323,7 +333,7 @@ def test_flattened_swarm_list_and_vault_in_a_needed_field() -> None:
     ]
     timetable = parse_timetable(flattened, ips=IPS, down_type=DownType.POWER_DOWN)
     assert timetable.counts_at(datetime(2025, 4, 12, 10, tzinfo=TOKYO)) == NodeCounts(2, 0, 0, 1)
-    from cwh.timetable_text import Opaque
+    from cwh.timetable import Opaque
 
     document = {"vcnode_schedule": flattened, "vcnode_all_ipaddress": IPS}
     document["schedule_down_type"] = Opaque("!vault")  # type: ignore[assignment]

@@ -15,9 +15,13 @@ import yaml
 from prefect.schedules import Cron
 from prefect.server.schemas.schedules import CronSchedule
 
-from cwh.timetable import Timetable
-from cwh.timetable_load import parse_timetable
-from cwh.timetable_prefect import SAFETY_NET_SLUG, prefect_schedules, render_schedules_yaml
+from cwh.timetable import (
+    SAFETY_NET_SLUG,
+    Timetable,
+    parse_timetable,
+    prefect_schedules,
+    render_schedules_yaml,
+)
 
 TOKYO = ZoneInfo("Asia/Tokyo")
 IPS = ["10.2.0.1", "10.2.0.2", "10.2.0.3", "10.2.0.4"]

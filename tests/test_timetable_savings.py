@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from cwh.timetable_savings import (
+from cwh.timetable import (
     LedgerEntry,
     append_ledger_entry,
     parse_ledger,

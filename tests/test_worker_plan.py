@@ -14,14 +14,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cwh.timetable_model import NodeState
-from cwh.worker_plan import (
+from cwh.timetable import (
     STATIC_PROVIDER,
     Action,
     ActionKind,
     Availability,
     Guard,
     NodeRole,
+    NodeState,
     ObservedNode,
     PlanRefused,
     ProviderCapabilities,

@@ -1,4 +1,4 @@
-"""``cwh compile``: build the mypyc-compiled enrichment hot path (see :mod:`cwh.compiled`).
+"""``cwh compile``: build the mypyc-compiled enrichment hot path (see :mod:`cwh.enrich.compiled`).
 
 Optional: without a build every module runs from its source. The build needs a C compiler
 and the dev dependencies (mypy, setuptools); it is used only while the source is unchanged.
@@ -27,7 +27,7 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from cwh.compiled import HOT_MODULES, NATIVE_MODULES, CompileError, compile_hot_path
+    from cwh.enrich import HOT_MODULES, NATIVE_MODULES, CompileError, compile_hot_path
 
     started = time.monotonic()
     try:

@@ -65,9 +65,14 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     import time
 
-    from cwh.compiled import hot_path_state
-    from cwh.enrich_setup import EnrichOptions, build_enricher
-    from cwh.enrich_stream import LineTransformer, log_summary, run_stream
+    from cwh.enrich import (
+        EnrichOptions,
+        LineTransformer,
+        build_enricher,
+        hot_path_state,
+        log_summary,
+        run_stream,
+    )
 
     logging.basicConfig(
         stream=sys.stderr,

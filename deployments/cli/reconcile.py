@@ -95,9 +95,7 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from cwh.timetable_load import load_timetable
-    from cwh.timetable_model import DownType, TimetableError
-    from cwh.worker_plan import PlanRefused
+    from cwh.timetable import DownType, PlanRefused, TimetableError, load_timetable
     from flows.reconcile_workers import ReconcileFailed, reconcile_workers
 
     try:

@@ -40,7 +40,7 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from datetime import UTC, datetime
 
-    from cwh.roster import RosterError
+    from cwh.progress import RosterError
     from flows.progress_report import (
         ReportConfig,
         ReportConfigError,

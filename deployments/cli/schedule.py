@@ -23,8 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from cwh.timetable import Timetable
-    from cwh.worker_plan import ProviderCapabilities
+    from cwh.timetable import ProviderCapabilities, Timetable
 
 PROVIDERS = ("vcp", "local-dockerd", "static")
 
@@ -124,8 +123,7 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from cwh.timetable_model import TimetableError
-    from cwh.worker_plan import PlanRefused
+    from cwh.timetable import PlanRefused, TimetableError
 
     commands = {
         "validate": _validate,
@@ -159,7 +157,7 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _preview(args: argparse.Namespace) -> int:
-    from cwh.timetable_preview import preview, render_preview_markdown
+    from cwh.timetable import preview, render_preview_markdown
 
     timetable = _load(args)
     start = _start(args.start, timetable)
@@ -174,8 +172,7 @@ def _preview(args: argparse.Namespace) -> int:
 
 
 def _plan(args: argparse.Namespace) -> int:
-    from cwh.timetable_preview import plan_on_paper, render_plan_text
-    from cwh.worker_plan import observed_from_json
+    from cwh.timetable import observed_from_json, plan_on_paper, render_plan_text
 
     timetable = _load(args)
     at = _instant(args.at, timetable) if args.at else datetime.now(timetable.timezone)
@@ -200,7 +197,7 @@ def _plan(args: argparse.Namespace) -> int:
 
 
 def _to_prefect(args: argparse.Namespace) -> int:
-    from cwh.timetable_prefect import prefect_schedules, render_schedules_yaml
+    from cwh.timetable import prefect_schedules, render_schedules_yaml
 
     if args.indent < 0:
         raise _UsageError("--indent must be 0 or more")
@@ -222,7 +219,7 @@ def _to_prefect(args: argparse.Namespace) -> int:
 def _savings(args: argparse.Namespace) -> int:
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-    from cwh.timetable_savings import parse_ledger, render_savings_table, weekly_savings
+    from cwh.timetable import parse_ledger, render_savings_table, weekly_savings
 
     try:
         zone = ZoneInfo(args.timezone)
@@ -247,8 +244,7 @@ def _savings(args: argparse.Namespace) -> int:
 
 
 def _load(args: argparse.Namespace) -> Timetable:
-    from cwh.timetable_load import load_timetable
-    from cwh.timetable_model import DownType
+    from cwh.timetable import DownType, load_timetable
 
     ips = None
     if args.ips is not None:
@@ -301,7 +297,7 @@ def _aware(value: str, zone: Any) -> datetime:
 
 
 def _provider(name: str) -> ProviderCapabilities:
-    from cwh.worker_plan import STATIC_PROVIDER, ProviderCapabilities
+    from cwh.timetable import STATIC_PROVIDER, ProviderCapabilities
 
     if name == "static":
         return STATIC_PROVIDER

@@ -184,8 +184,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _options(args: argparse.Namespace, **extra: Any) -> Any:
-    from cwh.textbook import IndexOptions
-    from cwh.textbook_paths import DEFAULT_INCLUDE
+    from cwh.textbook import DEFAULT_INCLUDE, IndexOptions
 
     return IndexOptions(
         include=tuple(args.include) if args.include else DEFAULT_INCLUDE,
@@ -201,9 +200,7 @@ def _error(action: str, message: str) -> None:
 
 def _run_index(args: argparse.Namespace) -> int:
     from cwh import textbook
-    from cwh.textbook_numbering import LedgerError
-    from cwh.textbook_paths import TextbookDirError
-    from cwh.textbook_validate import format_report
+    from cwh.textbook import LedgerError, TextbookDirError, format_report
 
     try:
         options = _options(
@@ -241,8 +238,7 @@ def _run_index(args: argparse.Namespace) -> int:
 
 def _run_validate(args: argparse.Namespace) -> int:
     from cwh import textbook
-    from cwh.textbook_paths import TextbookDirError
-    from cwh.textbook_validate import format_report
+    from cwh.textbook import TextbookDirError, format_report
 
     try:
         options = _options(args)

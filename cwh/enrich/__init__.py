@@ -1,0 +1,101 @@
+"""Enrichment: one lc_wrapper log record in, one document that says who ran which question out.
+
+Parsing (a Python shortcut for lc_wrapper's own layout, also built in C), result files read
+through a safe unpickler, the passwd and MEME tables that reload when their files change,
+provenance checks of the claimed uid, and the line loop of ``cwh enrich``. The hot path runs
+from its mypyc build when a current one exists (:mod:`cwh.enrich.compiled`).
+"""
+
+from cwh.enrich.compiled import use_current_build
+
+use_current_build(__path__)
+
+from cwh.enrich.compiled import (
+    BUILD_DIR,
+    HOT_MODULES,
+    INTERPRETED_ENV,
+    MANIFEST,
+    NATIVE_MODULES,
+    CompileError,
+    build_state,
+    compile_hot_path,
+    hot_path_state,
+    source_digest,
+    use_current_build,
+)
+from cwh.enrich.enricher import DEADLETTER_INFIX, DOC_ID, TARGET_INDEX, Enricher
+from cwh.enrich.logrecord import (
+    DEFAULT_ZONES,
+    RESERVED_FIELDS,
+    LogParseError,
+    ZoneSpecError,
+    parse_log,
+    parse_zone_mapping,
+)
+from cwh.enrich.logtime import parse_offset, split_timestamp
+from cwh.enrich.memeindex import CellEntry, MemeIndex, MemeIndexError, NotebookEntry, cell_meme_uuid
+from cwh.enrich.options import EnrichOptions, build_enricher
+from cwh.enrich.passwd import PasswdError, PasswdTable, local_name
+from cwh.enrich.provenance import DirectoryOwners, check_owner, file_owner
+from cwh.enrich.reloading import ReloadingFile
+from cwh.enrich.result_files import DEFAULT_JSONPATHS, ResultFile, ResultFileError, ResultReader
+from cwh.enrich.safe_unpickle import (
+    MAX_SAME_HASH,
+    MAX_TUPLES,
+    UnsafePickleError,
+    safe_loads,
+    to_json_value,
+)
+from cwh.enrich.stream import LineTransformer, log_summary, run_stream
+
+__all__ = [
+    "BUILD_DIR",
+    "DEADLETTER_INFIX",
+    "DEFAULT_JSONPATHS",
+    "DEFAULT_ZONES",
+    "DOC_ID",
+    "HOT_MODULES",
+    "INTERPRETED_ENV",
+    "MANIFEST",
+    "MAX_SAME_HASH",
+    "MAX_TUPLES",
+    "NATIVE_MODULES",
+    "RESERVED_FIELDS",
+    "TARGET_INDEX",
+    "CellEntry",
+    "CompileError",
+    "DirectoryOwners",
+    "EnrichOptions",
+    "Enricher",
+    "LineTransformer",
+    "LogParseError",
+    "MemeIndex",
+    "MemeIndexError",
+    "NotebookEntry",
+    "PasswdError",
+    "PasswdTable",
+    "ReloadingFile",
+    "ResultFile",
+    "ResultFileError",
+    "ResultReader",
+    "UnsafePickleError",
+    "ZoneSpecError",
+    "build_enricher",
+    "build_state",
+    "cell_meme_uuid",
+    "check_owner",
+    "compile_hot_path",
+    "file_owner",
+    "hot_path_state",
+    "local_name",
+    "log_summary",
+    "parse_log",
+    "parse_offset",
+    "parse_zone_mapping",
+    "run_stream",
+    "safe_loads",
+    "source_digest",
+    "split_timestamp",
+    "to_json_value",
+    "use_current_build",
+]

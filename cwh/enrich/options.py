@@ -1,0 +1,81 @@
+"""Build an :class:`~cwh.enrich.Enricher` from file locations, as the CLI and flows do.
+
+Configuration errors (a bad JSONPath, a malformed zone) are raised as ``ValueError`` before
+any record is read. Missing lookup files are not errors: the filter must be able to start
+before the first textbook release, and it picks the files up as soon as they appear.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from cwh.enrich.enricher import Enricher
+from cwh.enrich.logrecord import DEFAULT_ZONES, parse_zone_mapping
+from cwh.enrich.memeindex import MemeIndex
+from cwh.enrich.passwd import PasswdTable
+from cwh.enrich.reloading import ReloadingFile
+from cwh.enrich.result_files import DEFAULT_JSONPATHS, ResultReader
+
+_log = logging.getLogger("cwh.enrich")
+
+
+@dataclass(frozen=True)
+class EnrichOptions:
+    index: Path
+    passwd: Path
+    homes_dir: Path | None
+    home_prefix: str = "/home"
+    index_prefix: str = "lcwrapper"
+    result_jsonpaths: Sequence[str] = DEFAULT_JSONPATHS
+    zones: Sequence[str] = ()
+    max_result_bytes: int = 10 * 1024 * 1024
+    reload_interval: float = 2.0
+
+
+def build_enricher(options: EnrichOptions) -> Enricher:
+    zones = dict(DEFAULT_ZONES)
+    zones.update(parse_zone_mapping(options.zones))
+    if not options.index_prefix or options.index_prefix != options.index_prefix.lower():
+        raise ValueError(
+            f"index prefix {options.index_prefix!r} must be non-empty lowercase "
+            "(Elasticsearch index names are lowercase)"
+        )
+    passwd = ReloadingFile(
+        options.passwd,
+        PasswdTable.from_text,
+        empty=PasswdTable.from_text(""),
+        check_interval=options.reload_interval,
+        logger=_log,
+    )
+    index = ReloadingFile(
+        options.index,
+        MemeIndex.from_csv_text,
+        empty=MemeIndex.EMPTY,
+        check_interval=options.reload_interval,
+        logger=_log,
+    )
+    results = None
+    if options.homes_dir is not None:
+        if not options.homes_dir.is_dir():
+            _log.warning(
+                "homes dir %s does not exist: results cannot be attached yet", options.homes_dir
+            )
+        results = ResultReader(
+            options.homes_dir,
+            home_prefix=options.home_prefix,
+            max_bytes=options.max_result_bytes,
+            jsonpaths=tuple(options.result_jsonpaths),
+        )
+    for source in (passwd, index):
+        source.reload_now()
+    return Enricher(
+        passwd=passwd.get,
+        meme_index=index.get,
+        results=results,
+        index_prefix=options.index_prefix,
+        zones=zones,
+        home_prefix=options.home_prefix,
+    )

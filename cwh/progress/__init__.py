@@ -1,0 +1,70 @@
+"""The teacher's progress report: the students x questions matrix, the cache of unchanged
+counts, the heatmap, the self-contained HTML report, the roster and the demo course.
+"""
+
+from cwh.progress.cache import MAX_OPEN_INDICES, CacheUse, ProgressCache, merge_status_counts
+from cwh.progress.demo_course import (
+    DemoCourse,
+    Student,
+    derive_executions,
+    export_seed,
+    generate_demo_course,
+    load_seed,
+    write_home,
+)
+from cwh.progress.heatmap import STATE_COLOURS, HeatmapImage, cjk_font, render_heatmap
+from cwh.progress.matrix import (
+    OK_STATUS,
+    CellState,
+    Completion,
+    ProgressCell,
+    ProgressInputError,
+    ProgressMatrix,
+    Question,
+    StatusCount,
+    build_matrix,
+    combine_status_counts,
+    completion,
+    courses_of,
+    questions_from_index_text,
+    render_markdown,
+)
+from cwh.progress.report_html import render_html
+from cwh.progress.roster import Roster, RosterError, load_roster, parse_roster
+
+__all__ = [
+    "MAX_OPEN_INDICES",
+    "OK_STATUS",
+    "STATE_COLOURS",
+    "CacheUse",
+    "CellState",
+    "Completion",
+    "DemoCourse",
+    "HeatmapImage",
+    "ProgressCache",
+    "ProgressCell",
+    "ProgressInputError",
+    "ProgressMatrix",
+    "Question",
+    "Roster",
+    "RosterError",
+    "StatusCount",
+    "Student",
+    "build_matrix",
+    "cjk_font",
+    "combine_status_counts",
+    "completion",
+    "courses_of",
+    "derive_executions",
+    "export_seed",
+    "generate_demo_course",
+    "load_roster",
+    "load_seed",
+    "merge_status_counts",
+    "parse_roster",
+    "questions_from_index_text",
+    "render_heatmap",
+    "render_html",
+    "render_markdown",
+    "write_home",
+]

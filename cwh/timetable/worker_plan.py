@@ -1,0 +1,638 @@
+"""Plan the actions that bring the worker pool from what is observed to what the timetable wants.
+
+Pure: the reconcile flow observes the swarm and the VM provider, calls :func:`plan_reconcile`,
+applies the returned :class:`Action` list in order and observes again to verify. Planning the
+same observation twice gives the same plan, and an observation that already matches the desired
+state gives no actions, so a run can be repeated at any time and a run that failed part-way is
+finished by the next one.
+
+Safety rules, all enforced here so that every caller gets them:
+
+* only addresses of the worker list are touched; swarm managers never, even when listed;
+* a node leaving the pool is paused first (no new user servers), and drained, removed from the
+  swarm and switched off or deleted only when no user server runs on it. The drain carries the
+  ``idle`` guard: the executor re-checks right before draining, which is race-free because the
+  node is already paused. A busy node waits and is reported; it is force-removed only once it
+  has been paused for the grace period (``drain_time``) *and* the idle-culling window, and never
+  when culling is off;
+* nodes wanted up are brought up before any node is taken down, so capacity never dips
+  below what both the old and the new state provide;
+* a plan that leaves no active worker is refused unless explicitly allowed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import TypeVar
+
+from cwh.timetable.model import NodeState
+
+_E = TypeVar("_E", bound=StrEnum)
+
+
+class VmState(StrEnum):
+    """What the VM provider reports for an address; ``absent`` when it has no machine there."""
+
+    RUNNING = "running"
+    POWERED_OFF = "powered_off"
+    ABSENT = "absent"
+    BOOTING = "booting"
+    ERROR = "error"
+    UNKNOWN = "unknown"
+
+
+class Availability(StrEnum):
+    """Docker swarm node availability."""
+
+    ACTIVE = "active"
+    PAUSE = "pause"
+    DRAIN = "drain"
+
+
+class SwarmNodeState(StrEnum):
+    """Docker swarm node state (``Status.State``) as seen by the manager."""
+
+    READY = "ready"
+    DOWN = "down"
+    UNKNOWN = "unknown"
+    DISCONNECTED = "disconnected"
+
+
+class NodeRole(StrEnum):
+    WORKER = "worker"
+    MANAGER = "manager"
+
+
+class ActionKind(StrEnum):
+    """Steps of a plan. An action without ``node_id`` works on the node found by address:
+    ``join`` makes the machine leave any swarm it still believes it belongs to, then joins it
+    as a worker; ``label`` and ``set_availability`` right after a join address the new node.
+    """
+
+    CREATE_VM = "create_vm"
+    POWER_ON = "power_on"
+    JOIN = "join"
+    LABEL = "label"
+    SET_AVAILABILITY = "set_availability"
+    DRAIN = "drain"
+    REMOVE_FROM_SWARM = "remove_from_swarm"
+    DELETE_VM = "delete_vm"
+    POWER_OFF = "power_off"
+
+
+class Guard(StrEnum):
+    """A precondition the executor must check right before running the action.
+
+    ``idle``: no user server task runs on the node. If one does, the executor skips this and the
+    node's remaining actions and reports the node as busy; the next run retries.
+    """
+
+    IDLE = "idle"
+
+
+@dataclass(frozen=True)
+class SwarmNode:
+    """One entry of ``docker node ls`` whose address is a worker address."""
+
+    node_id: str
+    hostname: str
+    role: NodeRole
+    availability: Availability
+    state: SwarmNodeState
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ObservedNode:
+    """Everything observed about one address.
+
+    ``swarm`` lists every swarm entry with this address: a VM that was deleted and recreated
+    leaves its old entry behind (state down) next to the new one. ``paused_since`` is when the
+    node's availability last became pause or drain, if known.
+    """
+
+    address: str
+    vm: VmState
+    swarm: tuple[SwarmNode, ...] = ()
+    running_user_tasks: int = 0
+    paused_since: datetime | None = None
+
+    @classmethod
+    def absent(cls, address: str) -> ObservedNode:
+        return cls(address=address, vm=VmState.ABSENT)
+
+
+@dataclass(frozen=True)
+class ProviderCapabilities:
+    """What the VM provider can do; a static (on-premises) pool can only change availability."""
+
+    name: str
+    manages_vms: bool = True
+    power_control: bool = True
+
+
+STATIC_PROVIDER = ProviderCapabilities("static", manages_vms=False, power_control=False)
+
+
+@dataclass(frozen=True)
+class RemovalPolicy:
+    """When a node still running user servers may be taken down anyway.
+
+    ``cull_window`` is JupyterHub's idle-culling timeout; ``None`` means culling is off, and then
+    a busy node is never forced: only its users can free it.
+    """
+
+    grace: timedelta = timedelta(0)
+    cull_window: timedelta | None = None
+
+    def force_allowed_at(self, paused_since: datetime | None) -> datetime | None:
+        if paused_since is None or self.cull_window is None:
+            return None
+        return paused_since.astimezone(UTC) + max(self.grace, self.cull_window)
+
+
+@dataclass(frozen=True)
+class Action:
+    """One step of a plan; ``node_id`` names the swarm entry the step works on, if any."""
+
+    kind: ActionKind
+    address: str
+    reason: str
+    node_id: str | None = None
+    availability: Availability | None = None
+    labels: Mapping[str, str] = field(default_factory=dict)
+    guard: Guard | None = None
+    forced: bool = False
+
+    def describe(self) -> str:
+        shows_target = self.kind is ActionKind.SET_AVAILABILITY and self.availability is not None
+        target = f" {self.availability}" if shows_target else ""
+        forced = " (forced)" if self.forced else ""
+        return f"{self.kind}{target} {self.address}{forced}"
+
+    def to_json(self) -> dict[str, object]:
+        data: dict[str, object] = {
+            "action": self.kind.value,
+            "address": self.address,
+            "reason": self.reason,
+        }
+        if self.node_id is not None:
+            data["node_id"] = self.node_id
+        if self.availability is not None:
+            data["availability"] = self.availability.value
+        if self.labels:
+            data["labels"] = dict(self.labels)
+        if self.guard is not None:
+            data["guard"] = self.guard.value
+        if self.forced:
+            data["forced"] = True
+        return data
+
+
+@dataclass(frozen=True)
+class Blocked:
+    """A worker address that cannot reach its desired state in this run, and why."""
+
+    address: str
+    reason: str
+    retry_after: datetime | None = None
+
+    def to_json(self) -> dict[str, object]:
+        data: dict[str, object] = {"address": self.address, "reason": self.reason}
+        if self.retry_after is not None:
+            data["retry_after"] = self.retry_after.isoformat()
+        return data
+
+
+@dataclass(frozen=True)
+class Untouched:
+    """An observed node the plan leaves alone on purpose (manager, or not a worker address)."""
+
+    address: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Plan:
+    at: datetime
+    desired: Mapping[str, NodeState]
+    actions: tuple[Action, ...]
+    blocked: tuple[Blocked, ...] = ()
+    untouched: tuple[Untouched, ...] = ()
+
+    @property
+    def is_empty(self) -> bool:
+        return not self.actions
+
+    def actions_for(self, address: str) -> tuple[Action, ...]:
+        return tuple(action for action in self.actions if action.address == address)
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "at": self.at.isoformat(),
+            "nodes": {address: state.value for address, state in self.desired.items()},
+            "actions": [action.to_json() for action in self.actions],
+            "blocked": [blocked.to_json() for blocked in self.blocked],
+            "untouched": [
+                {"address": item.address, "reason": item.reason} for item in self.untouched
+            ],
+        }
+
+
+class PlanRefused(ValueError):
+    """The desired state is unsafe to apply (for example, no active worker would remain)."""
+
+
+def plan_reconcile(
+    desired: Mapping[str, NodeState],
+    observed: Mapping[str, ObservedNode],
+    *,
+    at: datetime,
+    provider: ProviderCapabilities,
+    policy: RemovalPolicy | None = None,
+    labels: Mapping[str, str] | None = None,
+    allow_zero_active: bool = False,
+) -> Plan:
+    """The ordered actions from ``observed`` to ``desired`` (worker addresses in list order).
+
+    ``observed`` may hold more addresses than ``desired`` (every swarm node, say): they are
+    reported as untouched. A worker address missing from ``observed`` has no VM and no swarm
+    entry. ``labels`` are the node labels every up worker must carry.
+    """
+    if at.tzinfo is None:
+        raise ValueError("plan time must be timezone-aware")
+    if not allow_zero_active and NodeState.ACTIVE not in desired.values():
+        raise PlanRefused(
+            "the desired state leaves no active worker, so no student could start a server; "
+            "fix the timetable or set allow_zero_active to allow it"
+        )
+    planner = _Planner(at, provider, policy or RemovalPolicy(), dict(labels or {}))
+    for address, state in desired.items():
+        node = observed.get(address, ObservedNode.absent(address))
+        planner.plan_node(node, state)
+    untouched = [
+        Untouched(address, _untouched_reason(node))
+        for address, node in observed.items()
+        if address not in desired
+    ]
+    return Plan(
+        at=at,
+        desired=dict(desired),
+        actions=tuple(planner.up_actions + planner.down_actions),
+        blocked=tuple(planner.blocked),
+        untouched=tuple(untouched),
+    )
+
+
+def assemble_observation(
+    vms: Mapping[str, VmState],
+    swarm_nodes: Iterable[tuple[str, SwarmNode, int]],
+    paused_since: Mapping[str, datetime] | None = None,
+) -> dict[str, ObservedNode]:
+    """Join what the provider and the swarm report into one :class:`ObservedNode` per address.
+
+    ``vms`` maps the provider's addresses to their state (an address it does not list has no
+    VM); ``swarm_nodes`` gives ``(address, node, running user server tasks)`` for every swarm
+    node; ``paused_since`` maps node ids to when their availability last left ``active``.
+    """
+    entries: dict[str, list[SwarmNode]] = {}
+    tasks: dict[str, int] = {}
+    for address, node, running in swarm_nodes:
+        entries.setdefault(address, []).append(node)
+        if node.state is SwarmNodeState.READY:
+            tasks[address] = tasks.get(address, 0) + running
+    since = paused_since or {}
+    result: dict[str, ObservedNode] = {}
+    for address in dict.fromkeys([*vms, *entries]):
+        swarm = tuple(entries.get(address, ()))
+        ready = [node for node in swarm if node.state is SwarmNodeState.READY]
+        result[address] = ObservedNode(
+            address=address,
+            vm=vms.get(address, VmState.ABSENT),
+            swarm=swarm,
+            running_user_tasks=tasks.get(address, 0),
+            paused_since=since.get(ready[0].node_id) if ready else None,
+        )
+    return result
+
+
+def converged_observation(
+    desired: Mapping[str, NodeState],
+    provider: ProviderCapabilities,
+    labels: Mapping[str, str] | None = None,
+) -> dict[str, ObservedNode]:
+    """What a reconcile that fully succeeded would observe; used for previews and plans on paper."""
+    result: dict[str, ObservedNode] = {}
+    for index, (address, state) in enumerate(desired.items()):
+        member = SwarmNode(
+            node_id=f"planned-{index}",
+            hostname=f"worker-{index}",
+            role=NodeRole.WORKER,
+            availability=Availability.ACTIVE,
+            state=SwarmNodeState.READY,
+            labels=dict(labels or {}),
+        )
+        if state.is_up:
+            swarm_node = _with_availability(member, Availability(state.value))
+            result[address] = ObservedNode(address, VmState.RUNNING, (swarm_node,))
+        elif not provider.manages_vms:
+            drained = _with_availability(member, Availability.DRAIN)
+            result[address] = ObservedNode(address, VmState.RUNNING, (drained,))
+        elif state is NodeState.POWER_DOWN:
+            result[address] = ObservedNode(address, VmState.POWERED_OFF)
+        else:
+            result[address] = ObservedNode.absent(address)
+    return result
+
+
+def observed_from_json(data: object) -> dict[str, ObservedNode]:
+    """Observed nodes from their JSON form (a list of objects, as :func:`observed_to_json`)."""
+    if not isinstance(data, list):
+        raise ValueError("observed nodes must be a JSON list of objects")
+    result: dict[str, ObservedNode] = {}
+    for index, item in enumerate(data):
+        where = f"[{index}]"
+        if not isinstance(item, dict) or "address" not in item or "vm" not in item:
+            raise ValueError(f"{where}: needs at least 'address' and 'vm'")
+        swarm_items = item.get("swarm", [])
+        if not isinstance(swarm_items, list):
+            raise ValueError(f"{where}.swarm: must be a list")
+        swarm = tuple(_swarm_node_from_json(entry, f"{where}.swarm") for entry in swarm_items)
+        paused = item.get("paused_since")
+        tasks = item.get("running_user_tasks", 0)
+        if isinstance(tasks, bool) or not isinstance(tasks, int) or tasks < 0:
+            raise ValueError(f"{where}.running_user_tasks: must be a whole number >= 0")
+        node = ObservedNode(
+            address=str(item["address"]),
+            vm=_enum(VmState, item["vm"], f"{where}.vm"),
+            swarm=swarm,
+            running_user_tasks=tasks,
+            paused_since=_aware_time(paused, f"{where}.paused_since") if paused else None,
+        )
+        if node.address in result:
+            raise ValueError(f"{where}: address {node.address} is listed twice")
+        result[node.address] = node
+    return result
+
+
+def observed_to_json(observed: Iterable[ObservedNode]) -> list[dict[str, object]]:
+    return [
+        {
+            "address": node.address,
+            "vm": node.vm.value,
+            "swarm": [
+                {
+                    "node_id": entry.node_id,
+                    "hostname": entry.hostname,
+                    "role": entry.role.value,
+                    "availability": entry.availability.value,
+                    "state": entry.state.value,
+                    "labels": dict(entry.labels),
+                }
+                for entry in node.swarm
+            ],
+            "running_user_tasks": node.running_user_tasks,
+            "paused_since": node.paused_since.isoformat() if node.paused_since else None,
+        }
+        for node in observed
+    ]
+
+
+class _Planner:
+    def __init__(
+        self,
+        at: datetime,
+        provider: ProviderCapabilities,
+        policy: RemovalPolicy,
+        labels: dict[str, str],
+    ) -> None:
+        self.at = at
+        self.provider = provider
+        self.policy = policy
+        self.labels = labels
+        self.up_actions: list[Action] = []
+        self.down_actions: list[Action] = []
+        self.blocked: list[Blocked] = []
+
+    def plan_node(self, node: ObservedNode, state: NodeState) -> None:
+        managers = [entry for entry in node.swarm if entry.role is NodeRole.MANAGER]
+        if managers:
+            self._block(node, "is a swarm manager; managers are never changed by the schedule")
+            return
+        if state.is_up:
+            self._plan_up(node, Availability(state.value))
+        else:
+            self._plan_down(node, state)
+
+    def _plan_up(self, node: ObservedNode, wanted: Availability) -> None:
+        steps: list[Action] = []
+        ready = [entry for entry in node.swarm if entry.state is SwarmNodeState.READY]
+        member = ready[0] if ready and node.vm is VmState.RUNNING else None
+        match node.vm:
+            case VmState.ERROR:
+                self._block(node, "the provider reports the VM in ERROR; repair or delete it")
+                return
+            case VmState.BOOTING | VmState.UNKNOWN:
+                self._block(node, f"the VM is {node.vm}; the next run continues")
+                return
+            case VmState.ABSENT:
+                if ready:
+                    self._block(node, "provider reports no VM while its swarm node is ready")
+                    return
+                if not self.provider.manages_vms:
+                    self._block(node, f"no VM, and provider '{self.provider.name}' cannot make one")
+                    return
+                steps.append(self._act(ActionKind.CREATE_VM, node, "wanted up but no VM exists"))
+            case VmState.POWERED_OFF:
+                if ready:
+                    self._block(node, "VM reported off while its swarm node is ready; waiting")
+                    return
+                if not self.provider.power_control:
+                    self._block(node, f"VM is off and '{self.provider.name}' cannot power on")
+                    return
+                steps.append(self._act(ActionKind.POWER_ON, node, "wanted up but switched off"))
+            case VmState.RUNNING:
+                pass
+        for stale in node.swarm:
+            if stale is not member:
+                steps.append(self._remove_stale(node, stale))
+        if member is None:
+            steps.append(self._act(ActionKind.JOIN, node, "VM is not a swarm member"))
+            if self.labels:
+                steps.append(self._label(node, None, self.labels))
+            reason = f"newly joined node must be {wanted}"
+            steps.append(self._availability(node, None, wanted, reason))
+        else:
+            missing = {k: v for k, v in self.labels.items() if member.labels.get(k) != v}
+            if missing:
+                steps.append(self._label(node, member.node_id, missing))
+            if member.availability is not wanted:
+                reason = f"is {member.availability}, wanted {wanted}"
+                steps.append(self._availability(node, member.node_id, wanted, reason))
+        self.up_actions.extend(steps)
+
+    def _plan_down(self, node: ObservedNode, state: NodeState) -> None:
+        powerless = self.provider.manages_vms and not self.provider.power_control
+        if state is NodeState.POWER_DOWN and powerless:
+            self._block(
+                node,
+                f"provider '{self.provider.name}' cannot power VMs off; "
+                "set down_type: deleted in the timetable",
+            )
+            return
+        if node.vm in (VmState.BOOTING, VmState.UNKNOWN) and self.provider.manages_vms:
+            self._block(node, f"the VM is {node.vm}; it is taken down by a later run")
+            return
+        ready = [entry for entry in node.swarm if entry.state is SwarmNodeState.READY]
+        member = ready[0] if ready else None
+        steps: list[Action] = []
+        if member is not None and member.availability is not Availability.DRAIN:
+            leaving = self._leave(node, member, steps)
+            if not leaving:
+                self.down_actions.extend(steps)
+                return
+        if not self.provider.manages_vms:
+            self.down_actions.extend(steps)
+            return
+        if member is not None:
+            leave = "node leaves the pool"
+            steps.append(self._act(ActionKind.REMOVE_FROM_SWARM, node, leave, member.node_id))
+        for stale in node.swarm:
+            if stale is not member:
+                steps.append(self._remove_stale(node, stale))
+        steps.extend(self._vm_down(node, state))
+        self.down_actions.extend(steps)
+
+    def _leave(self, node: ObservedNode, member: SwarmNode, steps: list[Action]) -> bool:
+        """Pause, then drain ``member`` if allowed; False when the node must wait this run."""
+        if member.availability is Availability.ACTIVE:
+            steps.append(
+                self._availability(
+                    node, member.node_id, Availability.PAUSE, "no new servers before it leaves"
+                )
+            )
+        forced = False
+        if node.running_user_tasks:
+            paused_since = (
+                node.paused_since if member.availability is not Availability.ACTIVE else None
+            )
+            allowed_at = self.policy.force_allowed_at(paused_since)
+            if allowed_at is None or self.at < allowed_at:
+                reason = self._busy_reason(node, member, allowed_at)
+                self._block(node, reason, allowed_at)
+                return False
+            forced = True
+        reason = (
+            f"grace period over: {node.running_user_tasks} user server(s) still running are stopped"
+            if forced
+            else "no user server runs on it"
+        )
+        steps.append(
+            Action(
+                ActionKind.DRAIN,
+                node.address,
+                reason,
+                node_id=member.node_id,
+                availability=Availability.DRAIN,
+                guard=None if forced else Guard.IDLE,
+                forced=forced,
+            )
+        )
+        return True
+
+    def _busy_reason(
+        self, node: ObservedNode, member: SwarmNode, allowed_at: datetime | None
+    ) -> str:
+        count = node.running_user_tasks
+        base = f"{count} user server(s) still running; removal waits until they end"
+        if allowed_at is not None:
+            return f"{base} or until {allowed_at.isoformat()} (grace and culling window)"
+        if self.policy.cull_window is None:
+            return f"{base} (idle culling is off, so they are never stopped by force)"
+        if member.availability is Availability.ACTIVE:
+            return f"{base}; the grace period starts now that the node is paused"
+        return f"{base} (when it was paused is unknown, so they are not stopped by force)"
+
+    def _vm_down(self, node: ObservedNode, state: NodeState) -> list[Action]:
+        if state is NodeState.DELETED and node.vm is not VmState.ABSENT:
+            return [self._act(ActionKind.DELETE_VM, node, "timetable wants no VM here")]
+        if state is NodeState.POWER_DOWN:
+            if node.vm is VmState.RUNNING:
+                return [self._act(ActionKind.POWER_OFF, node, "timetable wants the VM off")]
+            if node.vm is VmState.ERROR:
+                self._block(node, "the provider reports the VM in ERROR; it cannot be powered off")
+        return []
+
+    def _remove_stale(self, node: ObservedNode, stale: SwarmNode) -> Action:
+        reason = f"stale swarm entry {stale.hostname} ({stale.state}) left by an earlier join"
+        return self._act(ActionKind.REMOVE_FROM_SWARM, node, reason, stale.node_id)
+
+    def _availability(
+        self, node: ObservedNode, node_id: str | None, wanted: Availability, reason: str
+    ) -> Action:
+        return Action(
+            ActionKind.SET_AVAILABILITY, node.address, reason, node_id=node_id, availability=wanted
+        )
+
+    def _label(self, node: ObservedNode, node_id: str | None, labels: Mapping[str, str]) -> Action:
+        return Action(
+            ActionKind.LABEL, node.address, "worker labels", node_id=node_id, labels=dict(labels)
+        )
+
+    @staticmethod
+    def _act(
+        kind: ActionKind, node: ObservedNode, reason: str, node_id: str | None = None
+    ) -> Action:
+        return Action(kind, node.address, reason, node_id=node_id)
+
+    def _block(self, node: ObservedNode, reason: str, retry_after: datetime | None = None) -> None:
+        self.blocked.append(Blocked(node.address, reason, retry_after))
+
+
+def _with_availability(node: SwarmNode, availability: Availability) -> SwarmNode:
+    return SwarmNode(
+        node.node_id, node.hostname, node.role, availability, node.state, dict(node.labels)
+    )
+
+
+def _untouched_reason(node: ObservedNode) -> str:
+    if any(entry.role is NodeRole.MANAGER for entry in node.swarm):
+        return "swarm manager"
+    return "address is not in the worker list"
+
+
+def _swarm_node_from_json(data: object, where: str) -> SwarmNode:
+    if not isinstance(data, dict):
+        raise ValueError(f"{where}: each swarm entry must be an object")
+    labels = data.get("labels", {})
+    if not isinstance(labels, dict):
+        raise ValueError(f"{where}.labels: must be an object")
+    return SwarmNode(
+        node_id=str(data.get("node_id", "")),
+        hostname=str(data.get("hostname", "")),
+        role=_enum(NodeRole, data.get("role", "worker"), f"{where}.role"),
+        availability=_enum(Availability, data.get("availability"), f"{where}.availability"),
+        state=_enum(SwarmNodeState, data.get("state", "ready"), f"{where}.state"),
+        labels={str(key): str(value) for key, value in labels.items()},
+    )
+
+
+def _enum(kind: type[_E], value: object, where: str) -> _E:
+    try:
+        return kind(str(value).lower())
+    except ValueError:
+        choices = ", ".join(member.value for member in kind)
+        raise ValueError(f"{where}: {value!r} is not one of {choices}") from None
+
+
+def _aware_time(value: object, where: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(str(value))
+    except ValueError:
+        raise ValueError(f"{where}: {value!r} is not an ISO time") from None
+    if moment.tzinfo is None:
+        raise ValueError(f"{where}: {value!r} has no time zone offset")
+    return moment

@@ -13,7 +13,8 @@ from typing import Any
 from prefect.blocks.core import Block
 from pydantic import ConfigDict, Field, SecretStr, field_validator, model_validator
 
-from cwh.setup import EsAuth, normalise_es_url, validate_index_prefix
+from cwh.defaults import DEFAULT_INDEX_PREFIX, validate_index_prefix
+from cwh.setup import EsAuth, normalise_es_url
 
 
 class ElasticsearchConnection(Block):
@@ -49,7 +50,7 @@ class ElasticsearchConnection(Block):
         description="Path of a PEM bundle of CAs to trust, on the host that runs the flows.",
     )
     index_prefix: str = Field(
-        default="lcwrapper",
+        default=DEFAULT_INDEX_PREFIX,
         description="Executions go to <prefix>-YYYY.MM.DD, dead letters to "
         "<prefix>-deadletter-YYYY.MM.DD.",
     )

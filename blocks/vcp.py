@@ -15,12 +15,10 @@ from typing import TYPE_CHECKING
 from prefect.blocks.core import Block
 from pydantic import ConfigDict, Field, SecretStr, field_validator
 
+from cwh.defaults import DEFAULT_VCP_DOCKER_URL_TEMPLATE
+
 if TYPE_CHECKING:
     from tasks.vm_providers import VcpProvider
-
-# The provider's own default (``tasks.vm_providers``); repeated here so that loading the
-# block type does not import the provider code.
-DEFAULT_DOCKER_URL_TEMPLATE = "ssh://vcp@{ip}"
 
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -55,7 +53,7 @@ class VcpWorkerUnit(Block):
         "Without it, use down_type: deleted in the timetable.",
     )
     docker_url_template: str = Field(
-        default=DEFAULT_DOCKER_URL_TEMPLATE,
+        default=DEFAULT_VCP_DOCKER_URL_TEMPLATE,
         title="Docker URL template",
         description="How the worker's Docker API is reached to join it to the swarm; {ip} is "
         "replaced by its address.",

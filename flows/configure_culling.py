@@ -18,10 +18,10 @@ from typing import Any
 from prefect import flow
 from prefect.artifacts import create_markdown_artifact
 
+from cwh.defaults import DEFAULT_DOCKER_HOST
 from tasks.swarm import update_service_env
 
 DEFAULT_SERVICE = "coursewarehub_jupyterhub"
-DEFAULT_DOCKER_HOST = "unix:///var/run/docker.sock"
 _MAX_SECONDS = 2**31 - 1
 _SWITCH_ON = frozenset({"yes", "1", "true"})
 _SWITCH_OFF = frozenset({"no", "0", "false"})

@@ -31,6 +31,7 @@ from prefect.artifacts import (
 )
 from prefect.cache_policies import NO_CACHE
 
+from cwh.defaults import DEFAULT_TIMEZONE
 from cwh.progress import (
     Completion,
     HeatmapImage,
@@ -49,7 +50,6 @@ from cwh.progress import (
 from tasks.report_files import ReportFiles, course_slug, default_report_dir, write_report_files
 from tasks.store import Store, StoreConfig, open_store
 
-DEFAULT_TIMEZONE = "Asia/Tokyo"
 INLINE_IMAGE_LIMIT = 256 * 1024
 REPORTS_AT_ONCE = 2
 """Courses reported at the same time (see :func:`course_reports`)."""

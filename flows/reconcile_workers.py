@@ -50,6 +50,7 @@ from prefect.futures import PrefectFuture
 from prefect.runtime import flow_run
 from prefect.task_runners import ThreadPoolTaskRunner
 
+from cwh.defaults import DEFAULT_DOCKER_HOST, DEFAULT_VCP_DOCKER_URL_TEMPLATE
 from cwh.timetable import (
     STATIC_PROVIDER,
     Action,
@@ -86,7 +87,6 @@ from tasks.swarm import (
     update_service_env,
 )
 from tasks.vm_providers import (
-    DEFAULT_DOCKER_URL_TEMPLATE,
     StaticProvider,
     VmProvider,
     VmProviderError,
@@ -94,7 +94,6 @@ from tasks.vm_providers import (
 )
 from tasks.worker_ledger import DEFAULT_LEDGER_PATH, pool_usage, record_pool_state
 
-DEFAULT_DOCKER_HOST = "unix:///var/run/docker.sock"
 DEFAULT_NODE_LABELS: Mapping[str, str] = {"cwh.role": "worker"}
 PAUSED_SINCE_LABEL = "cwh.paused-since"
 NODES_ARTIFACT_KEY = "reconcile-workers-nodes"
@@ -188,7 +187,7 @@ def resolve_provider(
     workers: Sequence[str],
     *,
     vcp_block: str | None = None,
-    node_docker_url: str = DEFAULT_DOCKER_URL_TEMPLATE,
+    node_docker_url: str = DEFAULT_VCP_DOCKER_URL_TEMPLATE,
 ) -> tuple[VmProvider, ProviderCapabilities]:
     """The provider a run uses and what it can do."""
     if name in _ATTACHED:
@@ -659,7 +658,7 @@ def reconcile_workers(
     vcp_block: str | None = None,
     docker_host: str = DEFAULT_DOCKER_HOST,
     docker_host_block: str | None = None,
-    node_docker_url: str = DEFAULT_DOCKER_URL_TEMPLATE,
+    node_docker_url: str = DEFAULT_VCP_DOCKER_URL_TEMPLATE,
     ips: list[str] | None = None,
     down_type: Literal["deleted", "power_down"] | None = None,
     dry_run: bool = False,

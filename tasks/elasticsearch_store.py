@@ -41,7 +41,8 @@ from elasticsearch import ApiError, AuthorizationException, Elasticsearch, helpe
 from elasticsearch.serializer import OrjsonSerializer
 
 from cwh.atomic_write import write_bytes_atomic
-from cwh.enrich import DEADLETTER_INFIX, DOC_ID, TARGET_INDEX, MemeIndex
+from cwh.defaults import DEADLETTER_INFIX, DEFAULT_INDEX_PREFIX
+from cwh.enrich import DOC_ID, TARGET_INDEX, MemeIndex
 from cwh.gc_pause import collection_paused
 from cwh.progress import (
     OK_STATUS,
@@ -64,7 +65,7 @@ from tasks.elasticsearch_progress import (
     read_status_counts,
     status_aggregations,
 )
-from tasks.store import DEFAULT_INDEX_PREFIX, Document, WriteSummary
+from tasks.store import Document, WriteSummary
 
 COMPOSITE_PAGE = 50_000
 """Buckets per composite page, or the cluster's ``search.max_buckets`` if lower. Every

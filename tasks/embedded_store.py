@@ -23,10 +23,11 @@ from typing import Any
 
 import orjson
 
+from cwh.defaults import DEFAULT_INDEX_PREFIX
 from cwh.enrich import DOC_ID, TARGET_INDEX, MemeIndex
 from cwh.gc_pause import collection_paused
 from cwh.progress import ProgressCell, StatusCount, combine_status_counts
-from tasks.store import DEFAULT_INDEX_PREFIX, Document, WriteSummary
+from tasks.store import Document, WriteSummary
 
 BUSY_TIMEOUT_MS = 60_000
 SCHEMA_VERSION = 1

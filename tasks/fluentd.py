@@ -32,8 +32,8 @@ from prefect.logging import get_run_logger
 from blocks.coursewarehub import CoursewareHub
 from blocks.elasticsearch import ElasticsearchConnection
 from cwh.atomic_write import write_bytes_atomic
+from cwh.defaults import DEADLETTER_INFIX
 from cwh.setup import (
-    DEADLETTER_INFIX,
     ElasticsearchOutput,
     EnrichCommand,
     EsAuth,

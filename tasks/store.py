@@ -22,14 +22,13 @@ from typing import TYPE_CHECKING, Any, Protocol
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
+from cwh.defaults import DEFAULT_INDEX_PREFIX
 from cwh.enrich import MemeIndex
 
 if TYPE_CHECKING:
     from cwh.progress import ProgressCell
 
 Document = dict[str, Any]
-
-DEFAULT_INDEX_PREFIX = "lcwrapper"
 
 
 def cwh_home() -> Path:

@@ -27,11 +27,10 @@ from typing import Any, Protocol, runtime_checkable
 
 from pydantic import SecretStr
 
+from cwh.defaults import DEFAULT_VCP_DOCKER_URL_TEMPLATE
 from tasks.local_swarm import LabError, LocalSwarm, NodeSpec
 
 LOG = logging.getLogger(__name__)
-
-DEFAULT_DOCKER_URL_TEMPLATE = "ssh://vcp@{ip}"
 
 
 class VmState(StrEnum):
@@ -84,7 +83,7 @@ class StaticProvider:
     """Permanent machines (on premises): they always run; nothing can be created or removed."""
 
     def __init__(
-        self, ips: Iterable[str], docker_url_template: str = DEFAULT_DOCKER_URL_TEMPLATE
+        self, ips: Iterable[str], docker_url_template: str = DEFAULT_VCP_DOCKER_URL_TEMPLATE
     ) -> None:
         self._ips = _unique(ips)
         self._template = docker_url_template
@@ -249,7 +248,7 @@ class VcpProvider:
         *,
         config_dir: Path | None = None,
         supports_power: bool = True,
-        docker_url_template: str = DEFAULT_DOCKER_URL_TEMPLATE,
+        docker_url_template: str = DEFAULT_VCP_DOCKER_URL_TEMPLATE,
         conflict_retries: int = 12,
         conflict_delay_s: float = 10.0,
         sleep: Callable[[float], None] = time.sleep,

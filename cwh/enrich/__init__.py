@@ -23,7 +23,7 @@ from cwh.enrich.compiled import (
     source_digest,
     use_current_build,
 )
-from cwh.enrich.enricher import DEADLETTER_INFIX, DOC_ID, TARGET_INDEX, Enricher
+from cwh.enrich.enricher import DOC_ID, TARGET_INDEX, Enricher
 from cwh.enrich.logrecord import (
     DEFAULT_ZONES,
     RESERVED_FIELDS,
@@ -50,7 +50,6 @@ from cwh.enrich.stream import LineTransformer, log_summary, run_stream
 
 __all__ = [
     "BUILD_DIR",
-    "DEADLETTER_INFIX",
     "DEFAULT_JSONPATHS",
     "DEFAULT_ZONES",
     "DOC_ID",

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+from cwh.defaults import DEADLETTER_INFIX, DEFAULT_INDEX_PREFIX
 from cwh.enrich.logrecord import DEFAULT_ZONES, LogParseError, parse_log
 from cwh.enrich.memeindex import MemeIndex, cell_meme_uuid
 from cwh.enrich.passwd import PasswdTable, local_name
@@ -28,7 +29,6 @@ Document = dict[str, Any]
 
 DOC_ID = "doc_id"
 TARGET_INDEX = "target_index"
-DEADLETTER_INFIX = "deadletter"
 
 _log = logging.getLogger("cwh.enrich")
 
@@ -161,7 +161,7 @@ class Enricher:
     passwd: Callable[[], PasswdTable]
     meme_index: Callable[[], MemeIndex]
     results: ResultReader | None = None
-    index_prefix: str = "lcwrapper"
+    index_prefix: str = DEFAULT_INDEX_PREFIX
     zones: Mapping[str, int] = field(default_factory=lambda: dict(DEFAULT_ZONES))
     check_provenance: bool = True
     stats: EnrichStats = field(default_factory=EnrichStats)

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from cwh.defaults import DEFAULT_INDEX_PREFIX
 from cwh.enrich.enricher import Enricher
 from cwh.enrich.logrecord import DEFAULT_ZONES, parse_zone_mapping
 from cwh.enrich.memeindex import MemeIndex
@@ -28,7 +29,7 @@ class EnrichOptions:
     passwd: Path
     homes_dir: Path | None
     home_prefix: str = "/home"
-    index_prefix: str = "lcwrapper"
+    index_prefix: str = DEFAULT_INDEX_PREFIX
     result_jsonpaths: Sequence[str] = DEFAULT_JSONPATHS
     zones: Sequence[str] = ()
     max_result_bytes: int = 10 * 1024 * 1024

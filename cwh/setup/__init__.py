@@ -3,7 +3,6 @@ objects, fluentd's configuration and JupyterHub's lc_wrapper settings.
 """
 
 from cwh.setup.es_templates import (
-    DEADLETTER_INFIX,
     DEADLETTER_PRIORITY,
     EXECUTIONS_PRIORITY,
     ForeignTemplate,
@@ -13,7 +12,6 @@ from cwh.setup.es_templates import (
     overlapping_templates,
     patterns_overlap,
     template_differences,
-    validate_index_prefix,
 )
 from cwh.setup.fluentd_config import (
     API_KEY_ENV,
@@ -50,7 +48,6 @@ from cwh.setup.kibana_objects import (
 
 __all__ = [
     "API_KEY_ENV",
-    "DEADLETTER_INFIX",
     "DEADLETTER_PRIORITY",
     "DEFINITION_PATH",
     "EXECUTIONS_PRIORITY",
@@ -85,5 +82,4 @@ __all__ = [
     "render_systemd_dropin",
     "retarget_data_view",
     "template_differences",
-    "validate_index_prefix",
 ]

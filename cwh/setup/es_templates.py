@@ -21,11 +21,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from cwh.defaults import DEADLETTER_INFIX, validate_index_prefix
+
 TEMPLATE_VERSION = 1
 MANAGED_BY = "cwh-flows setup-logging"
 EXECUTIONS_PRIORITY = 200
 DEADLETTER_PRIORITY = 210
-DEADLETTER_INFIX = "deadletter"
 
 # ignore_above counts characters; a keyword longer than that is kept in _source, not indexed.
 _IDENTIFIER = {"type": "keyword", "ignore_above": 1024}
@@ -45,23 +46,6 @@ _IDENTIFIERS = (
     "execute_reply_status",
 )
 _PATHS = ("path", "notebook_path", "textbook_path", "result", "results")
-
-
-def validate_index_prefix(prefix: str) -> str:
-    """Refuse a prefix Elasticsearch would reject or that would match foreign indices."""
-    problems = []
-    if not prefix:
-        problems.append("it is empty")
-    if prefix != prefix.lower():
-        problems.append("index names must be lowercase")
-    if prefix.startswith(("-", "_", "+", ".")):
-        problems.append("it must not start with '-', '_', '+' or '.'")
-    bad = sorted({c for c in prefix if c in '\\/*?"<>| ,#:' or c.isspace()})
-    if bad:
-        problems.append(f"it contains {''.join(bad)!r}")
-    if problems:
-        raise ValueError(f"index prefix {prefix!r} is not usable: " + "; ".join(problems))
-    return prefix
 
 
 def executions_mapping() -> dict[str, Any]:

@@ -31,6 +31,8 @@ from dataclasses import dataclass
 from enum import Enum
 from urllib.parse import urlsplit, urlunsplit
 
+from cwh.defaults import DEFAULT_INDEX_PREFIX
+
 PASSWORD_ENV = "CWH_ES_PASSWORD"
 API_KEY_ENV = "CWH_ES_API_KEY"
 HEADER = (
@@ -61,7 +63,7 @@ class EnrichCommand:
     passwd: str
     homes_dir: str
     home_prefix: str = "/home"
-    index_prefix: str = "lcwrapper"
+    index_prefix: str = DEFAULT_INDEX_PREFIX
     result_jsonpaths: Sequence[str] = ()
     zones: Sequence[str] = ()
 

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
+from cwh.defaults import DEFAULT_TIMEZONE
 from cwh.timetable.calendar import day_is_clamped, first_overlap
 from cwh.timetable.model import (
     WEEKDAY_ABBREVIATIONS,
@@ -46,7 +47,7 @@ from cwh.timetable.model import (
     TimetableError,
     Window,
 )
-from cwh.timetable.table import DEFAULT_TIMEZONE, Timetable
+from cwh.timetable.table import Timetable
 from cwh.timetable.text import (
     FieldError,
     Opaque,

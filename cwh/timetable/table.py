@@ -24,6 +24,7 @@ from functools import cached_property
 from typing import Literal
 from zoneinfo import ZoneInfo
 
+from cwh.defaults import DEFAULT_TIMEZONE
 from cwh.timetable.calendar import INSTANT, Recurrence
 from cwh.timetable.model import (
     Culling,
@@ -33,8 +34,6 @@ from cwh.timetable.model import (
     Target,
     Window,
 )
-
-DEFAULT_TIMEZONE = "Asia/Tokyo"
 
 
 @dataclass(frozen=True)

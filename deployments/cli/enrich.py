@@ -11,6 +11,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from cwh.defaults import DEFAULT_INDEX_PREFIX
+
 DEFAULT_JSONPATHS = ('$.content.data["text/plain"]', "$.content.ename")
 
 
@@ -30,7 +32,9 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--home-prefix", default="/home", help="home root inside the users' containers"
     )
-    parser.add_argument("--index-prefix", default="lcwrapper", help="Elasticsearch index prefix")
+    parser.add_argument(
+        "--index-prefix", default=DEFAULT_INDEX_PREFIX, help="Elasticsearch index prefix"
+    )
     parser.add_argument(
         "--result-jsonpath",
         action="append",

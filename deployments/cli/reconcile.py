@@ -18,7 +18,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-DEFAULT_DOCKER_HOST = "unix:///var/run/docker.sock"
+from cwh.defaults import DEFAULT_DOCKER_HOST, DEFAULT_VCP_DOCKER_URL_TEMPLATE
+
 DEFAULT_LEDGER = "~/.cwh/worker-ledger.jsonl"
 
 
@@ -61,8 +62,9 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--node-docker-url",
         metavar="TEMPLATE",
-        default="ssh://vcp@{ip}",
-        help="how static machines' Docker API is reached to join them (default ssh://vcp@{ip})",
+        default=DEFAULT_VCP_DOCKER_URL_TEMPLATE,
+        help="how static machines' Docker API is reached to join them "
+        f"(default {DEFAULT_VCP_DOCKER_URL_TEMPLATE})",
     )
     parser.add_argument(
         "--ips", metavar="A,B,C", help="worker addresses in order, replacing the file's list"

@@ -6,6 +6,7 @@ import argparse
 import sys
 from typing import Any
 
+from cwh.defaults import DEFAULT_TIMEZONE
 from deployments.cli.backfill import add_store_arguments, store_config
 
 
@@ -32,7 +33,7 @@ def register(subparsers: Any) -> None:
         "--student", action="append", dest="students", help="only this user or local name"
     )
     parser.add_argument("--output-dir", help="report directory (default ~/.cwh/reports)")
-    parser.add_argument("--timezone", default="Asia/Tokyo", help="time zone of the report")
+    parser.add_argument("--timezone", default=DEFAULT_TIMEZONE, help="time zone of the report")
     add_store_arguments(parser)
     parser.set_defaults(handler=run)
 

@@ -11,14 +11,9 @@ import pytest
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
 
-from flows.configure_culling import (
-    CullingConfigError,
-    CullingSettings,
-    configure_culling,
-    culling_report,
-    parse_culling_settings,
-)
-from tasks.local_swarm import IDLE_COMMAND, TEST_IMAGE, LocalSwarm
+from cwh.setup import CullingConfigError, CullingSettings, culling_report, parse_culling_settings
+from flows.configure_culling import configure_culling
+from tests.services.local_swarm import IDLE_COMMAND, TEST_IMAGE, LocalSwarm
 
 # Until tests/conftest.py registers these plugins, the modules that need them do.
 

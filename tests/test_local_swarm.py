@@ -16,7 +16,7 @@ import docker
 import pytest
 from docker.types import ServiceMode
 
-from tasks.local_swarm import (
+from tests.services.local_swarm import (
     IDLE_COMMAND,
     TEST_IMAGE,
     LabError,
@@ -228,7 +228,7 @@ def test_labs_of_dead_owners_are_reaped(short_root: Path) -> None:
     script = (
         "import sys, time\n"
         "from pathlib import Path\n"
-        "from tasks.local_swarm import LocalSwarm\n"
+        "from tests.services.local_swarm import LocalSwarm\n"
         "lab = LocalSwarm(root=Path(sys.argv[1]))\n"
         "lab.start_manager()\n"
         "print(lab.directory, flush=True)\n"

@@ -17,7 +17,7 @@ import pytest
 from docker.types import ServiceMode
 from prefect import flow, task
 
-from tasks.local_swarm import IDLE_COMMAND, TEST_IMAGE, LocalSwarm
+from cwh.timetable import node_address, parse_node, user_tasks_by_node
 from tasks.swarm import (
     AmbiguousNodeError,
     NodeNotFoundError,
@@ -26,23 +26,23 @@ from tasks.swarm import (
     ServiceNotFoundError,
     SwarmError,
     env_to_dict,
-    join_worker,
-    label_node,
     merge_env,
-    node_address,
-    observe_nodes,
-    parse_node,
-    remove_node,
     restart_service,
     retry_unless_permanent,
     rollout_progress,
+    update_service_env,
+    validate_env,
+)
+from tasks.swarm_nodes import (
+    join_worker,
+    label_node,
+    observe_nodes,
+    remove_node,
     select_node,
     set_availability,
     single_node,
-    update_service_env,
-    user_tasks_by_node,
-    validate_env,
 )
+from tests.services.local_swarm import IDLE_COMMAND, TEST_IMAGE, LocalSwarm
 
 # Until tests/conftest.py registers these plugins, the modules that need them do.
 

@@ -31,6 +31,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.futures import PrefectFuture
 from prefect.runtime import flow_run
 
+from blocks.vcp import VcpWorkerUnit
 from cwh.defaults import DEFAULT_VCP_DOCKER_URL_TEMPLATE
 from cwh.timetable import (
     PAUSED_SINCE_LABEL,
@@ -155,8 +156,6 @@ def resolve_provider(
                 "provider 'vcp' needs vcp_block: the name of a saved 'VCP Worker Unit' block "
                 "(unit group, unit and VCC access token)"
             )
-        from blocks.vcp import VcpWorkerUnit
-
         unit = cast(VcpWorkerUnit, VcpWorkerUnit.load(vcp_block))
         vcp = vcp_provider(unit)
         return vcp, ProviderCapabilities("vcp", power_control=vcp.supports_power)

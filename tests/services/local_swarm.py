@@ -608,6 +608,20 @@ class LocalSwarm:
 # --------------------------------------------------------------------- stale labs and teardown
 
 
+def wait_running_tasks(
+    client: Any, service: str, count: int, timeout: float = 60.0
+) -> list[dict[str, Any]]:
+    """The running tasks of ``service`` (name or ID) once exactly ``count`` of them run."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        tasks = client.api.tasks(filters={"service": service, "desired-state": "running"})
+        running: list[dict[str, Any]] = [t for t in tasks if t["Status"]["State"] == "running"]
+        if len(running) == count:
+            return running
+        time.sleep(0.2)
+    raise AssertionError(f"service {service} never had {count} running task(s)")
+
+
 def reap_stale_labs(root: Path = DEFAULT_ROOT) -> list[Path]:
     """Tear down labs under ``root`` whose owning process is gone (a crashed or killed run).
 

@@ -37,20 +37,18 @@ sys.path.insert(0, str(ROOT))
 
 import yaml  # noqa: E402
 
-from cwh.timetable import (  # noqa: E402
+from cwh.timetable import (  # noqa: E402  # noqa: E402
+    NodeObservation,
     ProviderCapabilities,
     Timetable,
     assemble_observation,
     load_timetable,
     plan_reconcile,
-)
-from cwh.timetable import VmState as PlanVmState  # noqa: E402
-from flows.reconcile_workers import (  # noqa: E402
-    DEFAULT_NODE_LABELS,
     removal_policy,
     to_swarm_node,
 )
-from tasks.swarm import NodeObservation  # noqa: E402
+from cwh.timetable import VmState as PlanVmState  # noqa: E402
+from flows.reconcile_workers import DEFAULT_NODE_LABELS  # noqa: E402
 
 TOKYO = ZoneInfo("Asia/Tokyo")
 PLAN_AT = datetime(2025, 4, 8, 13, 0, tzinfo=TOKYO)
@@ -190,9 +188,11 @@ def prefect_server(work: Path) -> Iterator[None]:
 
 
 def bench_swarm(work: Path) -> None:
-    from flows.reconcile_workers import attached_provider, reconcile_workers
-    from tasks.local_swarm import LabError, LocalSwarm, NodeSpec
-    from tasks.vm_providers import LocalDockerdProvider
+
+    from flows.reconcile_workers import reconcile_workers
+    from tasks.worker_pool import attached_provider
+    from tests.services.local_dockerd_provider import LocalDockerdProvider
+    from tests.services.local_swarm import LabError, LocalSwarm, NodeSpec
 
     try:
         lab = LocalSwarm(subnet="10.96.0.0/24")

@@ -1,25 +1,19 @@
 """Block ``VCP worker unit``: where the reconcile flow creates, deletes and powers worker VMs.
 
-The reference asks the operator for the VCC access token in every notebook and then leaves it
-in a plain file on the manager. Here it is a :class:`pydantic.SecretStr` field of a block saved
-once (UI or ``.save()``): masked in the UI, in ``repr`` and in validation errors, and revealed
-only inside :class:`tasks.vm_providers.VcpProvider` at the moment it is handed to the SDK.
+The VCC access token is a :class:`pydantic.SecretStr` field of a block saved once (UI or
+``.save()``): masked in the UI, in ``repr`` and in validation errors, and revealed only inside
+:class:`tasks.vm_providers.VcpProvider` (built by :func:`tasks.vm_providers.vcp_provider`) at
+the moment it is handed to the SDK.
 """
 
 from __future__ import annotations
 
 import re
-from pathlib import Path
-from typing import TYPE_CHECKING
 
 from prefect.blocks.core import Block
 from pydantic import ConfigDict, Field, SecretStr, field_validator
 
 from cwh.defaults import DEFAULT_VCP_DOCKER_URL_TEMPLATE
-
-if TYPE_CHECKING:
-    from tasks.vm_providers import VcpProvider
-
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
@@ -95,16 +89,3 @@ class VcpWorkerUnit(Block):
         if "192.0.2.1" not in rendered:
             raise ValueError(f"{value!r} must contain {{ip}}, e.g. ssh://vcp@{{ip}}")
         return value
-
-    def provider(self) -> VcpProvider:
-        from tasks.vm_providers import VcpProvider
-
-        """The VM provider for this unit (the SDK is imported on its first call)."""
-        return VcpProvider(
-            self.vcc_access_token,
-            self.ugroup,
-            self.unit,
-            config_dir=Path(self.config_dir) if self.config_dir else None,
-            supports_power=self.supports_power,
-            docker_url_template=self.docker_url_template,
-        )

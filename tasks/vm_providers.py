@@ -1,4 +1,4 @@
-"""Where worker machines come from: one interface, three kinds of machine.
+"""Where worker machines come from: one interface, two kinds of machine.
 
 The reconcile flow only ever talks to :class:`VmProvider`; which implementation stands behind
 it is configuration:
@@ -6,8 +6,9 @@ it is configuration:
 * :class:`StaticProvider` — on-premises machines that always exist; only swarm availability
   changes, so creating, deleting and power control are refused with a clear reason;
 * :class:`VcpProvider` — NII's VCP (cloud VMs in a unit of a unit group), through its SDK;
-* :class:`LocalDockerdProvider` — a "VM" is a dockerd node of a :class:`LocalSwarm` lab, so the
-  whole scale-out/scale-in path runs for real on one machine (tests and ``cwh demo``).
+  :func:`vcp_provider` builds one from a saved :class:`blocks.vcp.VcpWorkerUnit`.
+
+Other providers (the tests' local dockerd lab) are attached to a run in-process.
 
 Every operation takes IP addresses (the key the timetable assigns states to) and is idempotent:
 creating an existing machine, deleting a missing one, powering on a running one are no-ops,
@@ -27,8 +28,8 @@ from typing import Any, Protocol, runtime_checkable
 
 from pydantic import SecretStr
 
+from blocks.vcp import VcpWorkerUnit
 from cwh.defaults import DEFAULT_VCP_DOCKER_URL_TEMPLATE
-from tasks.local_swarm import LabError, LocalSwarm, NodeSpec
 
 LOG = logging.getLogger(__name__)
 
@@ -71,7 +72,7 @@ class VmProvider(Protocol):
         ...
 
 
-def _unique(ips: Iterable[str]) -> list[str]:
+def unique_addresses(ips: Iterable[str]) -> list[str]:
     """The addresses in order, without repeats (a repeated IP must not create two VMs)."""
     return list(dict.fromkeys(ips))
 
@@ -85,7 +86,7 @@ class StaticProvider:
     def __init__(
         self, ips: Iterable[str], docker_url_template: str = DEFAULT_VCP_DOCKER_URL_TEMPLATE
     ) -> None:
-        self._ips = _unique(ips)
+        self._ips = unique_addresses(ips)
         self._template = docker_url_template
 
     @property
@@ -96,7 +97,7 @@ class StaticProvider:
         return dict.fromkeys(self._ips, VmState.RUNNING)
 
     def create(self, ips: Sequence[str]) -> None:
-        unknown = [ip for ip in _unique(ips) if ip not in self._ips]
+        unknown = [ip for ip in unique_addresses(ips) if ip not in self._ips]
         if unknown:
             raise VmProviderError(
                 f"static machines cannot be created: {', '.join(unknown)} "
@@ -106,8 +107,8 @@ class StaticProvider:
     def delete(self, ips: Sequence[str]) -> None:
         if ips:
             raise VmProviderError(
-                f"static machines are permanent; refusing to delete {', '.join(_unique(ips))} "
-                "(drain them in the swarm instead)"
+                "static machines are permanent; refusing to delete "
+                f"{', '.join(unique_addresses(ips))} (drain them in the swarm instead)"
             )
 
     def power_on(self, ips: Sequence[str]) -> None:
@@ -123,100 +124,9 @@ class StaticProvider:
     def _refuse_power(action: str, ips: Sequence[str]) -> None:
         if ips:
             raise VmProviderError(
-                f"static machines have no power control; cannot {action} {', '.join(_unique(ips))}"
+                "static machines have no power control; "
+                f"cannot {action} {', '.join(unique_addresses(ips))}"
             )
-
-
-# --------------------------------------------------------------------- local dockerd
-
-
-class LocalDockerdProvider:
-    """Machines are dockerd nodes of a :class:`LocalSwarm` (every node but the manager).
-
-    create = a new node (namespace, address, running daemon, test image loaded), not joined:
-    joining is the reconcile flow's job, as with a real VM. delete = the node and all its
-    files are destroyed. power off = the daemon stops but keeps its data root, so power on
-    brings back the same swarm member.
-    """
-
-    def __init__(self, lab: LocalSwarm) -> None:
-        self._lab = lab
-
-    @property
-    def supports_power(self) -> bool:
-        return True
-
-    @staticmethod
-    def node_name(ip: str) -> str:
-        """A node name derived from the address (unique per address, fits the 12-char limit)."""
-        parts = ip.split(".")
-        if len(parts) != 4 or not all(p.isdigit() and int(p) < 256 for p in parts):
-            raise VmProviderError(f"{ip!r} is not an IPv4 address")
-        return "vm" + "".join(f"{int(p):02x}" for p in parts)
-
-    @staticmethod
-    def hostname(ip: str) -> str:
-        return "worker-" + ip.replace(".", "-")
-
-    def list_vms(self) -> dict[str, VmState]:
-        manager = self._lab.manager.name if self._lab.has_manager else None
-        return {
-            node.ip: VmState.RUNNING if node.running else VmState.POWERED_OFF
-            for node in self._lab.nodes.values()
-            if node.name != manager
-        }
-
-    def create(self, ips: Sequence[str]) -> None:
-        wanted = [ip for ip in _unique(ips) if self._lab.node_by_ip(ip) is None]
-        if not wanted:
-            return
-        specs = [NodeSpec(self.node_name(ip), ip, self.hostname(ip)) for ip in wanted]
-        try:
-            self._lab.add_nodes(specs)
-        except LabError as exc:
-            raise VmProviderError(f"creating {', '.join(wanted)} failed: {exc}") from exc
-        LOG.info("created local machine(s) %s", ", ".join(wanted))
-
-    def delete(self, ips: Sequence[str]) -> None:
-        for ip in _unique(ips):
-            if self._lab.node_by_ip(ip) is None:
-                continue
-            try:
-                self._lab.remove_node(self._worker(ip))
-            except LabError as exc:
-                raise VmProviderError(f"deleting {ip} failed: {exc}") from exc
-            LOG.info("deleted local machine %s", ip)
-
-    def power_on(self, ips: Sequence[str]) -> None:
-        for ip in _unique(ips):
-            node = self._worker(ip)
-            try:
-                self._lab.start_node(node)
-            except LabError as exc:
-                raise VmProviderError(f"powering on {ip} failed: {exc}") from exc
-
-    def power_off(self, ips: Sequence[str]) -> None:
-        for ip in _unique(ips):
-            node = self._worker(ip)
-            try:
-                self._lab.stop_node(node)
-            except LabError as exc:
-                raise VmProviderError(f"powering off {ip} failed: {exc}") from exc
-
-    def docker_url(self, ip: str) -> str:
-        node = self._lab.node_by_ip(ip)
-        if node is None:
-            raise VmProviderError(f"no local machine at {ip}")
-        return node.docker_url
-
-    def _worker(self, ip: str) -> str:
-        """The name of the (non-manager) lab node at ``ip``."""
-        node = self._lab.node_by_ip(ip)
-        if node is None:
-            raise VmProviderError(f"no local machine at {ip}")
-        if self._lab.has_manager and node.name == self._lab.manager.name:
-            raise VmProviderError(f"{ip} is the swarm manager; it is not a worker machine")
-        return node.name
 
 
 # --------------------------------------------------------------------- VCP
@@ -285,13 +195,13 @@ class VcpProvider:
 
     def create(self, ips: Sequence[str]) -> None:
         existing = self.list_vms()
-        wanted = [ip for ip in _unique(ips) if ip not in existing]
+        wanted = [ip for ip in unique_addresses(ips) if ip not in existing]
         if wanted:
             self._call("add_nodes", self._unit().add_nodes, ip_addresses=wanted)
 
     def delete(self, ips: Sequence[str]) -> None:
         existing = self.list_vms()
-        doomed = [ip for ip in _unique(ips) if ip in existing]
+        doomed = [ip for ip in unique_addresses(ips) if ip in existing]
         if doomed:
             self._call("delete_nodes", self._unit().delete_nodes, ip_addresses=doomed)
 
@@ -307,7 +217,7 @@ class VcpProvider:
     # ----------------------------------------------------------------- internals
 
     def _power(self, ips: Sequence[str], method: str, skip: VmState) -> None:
-        wanted = _unique(ips)
+        wanted = unique_addresses(ips)
         if not wanted:
             return
         if not self._supports_power:
@@ -397,3 +307,15 @@ class VcpProvider:
 def _is_state_conflict(exc: BaseException) -> bool:
     """True for the SDK's VCPStateConflictException, wherever the SDK defines it."""
     return any(cls.__name__ == "VCPStateConflictException" for cls in type(exc).__mro__)
+
+
+def vcp_provider(unit: VcpWorkerUnit) -> VcpProvider:
+    """The VM provider for a saved VCP worker unit (the SDK is imported on its first call)."""
+    return VcpProvider(
+        unit.vcc_access_token,
+        unit.ugroup,
+        unit.unit,
+        config_dir=Path(unit.config_dir) if unit.config_dir else None,
+        supports_power=unit.supports_power,
+        docker_url_template=unit.docker_url_template,
+    )

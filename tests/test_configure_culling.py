@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import secrets
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -11,14 +10,9 @@ import pytest
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
 
-from flows.configure_culling import (
-    CullingConfigError,
-    CullingSettings,
-    configure_culling,
-    culling_report,
-    parse_culling_settings,
-)
-from tasks.local_swarm import IDLE_COMMAND, TEST_IMAGE, LocalSwarm
+from cwh.setup import CullingConfigError, CullingSettings, culling_report, parse_culling_settings
+from flows.configure_culling import configure_culling
+from tests.services.local_swarm import IDLE_COMMAND, TEST_IMAGE, LocalSwarm, wait_running_tasks
 
 # Until tests/conftest.py registers these plugins, the modules that need them do.
 
@@ -117,15 +111,8 @@ def hub_service(local_swarm: LocalSwarm) -> Iterator[str]:
 
 
 def _wait_running(lab: LocalSwarm, name: str) -> dict[str, Any]:
-    client = lab.docker_client(lab.manager)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        tasks = client.api.tasks(filters={"service": name, "desired-state": "running"})
-        running = [t for t in tasks if t["Status"]["State"] == "running"]
-        if len(running) == 1:
-            return running[0]
-        time.sleep(0.2)
-    raise AssertionError(f"{name} has no running task")
+    (task,) = wait_running_tasks(lab.docker_client(lab.manager), name, 1)
+    return task
 
 
 def _version(lab: LocalSwarm, name: str) -> int:

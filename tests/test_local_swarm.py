@@ -12,11 +12,10 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import docker
 import pytest
 from docker.types import ServiceMode
 
-from tasks.local_swarm import (
+from tests.services.local_swarm import (
     IDLE_COMMAND,
     TEST_IMAGE,
     LabError,
@@ -24,6 +23,7 @@ from tasks.local_swarm import (
     NodeSpec,
     leftovers,
     reap_stale_labs,
+    wait_running_tasks,
 )
 
 # Until tests/conftest.py registers these plugins, the modules that need them do.
@@ -32,17 +32,6 @@ pytestmark = pytest.mark.swarm
 
 ROOT = Path(__file__).resolve().parents[1]
 LB_FILES = Path("/var/lib/docker/network/files")
-
-
-def _running_tasks(client: docker.DockerClient, service_id: str, count: int) -> list[dict]:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        tasks = client.api.tasks(filters={"service": service_id, "desired-state": "running"})
-        running = [t for t in tasks if t["Status"]["State"] == "running"]
-        if len(running) == count:
-            return running
-        time.sleep(0.2)
-    raise AssertionError(f"service {service_id} never reached {count} running tasks")
 
 
 def _lb_files() -> set[str]:
@@ -105,7 +94,7 @@ def test_tasks_run_on_the_workers_they_are_placed_on(local_swarm: LocalSwarm) ->
         stop_grace_period=2 * 10**9,
     )
     try:
-        (task,) = _running_tasks(client, service.id, 1)
+        (task,) = wait_running_tasks(client, service.id, 1)
         worker2 = local_swarm.docker_client("w2")
         assert worker2.api.inspect_container(task["Status"]["ContainerStatus"]["ContainerID"])
         # The container's processes live in the node's own cgroup, where teardown finds them.
@@ -176,7 +165,7 @@ def test_two_labs_run_side_by_side_and_close_leaves_nothing(short_root: Path) ->
             mode=ServiceMode("replicated", replicas=2),
             stop_grace_period=2 * 10**9,
         )
-        _running_tasks(client, service.id, 2)
+        wait_running_tasks(client, service.id, 2)
     finally:
         first.close()
         second.close()
@@ -201,7 +190,7 @@ def test_close_cleans_up_after_crashed_daemons(short_root: Path) -> None:
             name="lab-crash",
             mode=ServiceMode("replicated", replicas=3),
         )
-        _running_tasks(client, service.id, 3)
+        wait_running_tasks(client, service.id, 3)
         for node in lab.nodes.values():
             assert node.process is not None
             os.kill(node.process.pid, signal.SIGKILL)
@@ -228,7 +217,7 @@ def test_labs_of_dead_owners_are_reaped(short_root: Path) -> None:
     script = (
         "import sys, time\n"
         "from pathlib import Path\n"
-        "from tasks.local_swarm import LocalSwarm\n"
+        "from tests.services.local_swarm import LocalSwarm\n"
         "lab = LocalSwarm(root=Path(sys.argv[1]))\n"
         "lab.start_manager()\n"
         "print(lab.directory, flush=True)\n"

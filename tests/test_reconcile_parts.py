@@ -18,10 +18,12 @@ from pydantic import SecretStr, ValidationError
 
 from blocks.vcp import VcpWorkerUnit
 from cwh.timetable import (
+    PAUSED_SINCE_LABEL,
     STATIC_PROVIDER,
     ActionKind,
     Availability,
     Culling,
+    NodeObservation,
     NodeRole,
     NodeState,
     ObservedNode,
@@ -29,34 +31,27 @@ from cwh.timetable import (
     SwarmNode,
     SwarmNodeState,
     VmState,
+    culling_env,
+    describe_node,
     load_timetable,
     parse_ledger,
     parse_timetable,
+    paused_since,
     plan_reconcile,
     prefect_schedules,
-    render_schedules_yaml,
-)
-from deployments.cli import reconcile as reconcile_cli
-from flows.configure_culling import configure_culling
-from flows.reconcile_workers import (
-    PAUSED_SINCE_LABEL,
-    MachinesFailed,
-    ReconcileFailed,
-    attached_provider,
-    culling_env,
-    describe_node,
-    paused_since,
-    reconcile_workers,
     removal_policy,
-    resolve_provider,
+    render_schedules_yaml,
     run_instant,
     split_actions,
     summary_markdown,
     to_swarm_node,
 )
-from tasks.swarm import NodeObservation
-from tasks.vm_providers import StaticProvider, VcpProvider
+from deployments.cli import reconcile as reconcile_cli
+from flows.configure_culling import configure_culling
+from flows.reconcile_workers import ReconcileFailed, reconcile_workers
+from tasks.vm_providers import StaticProvider, VcpProvider, vcp_provider
 from tasks.worker_ledger import pool_usage, record_pool_state
+from tasks.worker_pool import MachinesFailed, attached_provider, resolve_provider
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "timetable.yaml"
@@ -239,7 +234,7 @@ def test_the_vcp_block_builds_the_provider_and_keeps_the_token_secret() -> None:
         config_dir="/home/vcp/.config/vcp",
         supports_power=False,
     )
-    provider = unit.provider()
+    provider = vcp_provider(unit)
     assert isinstance(provider, VcpProvider)
     assert (provider.ugroup, provider.unit, provider.supports_power) == ("cwh", "worker", False)
     assert provider.config_dir == Path("/home/vcp/.config/vcp")

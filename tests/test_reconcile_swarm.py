@@ -2,10 +2,11 @@
 
 The session's lab swarm (manager + worker1..3 at .10-.13) hosts the runs; the timetables here
 use their own addresses (.41-.47), so every VM is created, joined, paused, drained, powered off
-or deleted by the flow itself through :class:`tasks.vm_providers.LocalDockerdProvider`, while
-the lab's own workers double as "addresses not in the worker list" that must stay untouched.
-A fake clock (the flow's ``at``) walks through a class day. Faults are injected by wrapping the
-real provider so that chosen calls fail after doing part of their work, as a cloud API does.
+or deleted by the flow itself through
+:class:`tests.services.local_dockerd_provider.LocalDockerdProvider`, while the lab's own
+workers double as "addresses not in the worker list" that must stay untouched. A fake clock
+(the flow's ``at``) walks through a class day. Faults are injected by wrapping the real
+provider so that chosen calls fail after doing part of their work, as a cloud API does.
 """
 
 from __future__ import annotations
@@ -32,20 +33,14 @@ from prefect.logging.handlers import APILogWorker
 from pydantic import SecretStr
 
 from blocks.vcp import VcpWorkerUnit
-from cwh.timetable import Action, ActionKind, Availability, Guard
+from cwh.timetable import PAUSED_SINCE_LABEL, Action, ActionKind, Availability, Guard, NodeOutcome
 from deployments.cli import reconcile as reconcile_cli
 from deployments.cli import schedule as schedule_cli
-from flows.reconcile_workers import (
-    PAUSED_SINCE_LABEL,
-    SUMMARY_ARTIFACT_KEY,
-    NodeOutcome,
-    ReconcileFailed,
-    apply_node_actions,
-    attached_provider,
-    reconcile_workers,
-)
-from tasks.local_swarm import IDLE_COMMAND, TEST_IMAGE, LocalSwarm
-from tasks.vm_providers import LocalDockerdProvider, VmProviderError, VmState
+from flows.reconcile_workers import SUMMARY_ARTIFACT_KEY, ReconcileFailed, reconcile_workers
+from tasks.vm_providers import VmProviderError, VmState
+from tasks.worker_pool import apply_node_actions, attached_provider
+from tests.services.local_dockerd_provider import LocalDockerdProvider
+from tests.services.local_swarm import IDLE_COMMAND, TEST_IMAGE, LocalSwarm
 from tests.test_vm_providers import VCPSDK_DOUBLE
 
 pytestmark = [pytest.mark.swarm, pytest.mark.prefect]

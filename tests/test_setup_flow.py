@@ -24,8 +24,8 @@ from prefect_docker import DockerHost
 
 from blocks import CoursewareHub, ElasticsearchConnection, KibanaConnection
 from flows.setup_logging import PLAN_ARTIFACT_KEY, REPORT_ARTIFACT_KEY, setup_logging
-from tasks.local_swarm import IDLE_COMMAND, TEST_IMAGE, LocalSwarm
 from tests.kibana_contract import ElasticsearchWithSecurity, FakeKibana
+from tests.services.local_swarm import IDLE_COMMAND, TEST_IMAGE, LocalSwarm
 
 pytestmark = [pytest.mark.prefect, pytest.mark.swarm, pytest.mark.elasticsearch]
 

@@ -8,16 +8,14 @@ the real engine, and the culling flow's tests run ``update_service_env`` inside 
 from __future__ import annotations
 
 import secrets
-import time
 from collections.abc import Iterator
 from typing import Any
 
-import docker
 import pytest
 from docker.types import ServiceMode
 from prefect import flow, task
 
-from tasks.local_swarm import IDLE_COMMAND, TEST_IMAGE, LocalSwarm
+from cwh.timetable import node_address, parse_node, user_tasks_by_node
 from tasks.swarm import (
     AmbiguousNodeError,
     NodeNotFoundError,
@@ -26,23 +24,23 @@ from tasks.swarm import (
     ServiceNotFoundError,
     SwarmError,
     env_to_dict,
-    join_worker,
-    label_node,
     merge_env,
-    node_address,
-    observe_nodes,
-    parse_node,
-    remove_node,
     restart_service,
     retry_unless_permanent,
     rollout_progress,
+    update_service_env,
+    validate_env,
+)
+from tasks.swarm_nodes import (
+    join_worker,
+    label_node,
+    observe_nodes,
+    remove_node,
     select_node,
     set_availability,
     single_node,
-    update_service_env,
-    user_tasks_by_node,
-    validate_env,
 )
+from tests.services.local_swarm import IDLE_COMMAND, TEST_IMAGE, LocalSwarm, wait_running_tasks
 
 # Until tests/conftest.py registers these plugins, the modules that need them do.
 
@@ -208,17 +206,6 @@ def _create_service(local_swarm: LocalSwarm, services: list[str], name: str, **k
     return client.services.create(TEST_IMAGE, list(IDLE_COMMAND), name=name, **kwargs)
 
 
-def _wait_running(client: docker.DockerClient, name: str, count: int) -> list[dict[str, Any]]:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        tasks = client.api.tasks(filters={"service": name, "desired-state": "running"})
-        running = [t for t in tasks if t["Status"]["State"] == "running"]
-        if len(running) == count:
-            return running
-        time.sleep(0.2)
-    raise AssertionError(f"{name} never had {count} running tasks")
-
-
 def test_observe_nodes_reports_every_node_and_its_user_servers(
     local_swarm: LocalSwarm, manager_url: str, services: list[str]
 ) -> None:
@@ -228,8 +215,8 @@ def test_observe_nodes_reports_every_node_and_its_user_servers(
         local_swarm, services, f"infra-{secrets.token_hex(3)}", constraints=["node.role==worker"]
     )
     client = local_swarm.docker_client(local_swarm.manager)
-    _wait_running(client, user, 1)
-    _wait_running(client, services[1], 1)
+    wait_running_tasks(client, user, 1)
+    wait_running_tasks(client, services[1], 1)
 
     observed = {o.hostname: o for o in observe_nodes.fn(manager_url)}
 
@@ -322,14 +309,14 @@ def test_restart_service_replaces_its_task(
     name = f"hub-{secrets.token_hex(3)}"
     _create_service(local_swarm, services, name, constraints=["node.role==worker"])
     client = local_swarm.docker_client(local_swarm.manager)
-    (before,) = _wait_running(client, name, 1)
+    (before,) = wait_running_tasks(client, name, 1)
 
     rollout = restart_service.fn(manager_url, name)
 
     assert rollout.tasks_before == (before["ID"],)
     assert len(rollout.tasks_after) == 1 and rollout.tasks_after != rollout.tasks_before
     assert rollout.version_after > rollout.version_before
-    (after,) = _wait_running(client, name, 1)
+    (after,) = wait_running_tasks(client, name, 1)
     assert after["ID"] == rollout.tasks_after[0]
     with pytest.raises(ServiceNotFoundError, match="no-such-service"):
         restart_service.fn(manager_url, "no-such-service")
@@ -348,11 +335,11 @@ def test_update_service_env_merges_and_skips_when_equal(
         constraints=["node.role==worker"],
     )
     client = local_swarm.docker_client(local_swarm.manager)
-    _wait_running(client, name, 2)
+    wait_running_tasks(client, name, 2)
 
     assert update_service_env.fn(manager_url, name, {"CULL_SERVER": "yes", "NEW": "1"}) is True
 
-    running = _wait_running(client, name, 2)
+    running = wait_running_tasks(client, name, 2)
     for running_task in running:
         env = running_task["Spec"]["ContainerSpec"]["Env"]
         assert env == ["KEEP=me", "CULL_SERVER=yes", "NEW=1"]
@@ -364,6 +351,6 @@ def test_update_service_env_merges_and_skips_when_equal(
 
     assert update_service_env.fn(manager_url, name, {"NEW": "1"}) is False
     assert client.api.inspect_service(name)["Version"]["Index"] == version
-    assert {t["ID"] for t in _wait_running(client, name, 2)} == task_ids
+    assert {t["ID"] for t in wait_running_tasks(client, name, 2)} == task_ids
     with pytest.raises(ValueError, match="invalid variable name"):
         update_service_env.fn(manager_url, name, {"": "x"})

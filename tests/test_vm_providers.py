@@ -20,16 +20,10 @@ from types import ModuleType
 import pytest
 from pydantic import SecretStr
 
-from tasks.local_swarm import LocalSwarm
-from tasks.swarm import join_worker, remove_node
-from tasks.vm_providers import (
-    LocalDockerdProvider,
-    StaticProvider,
-    VcpProvider,
-    VmProvider,
-    VmProviderError,
-    VmState,
-)
+from tasks.swarm_nodes import join_worker, remove_node
+from tasks.vm_providers import StaticProvider, VcpProvider, VmProvider, VmProviderError, VmState
+from tests.services.local_dockerd_provider import LocalDockerdProvider
+from tests.services.local_swarm import LocalSwarm
 
 # Until tests/conftest.py registers these plugins, the modules that need them do.
 

@@ -1,7 +1,15 @@
 """What the setup flow deploys, rendered as data: Elasticsearch index templates, Kibana saved
-objects, fluentd's configuration and JupyterHub's lc_wrapper settings.
+objects, fluentd's configuration, JupyterHub's lc_wrapper settings and its idle-server
+culling settings.
 """
 
+from cwh.setup.culling import (
+    CullingApplied,
+    CullingConfigError,
+    CullingSettings,
+    culling_report,
+    parse_culling_settings,
+)
 from cwh.setup.es_templates import (
     DEADLETTER_PRIORITY,
     EXECUTIONS_PRIORITY,
@@ -54,6 +62,9 @@ __all__ = [
     "MINIMUM_KIBANA",
     "NDJSON_PATH",
     "PASSWORD_ENV",
+    "CullingApplied",
+    "CullingConfigError",
+    "CullingSettings",
     "DefinitionError",
     "ElasticsearchOutput",
     "EnrichCommand",
@@ -65,6 +76,7 @@ __all__ = [
     "JupyterHubConfigError",
     "LcWrapperEnvironment",
     "build_objects",
+    "culling_report",
     "dashboard_id",
     "executions_mapping",
     "generate",
@@ -72,6 +84,7 @@ __all__ = [
     "load_definition",
     "normalise_es_url",
     "overlapping_templates",
+    "parse_culling_settings",
     "parse_ndjson",
     "patterns_overlap",
     "quote",

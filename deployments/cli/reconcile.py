@@ -146,7 +146,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _print_report(report: dict[str, Any], *, as_json: bool) -> None:
-    from flows.reconcile_workers import summary_markdown
+    from cwh.timetable import summary_markdown
 
     if as_json:
         print(json.dumps(report, indent=2, ensure_ascii=False))

@@ -1,15 +1,16 @@
 """pytest plugin: a real Docker Swarm (one manager, three workers) shared by the session.
 
-Built on :mod:`tasks.local_swarm`: every node is its own dockerd in its own network namespace,
-so tests exercise real scheduling, draining, joins and rolling updates. Nothing is skipped: on
-a machine without the lab's prerequisites (root, ``dockerd``, ``ip``, ``nsenter``) the fixture
-fails with the exact missing piece, because a silently skipped swarm test proves nothing.
+Built on :mod:`tests.services.local_swarm`: every node is its own dockerd in its own network
+namespace, so tests exercise real scheduling, draining, joins and rolling updates. Nothing is
+skipped: on a machine without the lab's prerequisites (root, ``dockerd``, ``ip``,
+``nsenter``) the fixture fails with the exact missing piece, because a silently skipped swarm
+test proves nothing.
 
 Layout (addresses in the lab's private subnet, 10.99.0.0/24 by default):
 
 * ``mgr`` — hostname ``manager1``, ``.10``, the swarm manager;
 * ``w1``..``w3`` — hostnames ``worker1``..``worker3``, ``.11``..``.13``, joined workers;
-* the test image :data:`tasks.local_swarm.TEST_IMAGE` is loaded on every node.
+* the test image :data:`tests.services.local_swarm.TEST_IMAGE` is loaded on every node.
 
 Tests share the lab, so each test must leave it as it found it: remove the services it created,
 set availabilities and labels back, and remove any node it added (use addresses from ``.20``).
@@ -21,7 +22,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tasks.local_swarm import LabError, LocalSwarm, NodeSpec
+from tests.services.local_swarm import LabError, LocalSwarm, NodeSpec
 
 WORKER_COUNT = 3
 

@@ -1,12 +1,12 @@
-"""A real multi-node Docker Swarm on one machine, for tests, demos and the local VM provider.
+"""A real multi-node Docker Swarm on one machine, for tests, the benchmark and the local VM
+provider (:mod:`tests.services.local_dockerd_provider`).
 
 Every node is a separate ``dockerd`` in its own network, UTS and mount namespace, with its own
 data root, exec root and unix socket. Nodes hang off a bridge inside a private "hub" network
 namespace, so the lab's addresses exist only inside namespaces it created: nothing is added to
 the machine's own interfaces, routes or firewall, and nothing leaves the machine. One shared
 network namespace would not do: the workers' gossip agents could not bind their port and overlay
-service discovery would be dead. The verified recipe this follows (timings, traps) is the
-project's swarm test-lab reference.
+service discovery would be dead.
 
 Each instance owns a unique prefix (namespace and cgroup names) and a directory under a short
 root (unix socket paths are limited to about 108 bytes and containerd nests its sockets under the
@@ -606,6 +606,20 @@ class LocalSwarm:
 
 
 # --------------------------------------------------------------------- stale labs and teardown
+
+
+def wait_running_tasks(
+    client: Any, service: str, count: int, timeout: float = 60.0
+) -> list[dict[str, Any]]:
+    """The running tasks of ``service`` (name or ID) once exactly ``count`` of them run."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        tasks = client.api.tasks(filters={"service": service, "desired-state": "running"})
+        running: list[dict[str, Any]] = [t for t in tasks if t["Status"]["State"] == "running"]
+        if len(running) == count:
+            return running
+        time.sleep(0.2)
+    raise AssertionError(f"service {service} never had {count} running task(s)")
 
 
 def reap_stale_labs(root: Path = DEFAULT_ROOT) -> list[Path]:

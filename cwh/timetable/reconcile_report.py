@@ -1,0 +1,323 @@
+"""What one reconcile run decides and reports, without touching anything.
+
+The run's instant, its removal policy and the hub's culling variables; how a plan splits into
+provider and swarm steps; and the typed report: per-node rows (before -> after, actions,
+status, seconds), the nodes waiting for their users, blocked or failed, and the summary
+Markdown the run publishes and ``cwh reconcile`` prints.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Literal, TypedDict
+
+from cwh.timetable.model import Culling
+from cwh.timetable.table import RunTarget, Timetable
+from cwh.timetable.worker_plan import (
+    Action,
+    ActionKind,
+    ObservedNode,
+    Plan,
+    RemovalPolicy,
+    SwarmNodeState,
+    VmState,
+)
+
+# JupyterHub's idle culler default (CULL_SERVER_IDLE_TIMEOUT) when culling is on without one.
+DEFAULT_CULL_IDLE_SECONDS = 600
+
+NodeStatus = Literal["unchanged", "planned", "done", "busy", "blocked", "skipped", "failed"]
+
+_MACHINE_UP = (ActionKind.CREATE_VM, ActionKind.POWER_ON)
+_MACHINE_DOWN = (ActionKind.DELETE_VM, ActionKind.POWER_OFF)
+
+
+class AddressReason(TypedDict):
+    """A node waiting (busy), blocked or left alone, and why."""
+
+    address: str
+    reason: str
+
+
+class AddressError(TypedDict):
+    """Something that failed: a node, the hub service or the ledger, and the error."""
+
+    address: str
+    error: str
+
+
+class CullingChange(TypedDict):
+    """The hub's culling variables as the run set them."""
+
+    service: str
+    env: dict[str, str]
+    changed: bool
+
+
+class NodeRow(TypedDict):
+    """One worker address in the run's table."""
+
+    address: str
+    hostname: str
+    wanted: str
+    before: str
+    after: str
+    actions: str
+    status: NodeStatus
+    seconds: float
+    note: str
+
+
+class ReconcileReport(TypedDict):
+    """What a reconcile run returns, publishes and ``cwh reconcile`` prints."""
+
+    at: str
+    timezone: str
+    phase: str
+    target_source: str
+    note: str
+    provider: str
+    dry_run: bool
+    converged: bool
+    desired: dict[str, str]
+    actions: list[dict[str, object]]
+    nodes: list[NodeRow]
+    busy: list[AddressReason]
+    blocked: list[AddressReason]
+    failed: list[AddressError]
+    untouched: list[AddressReason]
+    culling: CullingChange | None
+    ledger: str | None
+    durations: dict[str, float]
+
+
+@dataclass(frozen=True)
+class PoolObservation:
+    """Everything one observation saw: per address, plus the swarm's host names."""
+
+    nodes: Mapping[str, ObservedNode]
+    hostnames: Mapping[str, str]
+    seconds: float
+
+
+@dataclass(frozen=True)
+class NodeOutcome:
+    """What happened to one worker address in the apply step."""
+
+    address: str
+    status: NodeStatus
+    message: str = ""
+    seconds: float = 0.0
+
+
+@dataclass
+class NodeSteps:
+    """One address's actions, split by who carries them out."""
+
+    machine_up: list[Action] = field(default_factory=list)
+    swarm: list[Action] = field(default_factory=list)
+    machine_down: list[Action] = field(default_factory=list)
+
+
+def split_actions(plan: Plan) -> dict[str, NodeSteps]:
+    """Per address (plan order kept): provider steps before, swarm steps, provider steps after."""
+    steps: dict[str, NodeSteps] = {}
+    for action in plan.actions:
+        node = steps.setdefault(action.address, NodeSteps())
+        if action.kind in _MACHINE_UP:
+            node.machine_up.append(action)
+        elif action.kind in _MACHINE_DOWN:
+            node.machine_down.append(action)
+        else:
+            node.swarm.append(action)
+    return steps
+
+
+def run_instant(at: datetime | None, timetable: Timetable) -> datetime:
+    """The instant a run plans for; a time without offset is read in the timetable's zone."""
+    if at is None:
+        return datetime.now(UTC)
+    if at.tzinfo is None or at.utcoffset() is None:
+        return at.replace(tzinfo=timetable.timezone)
+    return at
+
+
+def removal_policy(timetable: Timetable, target: RunTarget, at: datetime) -> RemovalPolicy:
+    """When a busy node may be stopped anyway: grace of the phase entered, culling window.
+
+    Culling settings come from the timetable; without them culling counts as off, so a busy
+    node waits for its users however long it takes.
+    """
+    entered = next((w for w in timetable.windows if w.name == target.state.phase), None)
+    grace = timedelta(minutes=timetable.drain_before(entered))
+    culling = timetable.culling_at(at)
+    window = None
+    if culling.enabled:
+        window = timedelta(seconds=culling.idle_timeout or DEFAULT_CULL_IDLE_SECONDS)
+    return RemovalPolicy(grace=grace, cull_window=window)
+
+
+def culling_env(culling: Culling) -> dict[str, str]:
+    """The hub's culling variables for the settings that are given (others left alone)."""
+    env: dict[str, str] = {}
+    if culling.enabled is not None:
+        env["CULL_SERVER"] = "yes" if culling.enabled else "no"
+    for name, value in (
+        ("CULL_SERVER_IDLE_TIMEOUT", culling.idle_timeout),
+        ("CULL_SERVER_MAX_AGE", culling.max_age),
+        ("CULL_SERVER_EVERY", culling.every),
+    ):
+        if value is not None:
+            env[name] = str(value)
+    return env
+
+
+def describe_node(node: ObservedNode | None, manages_vms: bool) -> str:
+    """``vm running · active`` and the like, for the report."""
+    if node is None:
+        return "no VM" if manages_vms else "not in the swarm"
+    parts = [f"VM {node.vm}" if node.vm is not VmState.ABSENT else "no VM"] if manages_vms else []
+    members = [
+        f"{entry.availability}"
+        + ("" if entry.state is SwarmNodeState.READY else f" ({entry.state})")
+        for entry in node.swarm
+    ]
+    parts.append(", ".join(members) if members else "not in the swarm")
+    if node.running_user_tasks:
+        parts.append(f"{node.running_user_tasks} user server(s)")
+    return " · ".join(parts)
+
+
+def node_rows(
+    plan: Plan,
+    before: PoolObservation,
+    after: PoolObservation | None,
+    outcomes: Mapping[str, NodeOutcome],
+    manages_vms: bool,
+) -> list[NodeRow]:
+    """One table row per worker address: before -> after, actions, status and seconds."""
+    rows: list[NodeRow] = []
+    for address, wanted in plan.desired.items():
+        actions = plan.actions_for(address)
+        outcome = outcomes.get(address)
+        hostname = (after.hostnames.get(address) if after else None) or before.hostnames.get(
+            address, ""
+        )
+        rows.append(
+            {
+                "address": address,
+                "hostname": hostname,
+                "wanted": wanted.value,
+                "before": describe_node(before.nodes.get(address), manages_vms),
+                "after": describe_node(after.nodes.get(address), manages_vms) if after else "",
+                "actions": "; ".join(action.describe() for action in actions) or "-",
+                "status": outcome.status if outcome else "unchanged",
+                "seconds": round(outcome.seconds, 2) if outcome else 0.0,
+                "note": outcome.message if outcome else "",
+            }
+        )
+    return rows
+
+
+def unfinished(remaining: Plan, outcomes: Mapping[str, NodeOutcome]) -> list[AddressError]:
+    """Verification: actions still planned on nodes that did not already fail or wait."""
+    reported = {a for a, o in outcomes.items() if o.status in ("failed", "skipped", "busy")}
+    return [
+        {"address": action.address, "error": f"still to do after this run: {action.describe()}"}
+        for action in remaining.actions
+        if action.address not in reported
+    ]
+
+
+def waiting(
+    plan: Plan, before: PoolObservation, outcomes: Mapping[str, NodeOutcome]
+) -> tuple[list[AddressReason], list[AddressReason]]:
+    """Nodes waiting for their user servers (not a failure), and nodes blocked otherwise."""
+    busy: list[AddressReason] = []
+    blocked: list[AddressReason] = []
+    for item in plan.blocked:
+        node = before.nodes.get(item.address)
+        leaving = not plan.desired[item.address].is_up
+        entry: AddressReason = {"address": item.address, "reason": item.reason}
+        if leaving and node is not None and node.running_user_tasks:
+            busy.append(entry)
+        else:
+            blocked.append(entry)
+    for address, outcome in outcomes.items():
+        if outcome.status == "busy":
+            busy.append({"address": address, "reason": outcome.message})
+    return busy, blocked
+
+
+def mark_waiting(
+    outcomes: dict[str, NodeOutcome], busy: list[AddressReason], blocked: list[AddressReason]
+) -> None:
+    """A node waiting for its users shows as busy, with the reason, even though its pause
+    step was done; a node the plan could not touch shows as blocked."""
+    for item in busy:
+        address = item["address"]
+        seconds = outcomes[address].seconds if address in outcomes else 0.0
+        outcomes[address] = NodeOutcome(address, "busy", item["reason"], seconds)
+    for item in blocked:
+        address = item["address"]
+        outcomes.setdefault(address, NodeOutcome(address, "blocked", item["reason"]))
+
+
+def failures(
+    outcomes: Mapping[str, NodeOutcome], problems: list[AddressError]
+) -> list[AddressError]:
+    """Nodes that failed or were skipped, then the run's other problems."""
+    failed: list[AddressError] = [
+        {"address": address, "error": outcome.message}
+        for address, outcome in outcomes.items()
+        if outcome.status in ("failed", "skipped")
+    ]
+    return failed + problems
+
+
+def failure_message(report: ReconcileReport) -> str:
+    """Why a run did not converge, one entry per failed or blocked address."""
+    lines = "; ".join(
+        [f"{item['address']}: {item['error']}" for item in report["failed"]]
+        + [f"{item['address']}: {item['reason']}" for item in report["blocked"]]
+    )
+    return f"the worker pool did not converge ({lines}); the next run retries"
+
+
+def summary_markdown(report: ReconcileReport) -> str:
+    """The run's summary artifact."""
+    if report["dry_run"]:
+        headline = "dry run (nothing applied)"
+    elif report["failed"] or report["blocked"]:
+        headline = "NOT converged"
+    elif report["busy"]:
+        headline = f"waiting for user servers on {len(report['busy'])} node(s)"
+    else:
+        headline = "converged"
+    durations = report["durations"]
+    lines = [
+        f"## Worker pool: {headline}",
+        "",
+        f"- At: {report['at']} ({report['timezone']})",
+        f"- Target: phase `{report['phase']}` from the {report['target_source']}: {report['note']}",
+        f"- Provider: {report['provider']}",
+        f"- Actions: {len(report['actions'])} planned",
+        "- Seconds: " + ", ".join(f"{step} {seconds:.2f}" for step, seconds in durations.items()),
+    ]
+    for item in report["busy"]:
+        lines.append(f"- Busy, retried next run: {item['address']}: {item['reason']}")
+    for item in report["blocked"]:
+        lines.append(f"- **Blocked**: {item['address']}: {item['reason']}")
+    for failure in report["failed"]:
+        lines.append(f"- **Failed**: {failure['address']}: {failure['error']}")
+    for item in report["untouched"]:
+        lines.append(f"- Untouched: {item['address']} ({item['reason']})")
+    culling = report["culling"]
+    if culling:
+        state = "updated" if culling["changed"] else "already set"
+        lines.append(f"- Culling on `{culling['service']}` ({state}): {culling['env']}")
+    if report["ledger"]:
+        lines.append(f"- Node-hours ledger: `{report['ledger']}`")
+    return "\n".join(lines) + "\n"

@@ -1,5 +1,6 @@
 """What the setup flow deploys, rendered as data: Elasticsearch index templates, Kibana saved
-objects, fluentd's configuration and JupyterHub's lc_wrapper settings.
+objects, fluentd's configuration and JupyterHub's lc_wrapper settings, and the markdown report
+of a setup run.
 """
 
 from cwh.setup.es_templates import (
@@ -45,6 +46,13 @@ from cwh.setup.kibana_objects import (
     referenced_data_views,
     retarget_data_view,
 )
+from cwh.setup.report import (
+    SetupReport,
+    done_markdown,
+    failed_checks_markdown,
+    plan_markdown,
+    unified_diff,
+)
 
 __all__ = [
     "API_KEY_ENV",
@@ -64,9 +72,12 @@ __all__ = [
     "IndexTemplate",
     "JupyterHubConfigError",
     "LcWrapperEnvironment",
+    "SetupReport",
     "build_objects",
     "dashboard_id",
+    "done_markdown",
     "executions_mapping",
+    "failed_checks_markdown",
     "generate",
     "index_templates",
     "load_definition",
@@ -74,6 +85,7 @@ __all__ = [
     "overlapping_templates",
     "parse_ndjson",
     "patterns_overlap",
+    "plan_markdown",
     "quote",
     "referenced_data_views",
     "render_env_file",
@@ -82,4 +94,5 @@ __all__ = [
     "render_systemd_dropin",
     "retarget_data_view",
     "template_differences",
+    "unified_diff",
 ]

@@ -3,6 +3,14 @@
 from blocks.coursewarehub import CoursewareHub
 from blocks.elasticsearch import ElasticsearchConnection
 from blocks.kibana import KibanaConnection
+from blocks.loading import BlockNotFound, load_block
 from blocks.vcp import VcpWorkerUnit
 
-__all__ = ["CoursewareHub", "ElasticsearchConnection", "KibanaConnection", "VcpWorkerUnit"]
+__all__ = [
+    "BlockNotFound",
+    "CoursewareHub",
+    "ElasticsearchConnection",
+    "KibanaConnection",
+    "VcpWorkerUnit",
+    "load_block",
+]

@@ -3,7 +3,7 @@
 Everything the setup flow needs to know about the hub lives here, editable in the Prefect UI:
 how to reach its Docker Swarm manager (a composed ``prefect_docker.DockerHost``, ``unix://`` or
 ``ssh://user@host``), where its files are, and how fluentd on the manager is wired. Paths are
-paths on the manager, where the flows' worker runs. Defaults are the reference installation's.
+paths on the manager, where the flows' worker runs. Defaults fit a standard installation.
 """
 
 from __future__ import annotations

@@ -8,6 +8,8 @@ from urllib.parse import urlsplit
 from prefect.blocks.core import Block
 from pydantic import ConfigDict, Field, SecretStr, field_validator, model_validator
 
+from blocks._credentials import check_credentials
+
 DEFAULT_SPACE = "default"
 _SPACE_RE = re.compile(r"^[a-z0-9_-]+$")
 
@@ -65,10 +67,7 @@ class KibanaConnection(Block):
 
     @model_validator(mode="after")
     def _check_credentials(self) -> KibanaConnection:
-        if self.api_key is not None and (self.username or self.password):
-            raise ValueError("give either an API key or username and password, not both")
-        if bool(self.username) != (self.password is not None):
-            raise ValueError("username and password must be given together")
+        check_credentials(self.username, self.password, self.api_key)
         return self
 
     @property

@@ -10,14 +10,22 @@ textbook over a non-empty index) fails the run so it is seen, with the index unt
 
 from __future__ import annotations
 
-import re
 from typing import TypeVar, cast
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.utilities.annotations import quote
 
-from cwh.textbook import DEFAULT_INCLUDE, DEFAULT_QNO_FORMAT, IndexOptions, IndexOutcome, Numbering
+from cwh.textbook import (
+    DEFAULT_INCLUDE,
+    DEFAULT_QNO_FORMAT,
+    IndexOptions,
+    IndexOutcome,
+    Numbering,
+    more_suffix,
+    notebook_table,
+    summary_markdown,
+)
 from tasks.textbook_files import (
     announce_textbook_indexed,
     scan_textbook_files,
@@ -29,7 +37,6 @@ DEFAULT_TEXTBOOK_DIR = "/jupyter/admin/textbook"
 DEFAULT_INDEX_FILE = "/var/lib/lc-wrapper/meme.csv"
 NOTEBOOKS_ARTIFACT_KEY = "textbook-index-notebooks"
 SUMMARY_ARTIFACT_KEY = "textbook-index-summary"
-MAX_LISTED_PATHS = 50
 MAX_LOGGED_PATHS = 20
 T = TypeVar("T")
 
@@ -71,11 +78,7 @@ def index_textbook(
     )
     if changed_paths is not None:
         shown = changed_paths[:MAX_LOGGED_PATHS]
-        more = (
-            f" and {len(changed_paths) - len(shown)} more"
-            if len(changed_paths) > len(shown)
-            else ""
-        )
+        more = more_suffix(len(changed_paths), len(shown))
         logger.info("started for %d changed path(s): %s%s", len(changed_paths), shown, more)
     scan = scan_textbook_files(textbook_dir, options, output)
     problems = validate_textbook(_unvisited(scan), options)
@@ -106,65 +109,3 @@ def _unvisited(value: T) -> T:
     ``value`` itself; the cast only tells the type checker so.
     """
     return cast(T, quote(value))
-
-
-def notebook_table(outcome: IndexOutcome) -> list[dict[str, object]]:
-    return [
-        {
-            "number": nb.number,
-            "textbook_path": nb.path,
-            "course_server": nb.course_server,
-            "questions": nb.questions,
-            "labelled": nb.labelled,
-            "problems": nb.problems,
-            "status": nb.status,
-            "lc_notebook_meme": nb.notebook_meme or "",
-        }
-        for nb in outcome.notebooks
-    ]
-
-
-def summary_markdown(
-    outcome: IndexOutcome, textbook_dir: str, changed_paths: list[str] | None
-) -> str:
-    headline = {
-        "written": "index updated",
-        "unchanged": "index already up to date",
-        "refused": "index NOT written",
-    }[outcome.status]
-    lines = [
-        f"## Textbook index: {headline}",
-        "",
-        f"- Textbook: {_code(textbook_dir)}",
-        f"- Index: {_code(str(outcome.index))}",
-        f"- Questions: {outcome.rows} from {len(outcome.notebooks)} notebook(s)"
-        f" ({outcome.files_read} notebook file(s) read, the rest from the cache)",
-        f"- Problems: {len(outcome.problems)}",
-    ]
-    if changed_paths is not None:
-        shown = ", ".join(_code(p) for p in changed_paths[:MAX_LISTED_PATHS])
-        more = (
-            f" and {len(changed_paths) - MAX_LISTED_PATHS} more"
-            if len(changed_paths) > MAX_LISTED_PATHS
-            else ""
-        )
-        lines.append(f"- Triggered by {len(changed_paths)} changed path(s): {shown}{more}")
-    if outcome.changed_textbook_paths:
-        shown = ", ".join(_code(p) for p in outcome.changed_textbook_paths[:MAX_LISTED_PATHS])
-        lines.append(f"- Notebooks whose questions changed: {shown}")
-    if outcome.refusal:
-        lines += ["", f"**{outcome.refusal}**"]
-    if outcome.problems:
-        lines += ["", "### Problems", ""]
-        for problem in outcome.problems:
-            fix = _code(problem.fix_command) if problem.fix_command else problem.hint or ""
-            lines.append(f"- {_code(problem.path)}: {problem.message} To fix: {fix}")
-    return "\n".join(lines) + "\n"
-
-
-def _code(text: str) -> str:
-    """Inline code that survives backticks inside ``text`` (a longer fence, padded)."""
-    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
-    fence = "`" * (longest + 1)
-    padding = " " if longest else ""
-    return f"{fence}{padding}{text}{padding}{fence}"

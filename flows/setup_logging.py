@@ -1,8 +1,6 @@
 """Flow ``setup-logging``: wire a CoursewareHub's execution logs into Elasticsearch and Kibana.
 
-Replaces the reference's long notebook (inventory files, curl, an Ansible playbook installing
-custom Ruby gems, clicking dashboards together) with one idempotent run whose inputs are three
-blocks an operator fills in the Prefect UI:
+One idempotent run whose inputs are three blocks an operator fills in the Prefect UI:
 
 1. **Checks** (all of them, concurrently): Docker swarm manager with the hub's stack running,
    the manager's directories, Elasticsearch health and version, Kibana status, version and
@@ -21,20 +19,12 @@ the data view is found and left alone, fluentd is not reloaded and the hub is no
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Any, TypeVar
-
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
-from prefect.blocks.core import Block
-from prefect.futures import PrefectFuture, wait
 
-from blocks.coursewarehub import CoursewareHub
-from blocks.elasticsearch import ElasticsearchConnection
-from blocks.kibana import KibanaConnection
-from cwh.setup import NDJSON_PATH, dashboard_id, parse_ndjson, referenced_data_views
-from tasks.checks import check_docker, check_files
+from blocks import CoursewareHub, ElasticsearchConnection, KibanaConnection, load_block
+from cwh.setup import SetupReport, done_markdown, failed_checks_markdown, plan_markdown
+from tasks.checks import check_docker, check_files, check_results
 from tasks.elasticsearch_setup import (
     apply_index_templates,
     check_elasticsearch,
@@ -43,6 +33,7 @@ from tasks.elasticsearch_setup import (
 from tasks.fluentd import apply_fluentd, plan_fluentd, render_files
 from tasks.jupyterhub import plan_jupyterhub, write_jupyterhub_config
 from tasks.kibana import (
+    ShippedDashboard,
     apply_data_view,
     check_kibana,
     dashboard_url,
@@ -54,61 +45,10 @@ from tasks.swarm import restart_service
 PLAN_ARTIFACT_KEY = "setup-logging-plan"
 REPORT_ARTIFACT_KEY = "setup-logging-report"
 DEFAULT_BLOCK = "default"
-B = TypeVar("B", bound=Block)
 
 
 class SetupChecksFailed(RuntimeError):
     """At least one check failed; nothing was changed."""
-
-
-class BlockNotFound(ValueError):
-    """A block named as a parameter does not exist (or cannot be read)."""
-
-
-@dataclass
-class SetupReport:
-    dry_run: bool
-    checks: list[str] = field(default_factory=list)
-    planned: list[str] = field(default_factory=list)
-    changed: list[str] = field(default_factory=list)
-    dashboard_url: str | None = None
-    markdown: str = ""
-
-
-def load_block(block_type: type[B], name: str) -> B:
-    """``Block.load`` with an error that says which block is missing."""
-    type_name = block_type.get_block_type_name()
-    try:
-        block = block_type.load(name)
-    except ValueError as exc:
-        raise BlockNotFound(f"{type_name} block {name!r} cannot be loaded: {exc}") from None
-    if not isinstance(block, block_type):
-        raise BlockNotFound(f"block {name!r} is not a {type_name} block")
-    return block
-
-
-def _outcome(future: PrefectFuture[Any]) -> tuple[Any, BaseException | None]:
-    value = future.result(raise_on_failure=False)
-    if isinstance(value, BaseException):
-        return None, value
-    return value, None
-
-
-def _diff_block(diff: str) -> list[str]:
-    if not diff:
-        return []
-    return ["", "```diff", diff.rstrip("\n"), "```", ""]
-
-
-def _markdown(title: str, sections: Sequence[tuple[str, Sequence[str]]]) -> str:
-    lines = [f"# {title}", ""]
-    for heading, body in sections:
-        lines += [f"## {heading}", "", *body, ""]
-    return "\n".join(lines)
-
-
-def _bullets(items: Sequence[str]) -> list[str]:
-    return [f"- {item}" for item in items] or ["- nothing"]
 
 
 @flow(
@@ -129,73 +69,52 @@ def setup_logging(
     report = SetupReport(dry_run=dry_run)
 
     # 1. checks: all of them, then stop on any failure.
-    futures: dict[str, PrefectFuture[Any]] = {
-        "Docker swarm": check_docker.submit(hub),
-        "Manager files": check_files.submit(hub),
-        "Elasticsearch": check_elasticsearch.submit(es),
-        "Kibana": check_kibana.submit(kibana),
-    }
-    wait(list(futures.values()))
-    results: dict[str, Any] = {}
-    failures: list[str] = []
-    for name, future in futures.items():
-        value, error = _outcome(future)
-        if error is not None:
-            failures.append(f"{name}: {error}")
-            report.checks.append(f"FAILED {name}: {error}")
-        else:
-            results[name] = value
-            report.checks.append(f"ok {name}: {_check_summary(name, value)}")
-    if failures:
-        report.markdown = _markdown(
-            "setup-logging: checks failed, nothing was changed",
-            [("Checks", _bullets(report.checks))],
-        )
+    docker = check_docker.submit(hub)
+    files = check_files.submit(hub)
+    checks = check_results(
+        {
+            "Docker swarm": docker,
+            "Manager files": files,
+            "Elasticsearch": check_elasticsearch.submit(es),
+            "Kibana": check_kibana.submit(kibana),
+        }
+    )
+    report.checks = checks.lines
+    if checks.failures:
+        report.markdown = failed_checks_markdown(report)
         create_markdown_artifact(
             key=REPORT_ARTIFACT_KEY, markdown=report.markdown, description="Failed checks"
         )
-        raise SetupChecksFailed("setup checks failed, nothing was changed:\n" + "\n".join(failures))
-    index_present = bool(results["Manager files"].meme_index_present)
+        raise SetupChecksFailed(
+            "setup checks failed, nothing was changed:\n" + "\n".join(checks.failures)
+        )
+    index_present = files.result().meme_index_present
 
     # 2. plan (read only).
     template_plans = plan_index_templates(es)
     view_plan = plan_data_view(kibana, es.index_prefix)
-    ndjson = NDJSON_PATH.read_text(encoding="utf-8")
-    objects = parse_ndjson(ndjson)
+    dashboard = ShippedDashboard.load()
     fluentd_files = render_files(hub, es)
     fluentd_plan = plan_fluentd(fluentd_files, hub)
     hub_plan = plan_jupyterhub(hub)
-    dashboard_link = dashboard_url(kibana, dashboard_id(objects))
+    report.dashboard_url = dashboard_url(kibana, dashboard.dashboard_id)
 
-    planned: list[str] = []
     if not index_present:
-        planned.append(f"build the MEME index {hub.meme_index_path} (index-textbook)")
-    planned += [plan.describe() for plan in template_plans]
-    planned.append(view_plan.describe())
-    planned.append(
-        f"import {len(objects)} saved objects (Lens panels and dashboard, overwrite by id) "
-        f"into space `{kibana.space}`, pointed at data view `{view_plan.view_id}`"
-    )
-    planned += [f"fluentd: {line}" for line in fluentd_plan.describe()]
-    planned += [f"JupyterHub: {line}" for line in hub_plan.describe()]
-    report.planned = planned
-    plan_sections: list[tuple[str, Sequence[str]]] = [
-        ("Checks", _bullets(report.checks)),
-        ("Planned changes", _bullets(planned)),
-        ("fluentd config diff", _diff_block(fluentd_plan.config.diff) or ["(no change)"]),
-        ("JupyterHub config diff", _diff_block(hub_plan.diff) or ["(no change)"]),
-    ]
+        report.planned.append(f"build the MEME index {hub.meme_index_path} (index-textbook)")
+    report.planned += [plan.describe() for plan in template_plans]
+    report.planned.append(view_plan.describe())
+    report.planned.append(dashboard.describe_import(kibana.space, view_plan.view_id))
+    report.planned += [f"fluentd: {line}" for line in fluentd_plan.describe()]
+    report.planned += [f"JupyterHub: {line}" for line in hub_plan.describe()]
     if dry_run:
-        report.dashboard_url = dashboard_link
-        report.markdown = _markdown("setup-logging: plan (dry run, nothing changed)", plan_sections)
+        report.markdown = plan_markdown(report, fluentd_plan.config.diff, hub_plan.diff)
         create_markdown_artifact(
             key=PLAN_ARTIFACT_KEY, markdown=report.markdown, description="Planned changes"
         )
-        logger.info("dry run: %d planned item(s), nothing changed", len(planned))
+        logger.info("dry run: %d planned item(s), nothing changed", len(report.planned))
         return report
 
     # 3. apply, in dependency order.
-    changed: list[str] = []
     if not index_present:
         from flows.index_textbook import index_textbook
 
@@ -204,65 +123,34 @@ def setup_logging(
             output=hub.meme_index_path,
             qlabel_pattern=hub.qlabel_pattern,
         )
-        changed.append(f"built the MEME index {hub.meme_index_path}")
-    templates = apply_index_templates(es, template_plans)
-    changed += [f"index template `{name}` installed" for name in templates.changed]
+        report.changed.append(f"built the MEME index {hub.meme_index_path}")
+    report.changed += apply_index_templates(es, template_plans).describe_changes()
     view_id = apply_data_view(kibana, view_plan)
-    if view_plan.action != "unchanged":
-        changed.append(f"data view `{view_id}` {view_plan.action}d")
-    imported = import_dashboard(kibana, ndjson, view_id)
-    changed.append(f"dashboard imported ({imported.success_count} saved objects, same ids)")
-    fluentd = apply_fluentd(fluentd_files, fluentd_plan, hub)
-    changed += [f"wrote `{path}`" for path in fluentd.written]
-    if fluentd.action != "none":
-        changed.append(f"fluentd dry run {fluentd.dry_run}; fluentd {fluentd.action}ed")
+    report.changed += view_plan.describe_result(view_id)
+    report.changed.append(import_dashboard(kibana, dashboard.ndjson, view_id).describe())
+    report.changed += apply_fluentd(fluentd_files, fluentd_plan, hub).describe_changes()
     if hub_plan.changed:
         write_jupyterhub_config(hub_plan)
-        changed.append(f"wrote `{hub_plan.path}`")
+        report.changed.append(f"wrote `{hub_plan.path}`")
     if hub_plan.restart:
         rollout = restart_service(hub.docker_target(), hub.jupyterhub_service)
-        changed.append(
+        report.changed.append(
             f"restarted `{rollout.service}` (version {rollout.version_before} -> "
             f"{rollout.version_after}, {rollout.seconds:.0f} s)"
         )
 
     # 4. report.
-    report.changed = changed
-    report.dashboard_url = dashboard_link
-    views = ", ".join(sorted(referenced_data_views(objects)))
-    report.markdown = _markdown(
-        "setup-logging: done",
-        [
-            ("Checks", _bullets(report.checks)),
-            ("Changes", _bullets(changed)),
-            (
-                "Kibana",
-                [
-                    f"- Dashboard: [{dashboard_link}]({dashboard_link})",
-                    f"- Data view `{view_id}` (`{es.index_prefix}-*` on `@timestamp`), "
-                    f"shipped objects referenced `{views}`",
-                ],
-            ),
-            ("fluentd config diff", _diff_block(fluentd_plan.config.diff) or ["(no change)"]),
-        ],
+    report.markdown = done_markdown(
+        report,
+        view_id=view_id,
+        index_prefix=es.index_prefix,
+        referenced_views=sorted(dashboard.referenced_views),
+        fluentd_diff=fluentd_plan.config.diff,
     )
     create_markdown_artifact(
         key=REPORT_ARTIFACT_KEY, markdown=report.markdown, description="What setup did"
     )
-    logger.info("setup finished: %d change(s); dashboard %s", len(changed), dashboard_link)
+    logger.info(
+        "setup finished: %d change(s); dashboard %s", len(report.changed), report.dashboard_url
+    )
     return report
-
-
-def _check_summary(name: str, value: Any) -> str:
-    if name == "Docker swarm":
-        services = ", ".join(s.describe() for s in value.services)
-        return f"{value.endpoint} is a swarm manager ({value.node}); {services}"
-    if name == "Manager files":
-        index = "present" if value.meme_index_present else "missing, will be built"
-        return f"directories present; MEME index {index}"
-    if name == "Elasticsearch":
-        return (
-            f"{value.endpoint} cluster {value.cluster_name} {value.health}, "
-            f"version {', '.join(value.versions) or 'unknown'}"
-        )
-    return f"{value.url} {value.level}, version {value.version_text}"

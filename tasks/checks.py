@@ -1,40 +1,62 @@
 """Prefect tasks that check the CoursewareHub side before setup changes anything.
 
-The reference checked by hand (and failed with ``raise "str"``). Here every check either
-passes with a summary for the report or fails with one error that names the endpoint and the
-cause; the flow runs all of them and changes nothing unless all pass. The Elasticsearch and
-Kibana checks live with their systems (:mod:`tasks.elasticsearch_setup`, :mod:`tasks.kibana`).
+Every check either passes with a summary for the report or fails with one error that names
+the endpoint and the cause; the flow runs all of them and changes nothing unless all pass.
+The Elasticsearch and Kibana checks live with their systems (:mod:`tasks.elasticsearch_setup`,
+:mod:`tasks.kibana`).
 """
 
 from __future__ import annotations
 
-import logging
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import docker.errors  # type: ignore[import-untyped]
 from prefect import task
-from prefect.cache_policies import NO_CACHE
-from prefect.client.schemas.objects import State, TaskRun
-from prefect.exceptions import MissingContextError
-from prefect.logging import get_run_logger
+from prefect.futures import PrefectFuture, wait
 
 from blocks.coursewarehub import CoursewareHub
+from tasks.common import OutsideSystemError, retrying, run_logger
 from tasks.swarm import docker_client
 
 STACK_LABEL = "com.docker.stack.namespace"
 
 
-class SetupCheckError(RuntimeError):
+class SetupCheckError(OutsideSystemError):
     """A precondition does not hold; ``permanent`` ones are not retried."""
 
-    def __init__(self, endpoint: str, cause: str, *, permanent: bool = True) -> None:
-        super().__init__(f"{endpoint}: {cause}")
-        self.endpoint = endpoint
-        self.cause = cause
-        self.permanent = permanent
+
+class CheckSummary(Protocol):
+    """What a passed check reports: one line for the setup report."""
+
+    def report_line(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class CheckResults:
+    """The report line of every check (``ok ...`` or ``FAILED ...``) and the failures."""
+
+    lines: list[str]
+    failures: list[str]
+
+
+def check_results(checks: Mapping[str, PrefectFuture[Any]]) -> CheckResults:
+    """Wait for every submitted check, then say how each went (the futures never raise)."""
+    wait(list(checks.values()))
+    lines: list[str] = []
+    failures: list[str] = []
+    for name, future in checks.items():
+        value = future.result(raise_on_failure=False)
+        if isinstance(value, BaseException):
+            failures.append(f"{name}: {value}")
+            lines.append(f"FAILED {name}: {value}")
+        else:
+            summary: CheckSummary = value
+            lines.append(f"ok {name}: {summary.report_line()}")
+    return CheckResults(lines=lines, failures=failures)
 
 
 @dataclass(frozen=True)
@@ -58,18 +80,19 @@ class DockerSummary:
     node: str
     services: tuple[ServiceState, ...]
 
+    def report_line(self) -> str:
+        services = ", ".join(s.describe() for s in self.services)
+        return f"{self.endpoint} is a swarm manager ({self.node}); {services}"
+
 
 @dataclass(frozen=True)
 class FilesSummary:
     meme_index_present: bool
     checked: tuple[str, ...]
 
-
-def _logger() -> logging.Logger | logging.LoggerAdapter[logging.Logger]:
-    try:
-        return get_run_logger()
-    except MissingContextError:
-        return logging.getLogger(__name__)
+    def report_line(self) -> str:
+        index = "present" if self.meme_index_present else "missing, will be built"
+        return f"directories present; MEME index {index}"
 
 
 def _service_states(client: Any, hub: CoursewareHub) -> list[ServiceState]:
@@ -154,26 +177,10 @@ def files_summary(hub: CoursewareHub) -> FilesSummary:
     return FilesSummary(meme_index_present=present, checked=checked)
 
 
-def _retry_unless_permanent(task: Any, task_run: TaskRun, state: State[Any]) -> bool:
-    try:
-        state.result()
-    except SetupCheckError as exc:
-        return not exc.permanent
-    except Exception:
-        return True
-    return True
-
-
-@task(
-    name="check-docker-swarm",
-    retries=2,
-    retry_delay_seconds=3,
-    retry_condition_fn=_retry_unless_permanent,
-    cache_policy=NO_CACHE,
-)
+@task(name="check-docker-swarm", **retrying(2, 3))
 def check_docker(hub: CoursewareHub) -> DockerSummary:
     summary = docker_summary(hub)
-    _logger().info(
+    run_logger(__name__).info(
         "Docker %s: swarm manager %s; %s",
         summary.endpoint,
         summary.node,
@@ -182,16 +189,10 @@ def check_docker(hub: CoursewareHub) -> DockerSummary:
     return summary
 
 
-@task(
-    name="check-manager-files",
-    retries=1,
-    retry_delay_seconds=3,
-    retry_condition_fn=_retry_unless_permanent,
-    cache_policy=NO_CACHE,
-)
+@task(name="check-manager-files", **retrying(1, 3))
 def check_files(hub: CoursewareHub) -> FilesSummary:
     summary = files_summary(hub)
-    _logger().info(
+    run_logger(__name__).info(
         "manager files present; MEME index %s",
         "present" if summary.meme_index_present else "missing (index-textbook will build it)",
     )

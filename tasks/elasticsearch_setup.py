@@ -10,7 +10,6 @@ Errors name the cluster URL(s) and the cause, never the credentials.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -18,10 +17,6 @@ from typing import Any
 
 import elasticsearch
 from prefect import task
-from prefect.cache_policies import NO_CACHE
-from prefect.client.schemas.objects import State, TaskRun
-from prefect.exceptions import MissingContextError
-from prefect.logging import get_run_logger
 
 from blocks.elasticsearch import ElasticsearchConnection
 from cwh.setup import (
@@ -31,19 +26,16 @@ from cwh.setup import (
     overlapping_templates,
     template_differences,
 )
+from tasks.common import OutsideSystemError, retrying, run_logger
 
 # Composable index templates (PUT _index_template) exist since 7.8.
 MINIMUM_VERSION = (7, 8)
 
 
-class ElasticsearchSetupError(RuntimeError):
+class ElasticsearchSetupError(OutsideSystemError):
     """An Elasticsearch step failed; ``permanent`` errors are not retried."""
 
-    def __init__(self, endpoint: str, cause: str, *, permanent: bool) -> None:
-        super().__init__(f"Elasticsearch {endpoint}: {cause}")
-        self.endpoint = endpoint
-        self.cause = cause
-        self.permanent = permanent
+    system = "Elasticsearch"
 
 
 @dataclass(frozen=True)
@@ -52,6 +44,12 @@ class ClusterSummary:
     cluster_name: str
     health: str
     versions: tuple[str, ...]
+
+    def report_line(self) -> str:
+        return (
+            f"{self.endpoint} cluster {self.cluster_name} {self.health}, "
+            f"version {', '.join(self.versions) or 'unknown'}"
+        )
 
 
 @dataclass(frozen=True)
@@ -87,12 +85,8 @@ class TemplateOutcome:
     changed: tuple[str, ...] = field(default_factory=tuple)
     unchanged: tuple[str, ...] = field(default_factory=tuple)
 
-
-def _logger() -> logging.Logger | logging.LoggerAdapter[logging.Logger]:
-    try:
-        return get_run_logger()
-    except MissingContextError:
-        return logging.getLogger(__name__)
+    def describe_changes(self) -> list[str]:
+        return [f"index template `{name}` installed" for name in self.changed]
 
 
 def explain(exc: Exception, endpoint: str) -> ElasticsearchSetupError:
@@ -265,26 +259,10 @@ def apply_templates(block: ElasticsearchConnection, plans: list[TemplatePlan]) -
     return TemplateOutcome(changed=tuple(changed), unchanged=tuple(unchanged))
 
 
-def _retry_unless_permanent(task: Any, task_run: TaskRun, state: State[Any]) -> bool:
-    try:
-        state.result()
-    except ElasticsearchSetupError as exc:
-        return not exc.permanent
-    except Exception:
-        return True
-    return True
-
-
-@task(
-    name="check-elasticsearch",
-    retries=2,
-    retry_delay_seconds=3,
-    retry_condition_fn=_retry_unless_permanent,
-    cache_policy=NO_CACHE,
-)
+@task(name="check-elasticsearch", **retrying(2, 3))
 def check_elasticsearch(block: ElasticsearchConnection) -> ClusterSummary:
     summary = cluster_summary(block)
-    _logger().info(
+    run_logger(__name__).info(
         "Elasticsearch %s: cluster %s, health %s, version(s) %s",
         summary.endpoint,
         summary.cluster_name,
@@ -294,32 +272,20 @@ def check_elasticsearch(block: ElasticsearchConnection) -> ClusterSummary:
     return summary
 
 
-@task(
-    name="plan-index-templates",
-    retries=2,
-    retry_delay_seconds=3,
-    retry_condition_fn=_retry_unless_permanent,
-    cache_policy=NO_CACHE,
-)
+@task(name="plan-index-templates", **retrying(2, 3))
 def plan_index_templates(block: ElasticsearchConnection) -> list[TemplatePlan]:
     plans = plan_templates(block)
     for plan in plans:
-        _logger().info("Elasticsearch: %s", plan.describe())
+        run_logger(__name__).info("Elasticsearch: %s", plan.describe())
     return plans
 
 
-@task(
-    name="apply-index-templates",
-    retries=2,
-    retry_delay_seconds=3,
-    retry_condition_fn=_retry_unless_permanent,
-    cache_policy=NO_CACHE,
-)
+@task(name="apply-index-templates", **retrying(2, 3))
 def apply_index_templates(
     block: ElasticsearchConnection, plans: list[TemplatePlan]
 ) -> TemplateOutcome:
     outcome = apply_templates(block, plans)
-    _logger().info(
+    run_logger(__name__).info(
         "Elasticsearch templates changed: %s; unchanged: %s",
         ", ".join(outcome.changed) or "none",
         ", ".join(outcome.unchanged) or "none",

@@ -12,8 +12,6 @@ ran before and the next run sees the change again.
 from __future__ import annotations
 
 import contextlib
-import difflib
-import logging
 import os
 import shutil
 import subprocess
@@ -21,13 +19,8 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from prefect import task
-from prefect.cache_policies import NO_CACHE
-from prefect.client.schemas.objects import State, TaskRun
-from prefect.exceptions import MissingContextError
-from prefect.logging import get_run_logger
 
 from blocks.coursewarehub import CoursewareHub
 from blocks.elasticsearch import ElasticsearchConnection
@@ -41,21 +34,19 @@ from cwh.setup import (
     render_env_file,
     render_lc_wrapper_conf,
     render_systemd_dropin,
+    unified_diff,
 )
+from tasks.common import OutsideSystemError, retrying, run_logger
 
 COMMAND_TIMEOUT_S = 180
 ENV_FILE_MODE = 0o600
 OUTPUT_TAIL = 2000
 
 
-class FluentdSetupError(RuntimeError):
+class FluentdSetupError(OutsideSystemError):
     """A fluentd step failed; the files were restored to what they were before."""
 
-    def __init__(self, endpoint: str, cause: str, *, permanent: bool = False) -> None:
-        super().__init__(f"fluentd {endpoint}: {cause}")
-        self.endpoint = endpoint
-        self.cause = cause
-        self.permanent = permanent
+    system = "fluentd"
 
 
 @dataclass(frozen=True)
@@ -120,12 +111,11 @@ class FluentdOutcome:
     action: str
     backup: str | None = None
 
-
-def _logger() -> logging.Logger | logging.LoggerAdapter[logging.Logger]:
-    try:
-        return get_run_logger()
-    except MissingContextError:
-        return logging.getLogger(__name__)
+    def describe_changes(self) -> list[str]:
+        lines = [f"wrote `{path}`" for path in self.written]
+        if self.action != "none":
+            lines.append(f"fluentd dry run {self.dry_run}; fluentd {self.action}ed")
+        return lines
 
 
 def fluentd_settings(
@@ -194,12 +184,8 @@ def _change(path: str, text: str, *, show_diff: bool) -> FileChange:
     changed = current != text.encode("utf-8")
     diff = ""
     if changed and show_diff:
-        before = (current or b"").decode("utf-8", "replace").splitlines(keepends=True)
-        diff = "".join(
-            difflib.unified_diff(
-                before, text.splitlines(keepends=True), fromfile=path, tofile=f"{path} (new)"
-            )
-        )
+        before = None if current is None else current.decode("utf-8", "replace")
+        diff = unified_diff(path, before, text)
     return FileChange(path=path, exists=current is not None, changed=changed, diff=diff)
 
 
@@ -247,9 +233,11 @@ def _run(
             stdin=subprocess.DEVNULL,
         )
     except FileNotFoundError:
-        raise FluentdSetupError(what, f"command not found: {command[0]}") from None
+        raise FluentdSetupError(what, f"command not found: {command[0]}", permanent=False) from None
     except subprocess.TimeoutExpired:
-        raise FluentdSetupError(what, f"no result within {COMMAND_TIMEOUT_S} s") from None
+        raise FluentdSetupError(
+            what, f"no result within {COMMAND_TIMEOUT_S} s", permanent=False
+        ) from None
     output = _redact((done.stdout + done.stderr).strip(), secrets)[-OUTPUT_TAIL:]
     if done.returncode != 0:
         cause = f"exit status {done.returncode}: {output or '(no output)'}"
@@ -331,36 +319,20 @@ def apply_files(files: FluentdFiles, plan: FluentdPlan, hub: CoursewareHub) -> F
     )
 
 
-def _retry_unless_permanent(task: Any, task_run: TaskRun, state: State[Any]) -> bool:
-    try:
-        state.result()
-    except FluentdSetupError as exc:
-        return not exc.permanent
-    except Exception:
-        return True
-    return True
-
-
-@task(name="plan-fluentd", retries=2, retry_delay_seconds=3, cache_policy=NO_CACHE)
+@task(name="plan-fluentd", **retrying(2, 3, condition=None))
 def plan_fluentd(files: FluentdFiles, hub: CoursewareHub) -> FluentdPlan:
     plan = plan_files(files, hub)
     for line in plan.describe():
-        _logger().info("fluentd: %s", line)
+        run_logger(__name__).info("fluentd: %s", line)
     return plan
 
 
-@task(
-    name="apply-fluentd",
-    retries=1,
-    retry_delay_seconds=10,
-    retry_condition_fn=_retry_unless_permanent,
-    cache_policy=NO_CACHE,
-)
+@task(name="apply-fluentd", **retrying(1, 10))
 def apply_fluentd(files: FluentdFiles, plan: FluentdPlan, hub: CoursewareHub) -> FluentdOutcome:
     """A failed attempt restores every file first, so the plan still holds for a retry; a
     config the dry run rejects is not retried."""
     outcome = apply_files(files, plan, hub)
-    _logger().info(
+    run_logger(__name__).info(
         "fluentd: wrote %s; dry run %s; %s",
         ", ".join(outcome.written) or "nothing",
         outcome.dry_run,

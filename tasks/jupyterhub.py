@@ -9,21 +9,17 @@ and only then: an unchanged setup never bounces the hub students log in through.
 
 from __future__ import annotations
 
-import difflib
-import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from prefect import task
-from prefect.cache_policies import NO_CACHE
-from prefect.exceptions import MissingContextError
-from prefect.logging import get_run_logger
 
 from blocks.coursewarehub import CoursewareHub
 from cwh.atomic_write import write_text_atomic
-from cwh.setup import LcWrapperEnvironment, render_lc_wrapper_py
+from cwh.setup import LcWrapperEnvironment, render_lc_wrapper_py, unified_diff
+from tasks.common import retrying, run_logger
 from tasks.swarm import ServiceNotFoundError, docker_client
 
 CONFIG_FILE_NAME = "lc_wrapper.py"
@@ -50,13 +46,6 @@ class JupyterHubPlan:
         else:
             lines.append(f"restart not needed: {self.reason}")
         return lines
-
-
-def _logger() -> logging.Logger | logging.LoggerAdapter[logging.Logger]:
-    try:
-        return get_run_logger()
-    except MissingContextError:
-        return logging.getLogger(__name__)
 
 
 def config_path(hub: CoursewareHub) -> str:
@@ -113,15 +102,7 @@ def plan_config(hub: CoursewareHub) -> JupyterHubPlan:
     changed = current != text
     diff = ""
     if changed:
-        diff = "".join(
-            difflib.unified_diff(
-                (current or "").splitlines(keepends=True),
-                text.splitlines(keepends=True),
-                fromfile=path,
-                tofile=f"{path} (new)",
-            )
-        )
-    if changed:
+        diff = unified_diff(path, current, text)
         restart, reason = True, "the config file changes"
     else:
         started = running_task_started(hub)
@@ -143,17 +124,17 @@ def plan_config(hub: CoursewareHub) -> JupyterHubPlan:
     )
 
 
-@task(name="plan-jupyterhub", retries=2, retry_delay_seconds=3, cache_policy=NO_CACHE)
+@task(name="plan-jupyterhub", **retrying(2, 3, condition=None))
 def plan_jupyterhub(hub: CoursewareHub) -> JupyterHubPlan:
     plan = plan_config(hub)
     for line in plan.describe():
-        _logger().info("JupyterHub: %s", line)
+        run_logger(__name__).info("JupyterHub: %s", line)
     return plan
 
 
-@task(name="write-jupyterhub-config", retries=2, retry_delay_seconds=3, cache_policy=NO_CACHE)
+@task(name="write-jupyterhub-config", **retrying(2, 3, condition=None))
 def write_jupyterhub_config(plan: JupyterHubPlan) -> bool:
     """Write the file atomically; True when its content changed."""
     changed = write_text_atomic(Path(plan.path), plan.text, mode=0o644)
-    _logger().info("JupyterHub: %s %s", "wrote" if changed else "kept", plan.path)
+    run_logger(__name__).info("JupyterHub: %s %s", "wrote" if changed else "kept", plan.path)
     return changed

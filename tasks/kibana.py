@@ -3,10 +3,9 @@
 Requests follow Kibana's published OpenAPI documents (data views and saved objects):
 ``kbn-xsrf`` on every write, JSON bodies as ``application/json``, the dashboard as one
 multipart ``file`` part whose name ends in ``.ndjson``, and every path prefixed with
-``/s/<space>`` outside the default space. The reference POSTed a new data view on every run
-(duplicates) and put the API version inside the media type; here the data view is looked up
-by id, title and name first, then created once or updated in place, and the dashboard is
-imported with ``overwrite=true`` under fixed ids, so a rerun converges instead of piling up.
+``/s/<space>`` outside the default space. The data view is looked up by id, title and name
+first, then created once or updated in place, and the dashboard is imported with
+``overwrite=true`` under fixed ids, so a rerun converges instead of piling up.
 
 Errors name the Kibana endpoint and the cause. Credentials travel only in the
 ``Authorization`` header, which is never logged.
@@ -14,7 +13,6 @@ Errors name the Kibana endpoint and the cause. Credentials travel only in the
 
 from __future__ import annotations
 
-import logging
 import ssl
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -23,13 +21,17 @@ from typing import Any
 
 import httpx
 from prefect import task
-from prefect.cache_policies import NO_CACHE
-from prefect.client.schemas.objects import State, TaskRun
-from prefect.exceptions import MissingContextError
-from prefect.logging import get_run_logger
 
 from blocks.kibana import DEFAULT_SPACE, KibanaConnection
-from cwh.setup import MINIMUM_KIBANA, retarget_data_view
+from cwh.setup import (
+    MINIMUM_KIBANA,
+    NDJSON_PATH,
+    dashboard_id,
+    parse_ndjson,
+    referenced_data_views,
+    retarget_data_view,
+)
+from tasks.common import OutsideSystemError, retrying, run_logger
 
 API_VERSION = "2023-10-31"
 XSRF_VALUE = "cwh-flows"
@@ -38,14 +40,10 @@ IMPORT_FILE_NAME = "lc_wrapper_dashboard.ndjson"
 _READY_LEVELS = frozenset({"available", "degraded"})
 
 
-class KibanaError(RuntimeError):
+class KibanaError(OutsideSystemError):
     """A Kibana request failed; ``permanent`` errors (refused, missing API) are not retried."""
 
-    def __init__(self, endpoint: str, cause: str, *, permanent: bool) -> None:
-        super().__init__(f"Kibana {endpoint}: {cause}")
-        self.endpoint = endpoint
-        self.cause = cause
-        self.permanent = permanent
+    system = "Kibana"
 
 
 @dataclass(frozen=True)
@@ -57,6 +55,9 @@ class KibanaStatus:
     @property
     def version_text(self) -> str:
         return self.version or "not reported (anonymous status)"
+
+    def report_line(self) -> str:
+        return f"{self.url} {self.level}, version {self.version_text}"
 
 
 @dataclass(frozen=True)
@@ -88,18 +89,45 @@ class DataViewPlan:
             return f"update data view `{self.view_id}`: " + "; ".join(self.changes)
         return f"data view `{self.view_id}` already as wanted (found by {self.found_by})"
 
+    def describe_result(self, view_id: str) -> list[str]:
+        """What applying this plan changed, given the id Kibana answered with."""
+        return [] if self.action == "unchanged" else [f"data view `{view_id}` {self.action}d"]
+
 
 @dataclass(frozen=True)
 class ImportResult:
     success_count: int
     objects: tuple[str, ...] = field(default_factory=tuple)
 
+    def describe(self) -> str:
+        return f"dashboard imported ({self.success_count} saved objects, same ids)"
 
-def _logger() -> logging.Logger | logging.LoggerAdapter[logging.Logger]:
-    try:
-        return get_run_logger()
-    except MissingContextError:
-        return logging.getLogger(__name__)
+
+@dataclass(frozen=True)
+class ShippedDashboard:
+    """The dashboard's saved objects as shipped in :data:`cwh.setup.NDJSON_PATH`."""
+
+    ndjson: str
+    objects: tuple[dict[str, Any], ...]
+
+    @classmethod
+    def load(cls) -> ShippedDashboard:
+        ndjson = NDJSON_PATH.read_text(encoding="utf-8")
+        return cls(ndjson=ndjson, objects=tuple(parse_ndjson(ndjson)))
+
+    @property
+    def dashboard_id(self) -> str:
+        return dashboard_id(self.objects)
+
+    @property
+    def referenced_views(self) -> set[str]:
+        return referenced_data_views(self.objects)
+
+    def describe_import(self, space: str, view_id: str) -> str:
+        return (
+            f"import {len(self.objects)} saved objects (Lens panels and dashboard, overwrite by "
+            f"id) into space `{space}`, pointed at data view `{view_id}`"
+        )
 
 
 def _version_tuple(version: str) -> tuple[int, ...]:
@@ -397,16 +425,6 @@ def _import_errors(body: Mapping[str, Any]) -> str:
     return "import failed: " + ("; ".join(parts) if parts else "no error details")
 
 
-def _retry_unless_permanent(task: Any, task_run: TaskRun, state: State[Any]) -> bool:
-    try:
-        state.result()
-    except KibanaError as exc:
-        return not exc.permanent
-    except Exception:
-        return True
-    return True
-
-
 @contextmanager
 def kibana_api(block: KibanaConnection) -> Iterator[KibanaApi]:
     api = KibanaApi(block)
@@ -416,60 +434,38 @@ def kibana_api(block: KibanaConnection) -> Iterator[KibanaApi]:
         api.close()
 
 
-@task(
-    name="check-kibana",
-    retries=2,
-    retry_delay_seconds=3,
-    retry_condition_fn=_retry_unless_permanent,
-    cache_policy=NO_CACHE,
-)
+@task(name="check-kibana", **retrying(2, 3))
 def check_kibana(block: KibanaConnection) -> KibanaStatus:
     """Kibana is up, new enough, accepts the credentials and has the data views API."""
     with kibana_api(block) as api:
         status = api.status()
         api.list_data_views()
-    _logger().info("Kibana %s is %s, version %s", status.url, status.level, status.version_text)
+    run_logger(__name__).info(
+        "Kibana %s is %s, version %s", status.url, status.level, status.version_text
+    )
     return status
 
 
-@task(
-    name="plan-kibana-data-view",
-    retries=2,
-    retry_delay_seconds=3,
-    retry_condition_fn=_retry_unless_permanent,
-    cache_policy=NO_CACHE,
-)
+@task(name="plan-kibana-data-view", **retrying(2, 3))
 def plan_data_view(block: KibanaConnection, index_prefix: str) -> DataViewPlan:
     with kibana_api(block) as api:
         plan = api.plan_data_view(DataViewSpec.for_prefix(index_prefix, block.data_view_name))
-    _logger().info("Kibana: %s", plan.describe())
+    run_logger(__name__).info("Kibana: %s", plan.describe())
     return plan
 
 
-@task(
-    name="apply-kibana-data-view",
-    retries=2,
-    retry_delay_seconds=3,
-    retry_condition_fn=_retry_unless_permanent,
-    cache_policy=NO_CACHE,
-)
+@task(name="apply-kibana-data-view", **retrying(2, 3))
 def apply_data_view(block: KibanaConnection, plan: DataViewPlan) -> str:
     with kibana_api(block) as api:
         view_id = api.apply_data_view(plan)
-    _logger().info("Kibana data view %s: %s", view_id, plan.action)
+    run_logger(__name__).info("Kibana data view %s: %s", view_id, plan.action)
     return view_id
 
 
-@task(
-    name="import-kibana-dashboard",
-    retries=2,
-    retry_delay_seconds=3,
-    retry_condition_fn=_retry_unless_permanent,
-    cache_policy=NO_CACHE,
-)
+@task(name="import-kibana-dashboard", **retrying(2, 3))
 def import_dashboard(block: KibanaConnection, ndjson: str, data_view_id: str) -> ImportResult:
     """Import the dashboard's saved objects, pointed at the data view setup ensured."""
     with kibana_api(block) as api:
         result = api.import_objects(retarget_data_view(ndjson, data_view_id))
-    _logger().info("Kibana imported %d saved object(s)", result.success_count)
+    run_logger(__name__).info("Kibana imported %d saved object(s)", result.success_count)
     return result

@@ -10,11 +10,8 @@ than the work itself).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
-from prefect import get_run_logger, task
-from prefect.cache_policies import NO_CACHE
-from prefect.client.schemas.objects import State, TaskRun
+from prefect import task
 from prefect.events import emit_event
 
 from cwh import textbook
@@ -28,26 +25,16 @@ from cwh.textbook import (
     Problem,
     TextbookScan,
 )
+from tasks.common import NOT_CACHED, retry_on_os_error, retrying, run_logger
 
 MAX_EVENT_ITEMS = 500
+ON_FILE_SYSTEM = retrying(2, (5, 30), condition=retry_on_os_error)
 
 
-def _retry_on_os_error(_task: Any, _run: TaskRun, state: State[Any]) -> bool:
-    """Retry file-system failures only; anything else would fail the same way again."""
-    error = state.result(raise_on_failure=False)
-    return isinstance(error, OSError)
-
-
-@task(
-    name="scan-textbook",
-    cache_policy=NO_CACHE,
-    retries=2,
-    retry_delay_seconds=[5, 30],
-    retry_condition_fn=_retry_on_os_error,
-)
+@task(name="scan-textbook", **ON_FILE_SYSTEM)
 def scan_textbook_files(textbook_dir: str, options: IndexOptions, index_file: str) -> TextbookScan:
     """Find and extract the notebooks, reading only those changed since the last build."""
-    logger = get_run_logger()
+    logger = run_logger(__name__)
     scan = textbook.scan(Path(textbook_dir), options, Path(index_file))
     logger.info(
         "scanned %s: %d notebook(s), %d question cell(s), %d file(s) read",
@@ -59,10 +46,10 @@ def scan_textbook_files(textbook_dir: str, options: IndexOptions, index_file: st
     return scan
 
 
-@task(name="validate-textbook", cache_policy=NO_CACHE)
+@task(name="validate-textbook", **NOT_CACHED)
 def validate_textbook(scan: TextbookScan, options: IndexOptions) -> list[Problem]:
     """List the MEME problems, each logged with the command that fixes it."""
-    logger = get_run_logger()
+    logger = run_logger(__name__)
     problems = textbook.validate(scan, options)
     for problem in problems:
         logger.warning(problem.describe())
@@ -70,18 +57,12 @@ def validate_textbook(scan: TextbookScan, options: IndexOptions) -> list[Problem
     return problems
 
 
-@task(
-    name="write-textbook-index",
-    cache_policy=NO_CACHE,
-    retries=2,
-    retry_delay_seconds=[5, 30],
-    retry_condition_fn=_retry_on_os_error,
-)
+@task(name="write-textbook-index", **ON_FILE_SYSTEM)
 def write_textbook_index(
     scan: TextbookScan, problems: list[Problem], options: IndexOptions, index_file: str
 ) -> IndexOutcome:
     """Number the notebooks and replace the index atomically when its content changed."""
-    logger = get_run_logger()
+    logger = run_logger(__name__)
     outcome = textbook.write_index(scan, problems, options, Path(index_file))
     for note in outcome.notes:
         logger.warning(note)
@@ -100,7 +81,7 @@ def write_textbook_index(
     return outcome
 
 
-@task(name="announce-textbook-indexed", cache_policy=NO_CACHE)
+@task(name="announce-textbook-indexed", **NOT_CACHED)
 def announce_textbook_indexed(outcome: IndexOutcome, textbook_dir: str) -> str | None:
     """Emit ``cwh.textbook.indexed`` so re-enrichment can follow a changed index.
 
@@ -129,6 +110,6 @@ def announce_textbook_indexed(outcome: IndexOutcome, textbook_dir: str) -> str |
         },
     )
     if event is None:
-        get_run_logger().warning("events are disabled; %s not emitted", TEXTBOOK_INDEXED_EVENT)
+        run_logger(__name__).warning("events are disabled; %s not emitted", TEXTBOOK_INDEXED_EVENT)
         return None
     return str(event.id)

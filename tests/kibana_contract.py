@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 from urllib.parse import parse_qs, urlsplit
 
 import yaml
@@ -102,7 +102,29 @@ class FakeKibanaState:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
-class FakeKibana:
+class _LoopbackServer:
+    """An HTTP server on a free loopback port, serving from a thread while entered."""
+
+    def __init__(self, handler: type[BaseHTTPRequestHandler]) -> None:
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def __enter__(self) -> Self:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=10)
+
+
+class FakeKibana(_LoopbackServer):
     """A Kibana stand-in on a loopback port; use as a context manager."""
 
     def __init__(
@@ -119,14 +141,7 @@ class FakeKibana:
             version=version,
             spaces=set(spaces),
         )
-        handler = type("Handler", (_KibanaHandler,), {"state": self.state})
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        super().__init__(type("Handler", (_KibanaHandler,), {"state": self.state}))
 
     @property
     def requests(self) -> list[RecordedRequest]:
@@ -148,15 +163,6 @@ class FakeKibana:
     def add_data_view(self, space: str, view: dict[str, Any]) -> None:
         """Seed a data view as if an operator had made it by hand."""
         self.state.data_views.setdefault(space, {})[view["id"]] = _full_view(view, space)
-
-    def __enter__(self) -> FakeKibana:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=10)
 
 
 def _full_view(view: dict[str, Any], space: str) -> dict[str, Any]:
@@ -440,7 +446,7 @@ class _KibanaHandler(BaseHTTPRequestHandler):
 _ES_CHALLENGES = ['Basic realm="security", charset="UTF-8"', 'Bearer realm="security"', "ApiKey"]
 
 
-class ElasticsearchWithSecurity:
+class ElasticsearchWithSecurity(_LoopbackServer):
     """Answers like a secured Elasticsearch node does when the credentials are wrong."""
 
     def __init__(self) -> None:
@@ -479,19 +485,4 @@ class ElasticsearchWithSecurity:
 
             do_GET = do_POST = do_PUT = do_DELETE = _deny
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def __enter__(self) -> ElasticsearchWithSecurity:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=10)
+        super().__init__(Handler)

@@ -9,6 +9,7 @@ import pytest
 from elasticsearch import Elasticsearch
 
 from blocks.elasticsearch import ElasticsearchConnection
+from cwh.defaults import validate_index_prefix
 from cwh.setup import (
     DEADLETTER_PRIORITY,
     EXECUTIONS_PRIORITY,
@@ -18,7 +19,6 @@ from cwh.setup import (
     overlapping_templates,
     patterns_overlap,
     template_differences,
-    validate_index_prefix,
 )
 from tasks.elasticsearch_setup import (
     ElasticsearchSetupError,
@@ -107,15 +107,22 @@ def test_equal_or_higher_priority_overlaps_block_lower_ones_are_overridden() -> 
 # ------------------------------------------------------------------ real Elasticsearch
 
 
-def _block(es_url: str, prefix: str) -> ElasticsearchConnection:
-    return ElasticsearchConnection(urls=[es_url], index_prefix=prefix)
+@pytest.fixture
+def block(es_url: str, es_index_prefix: str) -> ElasticsearchConnection:
+    return ElasticsearchConnection(urls=[es_url], index_prefix=es_index_prefix)
+
+
+@pytest.fixture
+def installed(block: ElasticsearchConnection) -> ElasticsearchConnection:
+    """The block, with its index templates installed on the cluster."""
+    apply_templates(block, plan_templates(block))
+    return block
 
 
 @pytest.mark.elasticsearch
 def test_templates_apply_and_a_second_run_changes_nothing(
-    es_url: str, es_client: Elasticsearch, es_index_prefix: str
+    block: ElasticsearchConnection, es_client: Elasticsearch, es_index_prefix: str
 ) -> None:
-    block = _block(es_url, es_index_prefix)
     summary = cluster_summary(block)
     assert summary.health in ("green", "yellow") and summary.versions
     first = plan_templates(block)
@@ -133,11 +140,10 @@ def test_templates_apply_and_a_second_run_changes_nothing(
 
 
 @pytest.mark.elasticsearch
+@pytest.mark.usefixtures("installed")
 def test_documents_get_dates_and_result_json_adds_no_fields(
-    es_url: str, es_client: Elasticsearch, es_index_prefix: str
+    es_client: Elasticsearch, es_index_prefix: str
 ) -> None:
-    block = _block(es_url, es_index_prefix)
-    apply_templates(block, plan_templates(block))
     index = f"{es_index_prefix}-2026.11.22"
     es_client.index(
         index=index,
@@ -184,11 +190,10 @@ def test_documents_get_dates_and_result_json_adds_no_fields(
 
 
 @pytest.mark.elasticsearch
+@pytest.mark.usefixtures("installed")
 def test_deadletter_indices_get_their_own_mapping(
-    es_url: str, es_client: Elasticsearch, es_index_prefix: str
+    es_client: Elasticsearch, es_index_prefix: str
 ) -> None:
-    block = _block(es_url, es_index_prefix)
-    apply_templates(block, plan_templates(block))
     index = f"{es_index_prefix}-deadletter-2026.11.22"
     es_client.index(
         index=index,
@@ -203,10 +208,9 @@ def test_deadletter_indices_get_their_own_mapping(
 
 @pytest.mark.elasticsearch
 def test_a_modified_template_is_updated_in_place(
-    es_url: str, es_client: Elasticsearch, es_index_prefix: str
+    installed: ElasticsearchConnection, es_client: Elasticsearch, es_index_prefix: str
 ) -> None:
-    block = _block(es_url, es_index_prefix)
-    apply_templates(block, plan_templates(block))
+    block = installed
     name = f"{es_index_prefix}-executions"
     es_client.indices.put_index_template(
         name=name,
@@ -224,14 +228,13 @@ def test_a_modified_template_is_updated_in_place(
 
 @pytest.mark.elasticsearch
 def test_a_blocking_template_is_reported_before_anything_is_written(
-    es_url: str, es_client: Elasticsearch, es_index_prefix: str
+    block: ElasticsearchConnection, es_client: Elasticsearch, es_index_prefix: str
 ) -> None:
     es_client.indices.put_index_template(
         name=f"{es_index_prefix}-foreign",
         index_patterns=[f"{es_index_prefix}*"],
         priority=EXECUTIONS_PRIORITY,
     )
-    block = _block(es_url, es_index_prefix)
     with pytest.raises(ElasticsearchSetupError) as caught:
         plan_templates(block)
     assert f"{es_index_prefix}-foreign (priority {EXECUTIONS_PRIORITY}" in str(caught.value)

@@ -147,6 +147,50 @@ def _install(
     return Installation(root=tmp_path, hub=hub, names=names, commands=commands)
 
 
+@dataclass
+class Site:
+    """The services every test here runs against, and a scratch manager under ``tmp_path``."""
+
+    es_url: str
+    es_client: Elasticsearch
+    es_index_prefix: str
+    swarm: LocalSwarm
+    hub_service: Any
+    sample: Path
+    tmp_path: Path
+
+    def install(
+        self, kibana_url: str, *, docker_url: str | None = None, es_url: str | None = None
+    ) -> Installation:
+        return _install(
+            self.tmp_path,
+            self.sample,
+            docker_url=docker_url or self.swarm.manager.docker_url,
+            es_url=es_url or self.es_url,
+            es_prefix=self.es_index_prefix,
+            kibana_url=kibana_url,
+        )
+
+    def templates(self) -> dict[str, Any]:
+        return _templates(self.es_client, self.es_index_prefix)
+
+
+@pytest.fixture
+def site(
+    prefect_api: str,
+    es_url: str,
+    es_client: Elasticsearch,
+    es_index_prefix: str,
+    local_swarm: LocalSwarm,
+    hub_service: Any,
+    lcwrapper_sample: Path,
+    tmp_path: Path,
+) -> Site:
+    return Site(
+        es_url, es_client, es_index_prefix, local_swarm, hub_service, lcwrapper_sample, tmp_path
+    )
+
+
 def _run(installation: Installation, dry_run: bool = False) -> Any:
     names = installation.names
     return setup_logging(
@@ -186,26 +230,12 @@ def _templates(es_client: Elasticsearch, prefix: str) -> dict[str, Any]:
 
 
 def test_dry_run_then_setup_then_nothing_to_do(
-    prefect_api: str,
-    es_url: str,
-    es_client: Elasticsearch,
-    es_index_prefix: str,
-    local_swarm: LocalSwarm,
-    hub_service: Any,
-    lcwrapper_sample: Path,
-    tmp_path: Path,
-    caplog: pytest.LogCaptureFixture,
+    site: Site, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO)
+    es_index_prefix, hub_service = site.es_index_prefix, site.hub_service
     with FakeKibana(credentials=KIBANA_AUTH) as kibana:
-        installation = _install(
-            tmp_path,
-            lcwrapper_sample,
-            docker_url=local_swarm.manager.docker_url,
-            es_url=es_url,
-            es_prefix=es_index_prefix,
-            kibana_url=kibana.url,
-        )
+        installation = site.install(kibana.url)
         version_0, tasks_0 = _service_state(hub_service)
 
         # dry run: a plan artifact, and nothing anywhere changes
@@ -219,7 +249,7 @@ def test_dry_run_then_setup_then_nothing_to_do(
         assert any("restart the JupyterHub service" in item for item in plan.planned)
         logs, artifacts = _api_texts(state.state_details.flow_run_id)
         assert "create index template" in artifacts[PLAN_ARTIFACT_KEY]
-        assert _templates(es_client, es_index_prefix) == {}
+        assert site.templates() == {}
         assert kibana.write_requests() == []
         assert all(content is None for content in installation.files().values())
         assert installation.commands_run() == []
@@ -230,7 +260,7 @@ def test_dry_run_then_setup_then_nothing_to_do(
         state = _run(installation)
         assert state.is_completed(), state.message
         report = state.result()
-        templates = _templates(es_client, es_index_prefix)
+        templates = site.templates()
         assert set(templates) == {f"{es_index_prefix}-executions", f"{es_index_prefix}-deadletter"}
         views = kibana.data_views()
         assert list(views) == [f"cwh-{es_index_prefix}"]
@@ -266,7 +296,7 @@ def test_dry_run_then_setup_then_nothing_to_do(
         state = _run(installation)
         assert state.is_completed(), state.message
         again = state.result()
-        assert _templates(es_client, es_index_prefix) == templates
+        assert site.templates() == templates
         assert installation.files() == files
         assert installation.commands_run() == ["daemon-reload", "restart"]
         assert _service_state(hub_service) == (version_1, tasks_1)
@@ -291,27 +321,19 @@ def _closed_port() -> int:
 
 @pytest.mark.parametrize("case", ["non-manager", "unreachable-es", "es-401", "no-data-views"])
 def test_bad_input_is_one_clear_error_and_changes_nothing(
-    case: str,
-    prefect_api: str,
-    es_url: str,
-    es_client: Elasticsearch,
-    es_index_prefix: str,
-    local_swarm: LocalSwarm,
-    hub_service: Any,
-    lcwrapper_sample: Path,
-    tmp_path: Path,
-    caplog: pytest.LogCaptureFixture,
+    case: str, site: Site, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO)
-    docker_url = local_swarm.manager.docker_url
-    target_es = es_url
+    hub_service = site.hub_service
+    docker_url = site.swarm.manager.docker_url
+    target_es = site.es_url
     expected: str
     with (
         ElasticsearchWithSecurity() as secured,
         FakeKibana(credentials=KIBANA_AUTH, data_views_api=case != "no-data-views") as kibana,
     ):
         if case == "non-manager":
-            docker_url = local_swarm.node("w1").docker_url
+            docker_url = site.swarm.node("w1").docker_url
             expected = f"Docker swarm: Docker {docker_url}: is not a swarm manager"
         elif case == "unreachable-es":
             target_es = f"http://127.0.0.1:{_closed_port()}"
@@ -321,14 +343,7 @@ def test_bad_input_is_one_clear_error_and_changes_nothing(
             expected = f"Elasticsearch: Elasticsearch {secured.url}: rejected the credentials"
         else:
             expected = f"Kibana: Kibana GET {kibana.url}/api/data_views: this Kibana has no data"
-        installation = _install(
-            tmp_path,
-            lcwrapper_sample,
-            docker_url=docker_url,
-            es_url=target_es,
-            es_prefix=es_index_prefix,
-            kibana_url=kibana.url,
-        )
+        installation = site.install(kibana.url, docker_url=docker_url, es_url=target_es)
         before = _service_state(hub_service)
         state = _run(installation)
         assert state.is_failed()
@@ -336,7 +351,7 @@ def test_bad_input_is_one_clear_error_and_changes_nothing(
         failures = [line for line in message.splitlines()[1:] if line.strip()]
         assert len(failures) == 1, message
         assert failures[0].startswith(expected), message
-        assert _templates(es_client, es_index_prefix) == {}
+        assert site.templates() == {}
         assert kibana.write_requests() == []
         assert kibana.violations == []
         assert all(content is None for content in installation.files().values())
@@ -347,63 +362,40 @@ def test_bad_input_is_one_clear_error_and_changes_nothing(
         assert ES_PASSWORD not in text and KIBANA_PASSWORD not in text
 
 
-def test_cli_dry_run_runs_the_same_flow(
-    prefect_api: str,
-    prefect_subprocess_env: dict[str, str],
-    es_url: str,
-    es_client: Elasticsearch,
-    es_index_prefix: str,
-    local_swarm: LocalSwarm,
-    hub_service: Any,
-    lcwrapper_sample: Path,
-    tmp_path: Path,
-) -> None:
+def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "deployments.cli.main", "setup", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+
+
+def test_cli_dry_run_runs_the_same_flow(site: Site, prefect_subprocess_env: dict[str, str]) -> None:
+    es_index_prefix = site.es_index_prefix
     with FakeKibana(credentials=KIBANA_AUTH) as kibana:
-        installation = _install(
-            tmp_path,
-            lcwrapper_sample,
-            docker_url=local_swarm.manager.docker_url,
-            es_url=es_url,
-            es_prefix=es_index_prefix,
-            kibana_url=kibana.url,
-        )
+        installation = site.install(kibana.url)
         names = installation.names
-        done = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "deployments.cli.main",
-                "setup",
-                "--dry-run",
-                "--coursewarehub",
-                names["coursewarehub"],
-                "--elasticsearch",
-                names["elasticsearch"],
-                "--kibana",
-                names["kibana"],
-            ],
-            cwd=ROOT,
-            env=prefect_subprocess_env,
-            capture_output=True,
-            text=True,
-            timeout=600,
-            check=False,
+        done = _cli(
+            prefect_subprocess_env,
+            "--dry-run",
+            "--coursewarehub",
+            names["coursewarehub"],
+            "--elasticsearch",
+            names["elasticsearch"],
+            "--kibana",
+            names["kibana"],
         )
         assert done.returncode == 0, done.stderr[-3000:]
         assert "plan (dry run, nothing changed)" in done.stdout
         assert f"create index template `{es_index_prefix}-executions`" in done.stdout
         assert kibana.write_requests() == []
-        missing = subprocess.run(
-            [sys.executable, "-m", "deployments.cli.main", "setup", "--coursewarehub", "nope"],
-            cwd=ROOT,
-            env=prefect_subprocess_env,
-            capture_output=True,
-            text=True,
-            timeout=600,
-            check=False,
-        )
+        missing = _cli(prefect_subprocess_env, "--coursewarehub", "nope")
     assert missing.returncode == 2
     assert "CoursewareHub block 'nope' cannot be loaded" in missing.stderr
-    assert _templates(es_client, es_index_prefix) == {}
+    assert site.templates() == {}
     assert all(content is None for content in installation.files().values())
     assert ES_PASSWORD not in done.stdout + done.stderr

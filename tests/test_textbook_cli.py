@@ -22,16 +22,16 @@ def _cwh(argv: list[str]) -> int:
     return result
 
 
+def _index(root: Path, output: Path) -> list[str]:
+    """``cwh textbook index`` of ``root`` into ``output``, before any further option."""
+    return ["textbook", "index", "--textbook-dir", str(root), "--output", str(output)]
+
+
 def test_index_writes_and_reports(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     root, output = tmp_path / "textbook", tmp_path / "index.csv"
     lesson(root, "c/a.ipynb", 1)
     argv = [
-        "textbook",
-        "index",
-        "--textbook-dir",
-        str(root),
-        "--output",
-        str(output),
+        *_index(root, output),
         "--qlabel-pattern",
         r"問\s*\d+-\d+",
     ]
@@ -48,12 +48,7 @@ def test_index_options_are_passed_through(tmp_path: Path) -> None:
     lesson(root, "drop/b.ipynb", 2)
     write_notebook(root, "keep/z.ipynb", [code("x", meme(7, "1-abcd"))], meme(70))
     argv = [
-        "textbook",
-        "index",
-        "--textbook-dir",
-        str(root),
-        "--output",
-        str(output),
+        *_index(root, output),
         "--exclude",
         "drop/**",
         "--numbering",
@@ -72,7 +67,7 @@ def test_index_options_are_passed_through(tmp_path: Path) -> None:
 def test_index_with_problems(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     root, output = tmp_path / "textbook", tmp_path / "index.csv"
     write_notebook(root, "c/a.ipynb", [code("x", meme(1))], None)
-    base = ["textbook", "index", "--textbook-dir", str(root), "--output", str(output)]
+    base = _index(root, output)
     assert _cwh([*base, "--strict"]) == 1
     captured = capsys.readouterr()
     assert "Missing lc_notebook_meme value" in captured.err

@@ -1,6 +1,6 @@
 """What the setup flow deploys, rendered as data: Elasticsearch index templates, Kibana saved
-objects, fluentd's configuration, JupyterHub's lc_wrapper settings and its idle-server
-culling settings.
+objects, fluentd's configuration, JupyterHub's lc_wrapper and idle-server culling settings,
+and the markdown report of a setup run.
 """
 
 from cwh.setup.culling import (
@@ -53,6 +53,13 @@ from cwh.setup.kibana_objects import (
     referenced_data_views,
     retarget_data_view,
 )
+from cwh.setup.report import (
+    SetupReport,
+    done_markdown,
+    failed_checks_markdown,
+    plan_markdown,
+    unified_diff,
+)
 
 __all__ = [
     "API_KEY_ENV",
@@ -75,10 +82,13 @@ __all__ = [
     "IndexTemplate",
     "JupyterHubConfigError",
     "LcWrapperEnvironment",
+    "SetupReport",
     "build_objects",
     "culling_report",
     "dashboard_id",
+    "done_markdown",
     "executions_mapping",
+    "failed_checks_markdown",
     "generate",
     "index_templates",
     "load_definition",
@@ -87,6 +97,7 @@ __all__ = [
     "parse_culling_settings",
     "parse_ndjson",
     "patterns_overlap",
+    "plan_markdown",
     "quote",
     "referenced_data_views",
     "render_env_file",
@@ -95,4 +106,5 @@ __all__ = [
     "render_systemd_dropin",
     "retarget_data_view",
     "template_differences",
+    "unified_diff",
 ]

@@ -47,6 +47,7 @@ from cwh.textbook.paths import (
 )
 from cwh.textbook.rows import IndexRow, parse_csv, strip_branch_number
 from cwh.textbook.scanner import TextbookScan
+from cwh.textbook.summary import more_suffix, notebook_table, summary_markdown
 from cwh.textbook.validation import Problem, format_report
 
 __all__ = [
@@ -83,6 +84,8 @@ __all__ = [
     "course_server_of",
     "discover_notebooks",
     "format_report",
+    "more_suffix",
+    "notebook_table",
     "parse_csv",
     "path_sort_key",
     "read_notebook",
@@ -90,6 +93,7 @@ __all__ = [
     "relevant_path",
     "scan",
     "strip_branch_number",
+    "summary_markdown",
     "validate",
     "write_index",
 ]

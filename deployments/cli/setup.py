@@ -27,23 +27,20 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--dry-run", action="store_true", help="print the planned changes and change nothing"
     )
-    parser.add_argument(
-        "--coursewarehub", default="default", metavar="BLOCK", help="CoursewareHub block name"
-    )
-    parser.add_argument(
-        "--elasticsearch",
-        default="default",
-        metavar="BLOCK",
-        help="CoursewareHub Elasticsearch block name",
-    )
-    parser.add_argument(
-        "--kibana", default="default", metavar="BLOCK", help="CoursewareHub Kibana block name"
-    )
+    for flag, block_type in (
+        ("--coursewarehub", "CoursewareHub"),
+        ("--elasticsearch", "CoursewareHub Elasticsearch"),
+        ("--kibana", "CoursewareHub Kibana"),
+    ):
+        parser.add_argument(
+            flag, default="default", metavar="BLOCK", help=f"{block_type} block name"
+        )
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from flows.setup_logging import BlockNotFound, setup_logging
+    from blocks import BlockNotFound
+    from flows.setup_logging import setup_logging
 
     try:
         report = setup_logging(
@@ -52,11 +49,8 @@ def run(args: argparse.Namespace) -> int:
             kibana_block=args.kibana,
             dry_run=args.dry_run,
         )
-    except BlockNotFound as exc:
-        print(f"cwh setup: {exc}", file=sys.stderr)
-        return 2
     except Exception as exc:
         print(f"cwh setup: {exc}", file=sys.stderr)
-        return 1
+        return 2 if isinstance(exc, BlockNotFound) else 1
     print(report.markdown)
     return 0

@@ -1,9 +1,9 @@
 """``cwh textbook index|validate|watch``: the textbook MEME index from the command line.
 
 ``index`` builds the index exactly as the ``index-textbook`` flow does, ``validate``
-only reports, and ``watch`` runs the file watcher that triggers the flow. Exit codes
-follow memeid-extractor: 0 success, 1 validation problems or a refused/failed build
-(in non-strict mode the index is still written), 2 unusable options.
+only reports, and ``watch`` runs the file watcher that triggers the flow. Exit codes:
+0 success, 1 validation problems or a refused/failed build (in non-strict mode the index
+is still written), 2 unusable options.
 """
 
 from __future__ import annotations
@@ -45,30 +45,37 @@ def _add_selection(parser: argparse.ArgumentParser) -> None:
         metavar="DIR",
         help="released textbook directory, e.g. /jupyter/admin/textbook",
     )
-    parser.add_argument(
-        "--include",
-        action="append",
-        metavar="GLOB",
-        help="notebooks to index, relative to the textbook (repeatable; default '**/*.ipynb')",
-    )
-    parser.add_argument(
-        "--exclude",
-        action="append",
-        metavar="GLOB",
-        help="notebooks to leave out, e.g. 'drafts/**' (repeatable)",
-    )
-    parser.add_argument(
+    for flag, help in (
+        (
+            "--include",
+            "notebooks to index, relative to the textbook (repeatable; default '**/*.ipynb')",
+        ),
+        ("--exclude", "notebooks to leave out, e.g. 'drafts/**' (repeatable)"),
+    ):
+        parser.add_argument(flag, action="append", metavar="GLOB", help=help)
+    _switch(
+        parser,
         "--keep-branch-number",
-        action="store_true",
-        help="keep MEME branch numbers in lc_cell_meme (default: first five parts only)",
+        "keep MEME branch numbers in lc_cell_meme (default: first five parts only)",
     )
+
+
+def _command(commands: Any, name: str, help: str, description: str) -> argparse.ArgumentParser:
+    parser: argparse.ArgumentParser = commands.add_parser(name, help=help, description=description)
+    return parser
+
+
+def _switch(parser: argparse.ArgumentParser, flag: str, help: str) -> None:
+    """An option that is off unless given."""
+    parser.add_argument(flag, action="store_true", help=help)
 
 
 def _add_index(commands: Any) -> None:
-    parser = commands.add_parser(
+    parser = _command(
+        commands,
         "index",
-        help="build or update the index file",
-        description="Scan the textbook, validate it and write the index atomically"
+        "build or update the index file",
+        "Scan the textbook, validate it and write the index atomically"
         " (only when its content changes).",
     )
     _add_selection(parser)
@@ -78,10 +85,8 @@ def _add_index(commands: Any) -> None:
         metavar="RE",
         help=r"regex whose first match in the preceding markdown is the label, e.g. '問\s*\d+-\d+'",
     )
-    parser.add_argument(
-        "--strict",
-        action="store_true",
-        help="write nothing when validation finds problems (the old index stays)",
+    _switch(
+        parser, "--strict", "write nothing when validation finds problems (the old index stays)"
     )
     parser.add_argument(
         "--numbering",
@@ -96,28 +101,26 @@ def _add_index(commands: Any) -> None:
         metavar="FMT",
         help="str.format pattern for (notebook, cell), default '{:02}-{:03}'",
     )
-    parser.add_argument(
-        "--allow-empty",
-        action="store_true",
-        help="allow an empty textbook to replace a non-empty index",
-    )
+    _switch(parser, "--allow-empty", "allow an empty textbook to replace a non-empty index")
 
 
 def _add_validate(commands: Any) -> None:
-    parser = commands.add_parser(
+    parser = _command(
+        commands,
         "validate",
-        help="report MEME problems (exit 1 when there are any)",
-        description="Check every notebook for missing and duplicate MEMEs and print the"
+        "report MEME problems (exit 1 when there are any)",
+        "Check every notebook for missing and duplicate MEMEs and print the"
         " commands that fix them.",
     )
     _add_selection(parser)
 
 
 def _add_watch(commands: Any) -> None:
-    parser = commands.add_parser(
+    parser = _command(
+        commands,
         "watch",
-        help="send cwh.textbook.changed events when notebooks change",
-        description="Watch the textbook directory and emit one debounced Prefect event per"
+        "send cwh.textbook.changed events when notebooks change",
+        "Watch the textbook directory and emit one debounced Prefect event per"
         " burst of notebook changes (needs PREFECT_API_URL).",
     )
     parser.add_argument("--textbook-dir", required=True, type=Path, metavar="DIR")
@@ -136,10 +139,8 @@ def _add_watch(commands: Any) -> None:
         help="send at the latest this long after the first change of a burst"
         f" (default {DEFAULT_MAX_WAIT_SECONDS:g})",
     )
-    parser.add_argument(
-        "--poll",
-        action="store_true",
-        help="poll instead of inotify (needed on NFS for writes made on other hosts)",
+    _switch(
+        parser, "--poll", "poll instead of inotify (needed on NFS for writes made on other hosts)"
     )
     parser.add_argument(
         "--poll-interval",
@@ -148,11 +149,7 @@ def _add_watch(commands: Any) -> None:
         metavar="S",
         help="polling interval with --poll (default 1)",
     )
-    parser.add_argument(
-        "--no-initial-event",
-        action="store_true",
-        help="do not ask for a re-index when the watcher starts",
-    )
+    _switch(parser, "--no-initial-event", "do not ask for a re-index when the watcher starts")
     parser.add_argument(
         "--log-level",
         default="INFO",

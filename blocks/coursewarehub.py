@@ -15,7 +15,7 @@ from prefect.blocks.core import Block
 from prefect_docker import DockerHost  # type: ignore[import-untyped]
 from pydantic import ConfigDict, Field, field_validator
 
-from cwh.enrich.options import DEFAULT_JSONPATHS
+from cwh.enrich import DEFAULT_JSONPATHS
 
 _TAG_RE = re.compile(r"^[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*$")
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")

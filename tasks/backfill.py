@@ -44,6 +44,8 @@ Progress = Callable[[int, int, WriteSummary], None]
 
 @dataclass(frozen=True)
 class BackfillConfig:
+    """What to backfill (homes, index, passwd, users) into which store, and how."""
+
     homes_dir: str
     index: str
     passwd: str
@@ -95,6 +97,8 @@ class BackfillCounts(TypedDict):
 
 @dataclass
 class BackfillResult:
+    """What a backfill did: files seen, files skipped on resuming, counts, time, store."""
+
     files: int
     resumed_after: int
     """Files a previous, interrupted run had already stored (skipped this time)."""

@@ -55,6 +55,8 @@ REPORTS_AT_ONCE = 2
 
 @dataclass(frozen=True)
 class ReportConfig:
+    """What to report on (index, roster, courses, window, students), from which store, where."""
+
     index: str
     store: StoreConfig = field(default_factory=StoreConfig)
     roster: str | None = None
@@ -90,6 +92,8 @@ class CourseSummary(TypedDict):
 
 @dataclass(frozen=True)
 class CourseReport:
+    """One course's report: its matrix, summary and renderings, and the files once written."""
+
     matrix: ProgressMatrix
     summary: Completion
     markdown: str

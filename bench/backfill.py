@@ -12,7 +12,7 @@ matter on a noisy 2-core machine):
    operations into indices with the same templates (Elasticsearch) and a bare
    ``executemany`` of the same rows (SQLite).
 2. **Backfill from files**: ``--files`` real lc_wrapper logs (a generated demo course)
-   read, enriched and stored by :func:`flows.backfill_logs.run_backfill`. Baseline: finding
+   read, enriched and stored by :func:`tasks.backfill.run_backfill`. Baseline: finding
    and reading the same files.
 3. **Progress report over ``--report-docs`` documents**: the store query plus the whole
    report (matrix, completion, heatmap, HTML) for the largest course, and the reports of
@@ -55,11 +55,11 @@ from elasticsearch import Elasticsearch, helpers  # noqa: E402
 from cwh.enrich import DOC_ID, TARGET_INDEX, EnrichOptions, build_enricher  # noqa: E402  # noqa: E402
 from cwh.progress import generate_demo_course, load_seed  # noqa: E402
 from cwh.textbook import IndexOptions, build_index  # noqa: E402
-from flows.backfill_logs import BackfillConfig, run_backfill  # noqa: E402
-from flows.progress_report import ReportConfig, course_report, course_reports, load_inputs  # noqa: E402
+from tasks.backfill import BackfillConfig, run_backfill  # noqa: E402
 from tasks.elasticsearch_store import ElasticsearchStore, connect  # noqa: E402
 from tasks.embedded_store import EmbeddedStore  # noqa: E402
 from tasks.log_files import find_log_files, read_log  # noqa: E402
+from tasks.progress_reports import ReportConfig, course_report, course_reports, load_inputs  # noqa: E402
 from tasks.store import StoreConfig  # noqa: E402
 from tests.services.elasticsearch_node import running_node  # noqa: E402
 

@@ -35,7 +35,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from cwh.enrich import INTERPRETED_ENV, build_state, compile_hot_path  # noqa: E402
-from tests.enrich_support import build_index as build_fixture_index  # noqa: E402
+from cwh.textbook import IndexOptions  # noqa: E402
+from cwh.textbook import build_index as build_textbook_index  # noqa: E402
 
 SAMPLE = ROOT.parent / "shared" / "fixtures" / "lcwrapper-sample"
 PASSTHROUGH = (
@@ -47,7 +48,8 @@ PASSTHROUGH = (
 
 def build_index(work: Path, cells: int) -> Path:
     """The fixture textbook's index, padded with synthetic cells up to ``cells`` rows."""
-    index = build_fixture_index(SAMPLE / "textbook", work / "meme.csv")
+    index = work / "meme.csv"
+    build_textbook_index(SAMPLE / "textbook", index, IndexOptions(qlabel_pattern=r"問\s*\d+-\d+"))
     lines = index.read_text(encoding="utf-8").splitlines()
     padding = []
     for n in range(cells - (len(lines) - 1)):

@@ -1,9 +1,9 @@
 """Block ``CoursewareHub Elasticsearch``: where enriched executions are indexed, and how to log in.
 
-The reference kept the Elasticsearch URL and password in plain group_vars files and passed the
-password on curl command lines. Here the password and API key are Secret fields an operator
-fills in the Prefect UI; they are masked in the UI, in ``repr`` and in logs, and only
-:meth:`client` and the fluentd environment file ever see their values.
+The password and API key are Secret fields an operator fills in the Prefect UI; they are
+masked in the UI, in ``repr`` and in logs, and only :meth:`ElasticsearchConnection.get_client`
+and the fluentd environment file ever see their values. Every Elasticsearch client of the
+project is built here.
 """
 
 from __future__ import annotations
@@ -87,7 +87,9 @@ class ElasticsearchConnection(Block):
         """How errors and reports name the cluster (URLs only, never credentials)."""
         return ", ".join(self.urls)
 
-    def client_options(self) -> dict[str, Any]:
+    def client_options(self, **overrides: Any) -> dict[str, Any]:
+        """Keyword arguments of ``elasticsearch.Elasticsearch`` for this cluster; ``overrides``
+        (serializers, timeouts, retries...) replace or add options."""
         options: dict[str, Any] = {
             "hosts": list(self.urls),
             "verify_certs": self.verify_certs,
@@ -103,14 +105,16 @@ class ElasticsearchConnection(Block):
             options["api_key"] = self.api_key.get_secret_value()
         elif self.username and self.password is not None:
             options["basic_auth"] = (self.username, self.password.get_secret_value())
+        options.update(overrides)
         return options
 
-    def get_client(self) -> Any:
+    def get_client(self, **overrides: Any) -> Any:
         """An official ``elasticsearch.Elasticsearch`` client (the caller closes it).
 
-        Retries are left to the Prefect tasks so a failure reaches them at once, with its
-        cause, instead of after the client's own silent retries.
+        By default retries are left to the Prefect tasks so a failure reaches them at once,
+        with its cause, instead of after the client's own silent retries; ``overrides`` are
+        :meth:`client_options`'.
         """
         from elasticsearch import Elasticsearch
 
-        return Elasticsearch(**self.client_options())
+        return Elasticsearch(**self.client_options(**overrides))

@@ -10,30 +10,30 @@ fresh report.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TypedDict
 
-from prefect import flow, get_run_logger, task
-from prefect.cache_policies import NO_CACHE
+from prefect import flow
 
-from cwh.progress import DemoCourse, generate_demo_course
 from flows.backfill_logs import backfill_logs
 from flows.index_textbook import index_textbook
 from flows.progress_report import progress_report
+from tasks.backfill import BackfillCounts
+from tasks.demo_course import generate
+from tasks.progress_reports import CourseSummary
 
 QLABEL_PATTERN = r"問\s*\d+-\d+"
 
 
-@task(name="generate-demo-course", cache_policy=NO_CACHE)
-def generate(workdir: str, students: int) -> DemoCourse:
-    course = generate_demo_course(Path(workdir) / "course", students=students)
-    get_run_logger().info(
-        "demo course in %s: %d students, %d executions", course.root, students, course.executions
-    )
-    return course
+class DemoResult(TypedDict):
+    """Where the course is, what the backfill stored and each course's report."""
+
+    course: str
+    backfill: BackfillCounts
+    reports: list[CourseSummary]
 
 
 @flow(name="cwh-demo", description="Demo: index a generated course, backfill it, report.")
-def demo(workdir: str, students: int = 30) -> dict[str, Any]:
+def demo(workdir: str, students: int = 30) -> DemoResult:
     course = generate(workdir, students)
     database = str(Path(workdir) / "executions.sqlite3")
     index_textbook(

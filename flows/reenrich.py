@@ -11,30 +11,21 @@ so running it twice changes nothing the second time.
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any
+from typing import TypedDict
 
-from prefect import flow, get_run_logger, task
+from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
-from prefect.cache_policies import NO_CACHE
 
-from cwh.enrich import MemeIndex
-from tasks.store import StoreConfig, reenrich_store
-
-
-class IndexUnusable(RuntimeError):
-    """The index file is missing or incomplete; nothing was changed."""
+from tasks.reenrichment import load_meme_index, reenrich_store
+from tasks.store import StoreConfig
 
 
-@task(name="load-meme-index", cache_policy=NO_CACHE, retries=3, retry_delay_seconds=2)
-def load_index(index: str) -> MemeIndex:
-    path = Path(index)
-    try:
-        return MemeIndex.from_csv_text(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise IndexUnusable(f"MEME index {path} does not exist") from None
-    except ValueError as exc:
-        raise IndexUnusable(f"MEME index {path} is not usable: {exc}") from exc
+class ReenrichSummary(TypedDict):
+    """What the flow returns: the index used, the documents changed and where."""
+
+    index: str
+    changed: int
+    store: str
 
 
 @flow(
@@ -48,23 +39,18 @@ def reenrich(
     elasticsearch_url: str | None = None,
     database: str | None = None,
     index_prefix: str | None = None,
-) -> dict[str, Any]:
-    config = StoreConfig(
-        elasticsearch_block=elasticsearch_block,
-        elasticsearch_url=elasticsearch_url,
-        database=database,
-        index_prefix=index_prefix,
-    )
-    meme_index = load_index(index)
-    changed, where = reenrich_store(config, meme_index)
-    get_run_logger().info("%d document(s) re-enriched in %s", changed, where)
+) -> ReenrichSummary:
+    config = StoreConfig(elasticsearch_block, elasticsearch_url, database, index_prefix)
+    meme_index = load_meme_index(index)
+    done = reenrich_store(config, meme_index)
+    get_run_logger().info("%d document(s) re-enriched in %s", done.changed, done.store)
     create_markdown_artifact(
         "## Re-enrichment\n\n"
         f"- Index: `{index}` ({len(meme_index)} questions, "
         f"{meme_index.notebook_count} notebooks)\n"
-        f"- Store: {where}\n"
-        f"- Documents updated: **{changed}**\n",
+        f"- Store: {done.store}\n"
+        f"- Documents updated: **{done.changed}**\n",
         key="reenrich-summary",
         description=f"Re-enrichment after {index} changed",
     )
-    return {"index": index, "changed": changed, "store": where}
+    return {"index": index, "changed": done.changed, "store": done.store}

@@ -17,7 +17,6 @@ import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,9 +24,8 @@ import orjson
 
 from cwh.defaults import DEFAULT_INDEX_PREFIX
 from cwh.enrich import DOC_ID, TARGET_INDEX, MemeIndex
-from cwh.gc_pause import collection_paused
-from cwh.progress import ProgressCell, StatusCount, combine_status_counts
-from tasks.store import Document, WriteSummary
+from cwh.progress import StatusCount
+from tasks.store import Document, ProgressQuery, Store, StoreError, WriteSummary, is_dead_letter
 
 BUSY_TIMEOUT_MS = 60_000
 SCHEMA_VERSION = 1
@@ -74,11 +72,7 @@ VALUES (?, ?, ?, ?, ?)
 """
 
 
-class StoreError(RuntimeError):
-    """A document the store cannot accept (no ``doc_id``), or an unusable database file."""
-
-
-class EmbeddedStore:
+class EmbeddedStore(Store):
     """SQLite-backed :class:`tasks.store.Store`; one connection per thread."""
 
     def __init__(self, path: Path, *, index_prefix: str = DEFAULT_INDEX_PREFIX) -> None:
@@ -140,7 +134,7 @@ class EmbeddedStore:
             if not isinstance(doc_id, str) or not doc_id:
                 raise StoreError("a document without doc_id cannot be stored idempotently")
             blob = orjson.dumps(source, option=orjson.OPT_NON_STR_KEYS)
-            if "error_type" in source and "raw" in source:
+            if is_dead_letter(source):
                 reason = str(source["error_type"])
                 summary.count_dead_letter(reason)
                 dead.append((doc_id, target or "", reason, source.get("@timestamp"), blob))
@@ -171,37 +165,28 @@ class EmbeddedStore:
         summary.already_present = len(rows) - summary.indexed
         return summary
 
-    def progress_rows(
-        self,
-        course: str,
-        since: datetime | None = None,
-        until: datetime | None = None,
-        students: Sequence[str] | None = None,
-    ) -> list[ProgressCell]:
+    def status_counts(self, query: ProgressQuery) -> list[StatusCount]:
         where = ["course_server = ?", "qno IS NOT NULL", "user_name IS NOT NULL"]
-        params: list[Any] = [course]
-        if since is not None:
+        params: list[Any] = [query.course]
+        if query.since is not None:
             where.append("start_time >= ?")
-            params.append(int(since.timestamp()))
-        if until is not None:
+            params.append(int(query.since.timestamp()))
+        if query.until is not None:
             where.append("start_time < ?")
-            params.append(int(until.timestamp()))
-        if students is not None:
-            names = list(students)
+            params.append(int(query.until.timestamp()))
+        if query.students is not None:
+            names = list(query.students)
             marks = ",".join("?" * len(names))
             where.append(f"(user_name IN ({marks}) OR local_name IN ({marks}))")
             params += names + names
-        query = (
+        sql = (
             "SELECT user_name, qno, COALESCE(status, ''), COUNT(*), MAX(start_time) "
             f"FROM executions WHERE {' AND '.join(where)} GROUP BY user_name, qno, status"
         )
-        conn = self._connection()
-        with collection_paused():
-            counts = [
-                StatusCount(user, qno, status, runs, last or 0)
-                for user, qno, status, runs, last in conn.execute(query, params)
-            ]
-            return combine_status_counts(counts)
+        return [
+            StatusCount(user, qno, status, runs, last or 0)
+            for user, qno, status, runs, last in self._connection().execute(sql, params)
+        ]
 
     def reenrich(self, index: MemeIndex) -> int:
         conn = self._connection()

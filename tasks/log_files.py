@@ -23,10 +23,10 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from prefect import get_run_logger, task
-from prefect.cache_policies import NO_CACHE
+from prefect import task
 
 from cwh.atomic_write import write_bytes_atomic
+from tasks.common import retrying, run_logger
 from tasks.store import WriteSummary
 
 _log = logging.getLogger("cwh.backfill")
@@ -210,9 +210,9 @@ def fingerprint(*parts: object) -> str:
     return hashlib.sha256(orjson.dumps([str(p) for p in parts])).hexdigest()[:32]
 
 
-@task(name="find-log-files", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=5)
+@task(name="find-log-files", **retrying(retries=2, delay=5))
 def list_log_files(homes_dir: str, users: tuple[str, ...] | None) -> list[str]:
     """:func:`find_log_files` as a task: retried, as NFS-mounted homes can stall briefly."""
     files = find_log_files(Path(homes_dir), users)
-    get_run_logger().info("%d log file(s) under %s", len(files), homes_dir)
+    run_logger("cwh.backfill").info("%d log file(s) under %s", len(files), homes_dir)
     return files

@@ -1,34 +1,34 @@
-"""Where enriched executions live: one interface, Elasticsearch or an embedded SQLite file.
+"""Where enriched executions live: the one interface every store implements, and its types.
 
 Every store is idempotent by ``doc_id``: writing a document that is already stored counts
 it as "already present" and changes nothing, so a backfill can be re-run or resumed and a
 document that arrived live (fluentd) is never duplicated by one read from disk. Dead
 letters are stored too, apart from executions, because nothing is ever dropped.
 
-Elasticsearch is used when a connection is configured (a URL or a saved block); without
-one the embedded store is the default, so the whole pipeline works on a machine with
-nothing else installed.
+The implementations (:mod:`tasks.elasticsearch_store`, :mod:`tasks.embedded_store`)
+import this module; :mod:`tasks.stores` opens the configured one.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypedDict
 
-from prefect import task
-from prefect.cache_policies import NO_CACHE
-
-from cwh.defaults import DEFAULT_INDEX_PREFIX
-from cwh.enrich import MemeIndex
+from cwh.gc_pause import collection_paused
 
 if TYPE_CHECKING:
-    from cwh.progress import ProgressCell
+    from cwh.enrich import MemeIndex
+    from cwh.progress import ProgressCell, StatusCount
 
 Document = dict[str, Any]
+
+
+class StoreError(RuntimeError):
+    """A document the store cannot accept, or a store that cannot be used."""
 
 
 def cwh_home() -> Path:
@@ -43,6 +43,14 @@ def default_database() -> Path:
 def progress_cache_dir() -> Path:
     """Where reports keep the counts of unchanged indices (``cwh.progress.cache``)."""
     return cwh_home() / "cache" / "progress"
+
+
+class WriteCounts(TypedDict):
+    """:class:`WriteSummary` as plain data (checkpoints, flow results, ``--json``)."""
+
+    indexed: int
+    already_present: int
+    dead_letters_by_reason: dict[str, int]
 
 
 @dataclass
@@ -70,7 +78,7 @@ class WriteSummary:
     def count_dead_letter(self, reason: str, count: int = 1) -> None:
         self.dead_letters_by_reason[reason] = self.dead_letters_by_reason.get(reason, 0) + count
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> WriteCounts:
         return {
             "indexed": self.indexed,
             "already_present": self.already_present,
@@ -78,7 +86,7 @@ class WriteSummary:
         }
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> WriteSummary:
+    def from_dict(cls, data: Mapping[str, Any]) -> WriteSummary:
         return cls(
             indexed=int(data.get("indexed", 0)),
             already_present=int(data.get("already_present", 0)),
@@ -88,13 +96,29 @@ class WriteSummary:
         )
 
 
-class Store(Protocol):
-    """What the flows need from a document store."""
+@dataclass(frozen=True)
+class ProgressQuery:
+    """Which executions a progress count covers.
 
-    @property
-    def index_prefix(self) -> str:
-        """Prefix of the ``target_index`` names documents for this store must carry."""
-        ...
+    ``since`` is inclusive and ``until`` exclusive (on ``start_time``); ``students``
+    matches user names or local names.
+    """
+
+    course: str
+    since: datetime | None = None
+    until: datetime | None = None
+    students: tuple[str, ...] | None = None
+
+
+class Store(Protocol):
+    """What the flows need from a document store.
+
+    Implementations subclass it: :meth:`progress_rows` is shared, they count with
+    :meth:`status_counts`.
+    """
+
+    index_prefix: str
+    """Prefix of the ``target_index`` names documents for this store must carry."""
 
     def write(self, documents: Sequence[Document]) -> WriteSummary:
         """Store enriched documents and dead letters (both carry ``doc_id``/``target_index``)."""
@@ -107,11 +131,16 @@ class Store(Protocol):
         until: datetime | None = None,
         students: Sequence[str] | None = None,
     ) -> list[ProgressCell]:
-        """Per (student, question) of ``course``: runs, successful runs, last status and time.
+        """Per (student, question) of ``course``: runs, successful runs, last status and time
+        (see :class:`ProgressQuery` for the window and the students)."""
+        from cwh.progress import combine_status_counts  # kept out of this light module's imports
 
-        ``since`` is inclusive and ``until`` exclusive (on ``start_time``); ``students``
-        matches user names or local names.
-        """
+        query = ProgressQuery(course, since, until, None if students is None else tuple(students))
+        with collection_paused():
+            return combine_status_counts(self.status_counts(query))
+
+    def status_counts(self, query: ProgressQuery) -> list[StatusCount]:
+        """Runs and latest start per (student, question, status) of the executions asked."""
         ...
 
     def reenrich(self, index: MemeIndex) -> int:
@@ -135,6 +164,11 @@ class Store(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+def is_dead_letter(document: Mapping[str, Any]) -> bool:
+    """Whether ``document`` is a dead letter (the enricher's, or a store's rejection)."""
+    return "error_type" in document and "raw" in document
 
 
 @dataclass(frozen=True)
@@ -168,35 +202,10 @@ class StoreConfig:
     def uses_elasticsearch(self) -> bool:
         return bool(self.elasticsearch_block or self.elasticsearch_url)
 
+    @property
+    def target(self) -> str:
+        """The block, URL or database file documents go to (what a checkpoint is tied to)."""
+        return self.elasticsearch_block or self.elasticsearch_url or str(self.database_path())
+
     def database_path(self) -> Path:
         return Path(self.database).expanduser() if self.database else default_database()
-
-
-def open_store(config: StoreConfig) -> Store:
-    """Open the configured store; Elasticsearch support is imported only when used."""
-    if config.uses_elasticsearch:
-        from tasks.elasticsearch_store import ElasticsearchStore, connect
-
-        client, prefix = connect(
-            url=config.elasticsearch_url, block_name=config.elasticsearch_block
-        )
-        return ElasticsearchStore(
-            client,
-            index_prefix=config.index_prefix or prefix,
-            progress_cache_dir=progress_cache_dir(),
-        )
-    from tasks.embedded_store import EmbeddedStore
-
-    return EmbeddedStore(
-        config.database_path(), index_prefix=config.index_prefix or DEFAULT_INDEX_PREFIX
-    )
-
-
-@task(name="reenrich-store", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=10)
-def reenrich_store(config: StoreConfig, index: MemeIndex) -> tuple[int, str]:
-    """Re-enrich the configured store; retried, since a repeat only redoes what is left."""
-    store = open_store(config)
-    try:
-        return store.reenrich(index), store.describe()
-    finally:
-        store.close()

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from flows.backfill_logs import BackfillConfig, run_backfill
+from tasks.backfill import BackfillConfig, run_backfill
 from tasks.embedded_store import EmbeddedStore
 from tasks.log_files import CheckpointError, find_log_files
 from tasks.store import StoreConfig, WriteSummary

@@ -33,8 +33,9 @@ from cwh.progress import (
     write_home,
 )
 from cwh.textbook import IndexOptions, Numbering, build_index
-from flows.backfill_logs import BackfillConfig, run_backfill
-from tasks.store import Store, StoreConfig, open_store
+from tasks.backfill import BackfillConfig, run_backfill
+from tasks.store import Store, StoreConfig
+from tasks.stores import open_store
 from tests.enrich_support import ROOT, expected_documents, forward_records
 
 QLABEL = r"問\s*\d+-\d+"

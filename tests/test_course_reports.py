@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from cwh.enrich import DOC_ID, TARGET_INDEX
-from flows.progress_report import ReportConfig, course_report, course_reports, load_inputs
 from tasks.embedded_store import EmbeddedStore
+from tasks.progress_reports import ReportConfig, course_report, course_reports, load_inputs
 
 COURSES = ("python-basic", "data-science")
 

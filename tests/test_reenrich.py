@@ -15,7 +15,7 @@ import nbformat
 
 from cwh.enrich import MemeIndex
 from cwh.textbook import IndexOptions, build_index
-from flows.backfill_logs import run_backfill
+from tasks.backfill import run_backfill
 from tasks.elasticsearch_store import ElasticsearchStore
 from tasks.embedded_store import EmbeddedStore
 from tasks.store import Store, StoreConfig

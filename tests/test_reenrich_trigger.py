@@ -20,7 +20,7 @@ from prefect.events import emit_event
 from prefect.events.worker import EventsWorker
 
 from cwh.textbook import IndexOptions, build_index
-from flows.backfill_logs import run_backfill
+from tasks.backfill import run_backfill
 from tasks.embedded_store import EmbeddedStore
 from tasks.store import StoreConfig
 from tests.enrich_support import ROOT

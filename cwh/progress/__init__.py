@@ -1,5 +1,6 @@
 """The teacher's progress report: the students x questions matrix, the cache of unchanged
-counts, the heatmap, the self-contained HTML report, the roster and the demo course.
+counts, the heatmap, the self-contained HTML report, the roster, the report's time window
+and the demo course.
 """
 
 from cwh.progress.cache import MAX_OPEN_INDICES, CacheUse, ProgressCache, merge_status_counts
@@ -31,6 +32,13 @@ from cwh.progress.matrix import (
 )
 from cwh.progress.report_html import render_html
 from cwh.progress.roster import Roster, RosterError, load_roster, parse_roster
+from cwh.progress.window import (
+    ReportConfigError,
+    describe_window,
+    parse_time,
+    parse_zone,
+    window_from,
+)
 
 __all__ = [
     "MAX_OPEN_INDICES",
@@ -46,6 +54,7 @@ __all__ = [
     "ProgressInputError",
     "ProgressMatrix",
     "Question",
+    "ReportConfigError",
     "Roster",
     "RosterError",
     "StatusCount",
@@ -56,15 +65,19 @@ __all__ = [
     "completion",
     "courses_of",
     "derive_executions",
+    "describe_window",
     "export_seed",
     "generate_demo_course",
     "load_roster",
     "load_seed",
     "merge_status_counts",
     "parse_roster",
+    "parse_time",
+    "parse_zone",
     "questions_from_index_text",
     "render_heatmap",
     "render_html",
     "render_markdown",
+    "window_from",
     "write_home",
 ]

@@ -13,7 +13,7 @@ import sys
 import time
 from typing import Any, TextIO
 
-DEFAULT_JSONPATHS = ('$.content.data["text/plain"]', "$.content.ename")
+from tasks.store import StoreConfig
 
 
 def add_store_arguments(parser: argparse.ArgumentParser) -> None:
@@ -34,9 +34,7 @@ def add_store_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def store_config(args: argparse.Namespace) -> Any:
-    from tasks.store import StoreConfig
-
+def store_config(args: argparse.Namespace) -> StoreConfig:
     return StoreConfig(
         elasticsearch_block=args.elasticsearch_block,
         elasticsearch_url=args.elasticsearch_url,
@@ -118,7 +116,8 @@ class ProgressBar:
 
 
 def run(args: argparse.Namespace) -> int:
-    from flows.backfill_logs import BackfillConfig, run_backfill
+    from cwh.enrich import DEFAULT_JSONPATHS
+    from tasks.backfill import BackfillConfig, run_backfill
 
     try:
         config = BackfillConfig(

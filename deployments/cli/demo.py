@@ -25,6 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tasks.store import cwh_home
+
 HEALTH_TIMEOUT_SECONDS = 90.0
 PREFERRED_PORT = 4200
 STATE_FILE = "cwh-demo-server.json"
@@ -32,10 +34,6 @@ STATE_FILE = "cwh-demo-server.json"
 
 class ServerError(RuntimeError):
     """The local Prefect server could not be started; the message quotes its log."""
-
-
-def cwh_home() -> Path:
-    return Path(os.environ.get("CWH_HOME") or Path.home() / ".cwh")
 
 
 def register(subparsers: Any) -> None:

@@ -41,14 +41,8 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from datetime import UTC, datetime
 
-    from cwh.progress import RosterError
-    from flows.progress_report import (
-        ReportConfig,
-        ReportConfigError,
-        parse_zone,
-        run_report,
-        window_from,
-    )
+    from cwh.progress import ReportConfigError, RosterError, parse_zone, window_from
+    from tasks.progress_reports import ReportConfig, run_report
 
     try:
         zone = parse_zone(args.timezone)

@@ -13,6 +13,7 @@ from typing import Any
 from prefect.blocks.core import Block
 from pydantic import ConfigDict, Field, SecretStr, field_validator, model_validator
 
+from blocks.credentials import check_credentials
 from cwh.defaults import DEFAULT_INDEX_PREFIX, validate_index_prefix
 from cwh.setup import EsAuth, normalise_es_url
 
@@ -68,10 +69,7 @@ class ElasticsearchConnection(Block):
 
     @model_validator(mode="after")
     def _check_credentials(self) -> ElasticsearchConnection:
-        if self.api_key is not None and (self.username or self.password):
-            raise ValueError("give either an API key or username and password, not both")
-        if bool(self.username) != (self.password is not None):
-            raise ValueError("username and password must be given together")
+        check_credentials(self.username, self.password, self.api_key)
         return self
 
     @property

@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 from prefect.blocks.core import Block
 from pydantic import ConfigDict, Field, SecretStr, field_validator, model_validator
 
-from blocks._credentials import check_credentials
+from blocks.credentials import check_credentials
 
 DEFAULT_SPACE = "default"
 _SPACE_RE = re.compile(r"^[a-z0-9_-]+$")

@@ -31,6 +31,7 @@ from pathlib import Path
 
 HOT_MODULES: tuple[str, ...] = (
     "logrecord",
+    "logshortcut",
     "logtime",
     "provenance",
     "reloading",

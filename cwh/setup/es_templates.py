@@ -106,27 +106,36 @@ def index_templates(prefix: str) -> list[IndexTemplate]:
     """The templates for ``prefix``; names start with the prefix so they sort with its indices."""
     validate_index_prefix(prefix)
     return [
-        IndexTemplate(
-            name=f"{prefix}-executions",
-            body={
-                "index_patterns": [f"{prefix}-*"],
-                "priority": EXECUTIONS_PRIORITY,
-                "version": TEMPLATE_VERSION,
-                "_meta": _meta("executions"),
-                "template": {"mappings": executions_mapping()},
-            },
+        _template(
+            f"{prefix}-executions",
+            f"{prefix}-*",
+            EXECUTIONS_PRIORITY,
+            "executions",
+            executions_mapping(),
         ),
-        IndexTemplate(
-            name=f"{prefix}-{DEADLETTER_INFIX}",
-            body={
-                "index_patterns": [f"{prefix}-{DEADLETTER_INFIX}-*"],
-                "priority": DEADLETTER_PRIORITY,
-                "version": TEMPLATE_VERSION,
-                "_meta": _meta("deadletter"),
-                "template": {"mappings": deadletter_mapping()},
-            },
+        _template(
+            f"{prefix}-{DEADLETTER_INFIX}",
+            f"{prefix}-{DEADLETTER_INFIX}-*",
+            DEADLETTER_PRIORITY,
+            "deadletter",
+            deadletter_mapping(),
         ),
     ]
+
+
+def _template(
+    name: str, pattern: str, priority: int, kind: str, mappings: dict[str, Any]
+) -> IndexTemplate:
+    return IndexTemplate(
+        name=name,
+        body={
+            "index_patterns": [pattern],
+            "priority": priority,
+            "version": TEMPLATE_VERSION,
+            "_meta": _meta(kind),
+            "template": {"mappings": mappings},
+        },
+    )
 
 
 def _normalise(value: Any) -> Any:

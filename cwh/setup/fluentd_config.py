@@ -166,6 +166,16 @@ def _require_absolute(label: str, value: str) -> None:
         raise FluentdConfigError(f"{label} must be an absolute path, got {value!r}")
 
 
+def is_fluentd_tag(tag: str) -> bool:
+    """Whether ``tag`` is a fluentd tag: dot-separated words of ``[A-Za-z0-9_-]``."""
+    return _TAG_RE.match(tag) is not None
+
+
+def fluentd_port_problem(port: int) -> str | None:
+    """Why ``port`` cannot be fluentd's forward port, or None when it can."""
+    return None if 1 <= port <= 65535 else f"fluentd port {port} is outside 1-65535"
+
+
 def _validate(settings: FluentdSettings) -> None:
     try:
         address = ipaddress.ip_address(settings.bind_address)
@@ -178,9 +188,10 @@ def _validate(settings: FluentdSettings) -> None:
             f"bind address {settings.bind_address} would listen on every interface; "
             "use the manager's private address"
         )
-    if not 1 <= settings.port <= 65535:
-        raise FluentdConfigError(f"fluentd port {settings.port} is outside 1-65535")
-    if not _TAG_RE.match(settings.tag):
+    port_problem = fluentd_port_problem(settings.port)
+    if port_problem is not None:
+        raise FluentdConfigError(port_problem)
+    if not is_fluentd_tag(settings.tag):
         raise FluentdConfigError(
             f"fluentd tag {settings.tag!r} must be dot-separated words of [A-Za-z0-9_-]"
         )

@@ -151,15 +151,7 @@ def _earlier(anchor: Anchor, minutes: int) -> Anchor | None:
             day, rest = divmod(moment, 24 * 60)
             return Anchor(Granularity.WEEKLY, rest // 60, rest % 60, weekday=day)
         case Granularity.ONCE:
-            instant = place(anchor) - timedelta(minutes=minutes)
-            return Anchor(
-                Granularity.ONCE,
-                instant.hour,
-                instant.minute,
-                day=instant.day,
-                month=instant.month,
-                year=instant.year,
-            )
+            return Anchor.once_at(place(anchor) - timedelta(minutes=minutes))
         case _:
             days_back, rest = divmod(anchor.minute_of_day - minutes, 24 * 60)
             day = (anchor.day or 1) + days_back

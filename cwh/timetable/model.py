@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 
 WEEKDAY_ABBREVIATIONS: tuple[str, ...] = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
@@ -111,6 +112,18 @@ class Anchor:
     day: int | None = None
     month: int | None = None
     year: int | None = None
+
+    @classmethod
+    def once_at(cls, moment: datetime) -> Anchor:
+        """The one-off anchor at ``moment``'s date and minute (on its own clock)."""
+        return cls(
+            Granularity.ONCE,
+            moment.hour,
+            moment.minute,
+            day=moment.day,
+            month=moment.month,
+            year=moment.year,
+        )
 
     @property
     def minute_of_day(self) -> int:

@@ -95,14 +95,7 @@ def parse_anchor(value: object) -> Anchor:
     if isinstance(value, Mapping):
         return _anchor_from_mapping(value)
     if isinstance(value, datetime):
-        return Anchor(
-            Granularity.ONCE,
-            value.hour,
-            value.minute,
-            day=value.day,
-            month=value.month,
-            year=value.year,
-        )
+        return Anchor.once_at(value)
     if not isinstance(value, str):
         raise FieldError(f"{value!r} is not a period boundary; write e.g. {ANCHOR_EXAMPLES}")
     text = value.strip()

@@ -54,8 +54,8 @@ blocks and fake headers. The parser therefore anchors on what students cannot wr
   is checked against file ownership downstream.
 
 A first section that is not a JSON object holding ``lc_cell_meme.current`` as a string means "no
-MEME line": the whole text is then parsed as a log without MEME (the reference parser's
-behaviour), so a broken MEME line ends up at the start of ``input``.
+MEME line": the whole text is then parsed as a log without MEME, so a broken MEME line ends
+up at the start of ``input``.
 
 Logs in exactly lc_wrapper's layout take a shortcut (:mod:`cwh.enrich.logshortcut`, and its C
 version where built) that returns what the general path below would, or declines.
@@ -339,8 +339,7 @@ def _is_number(text: str) -> bool:
 def _parse_footer(text: str, start: int) -> tuple[str, list[str], list[tuple[str, str]]]:
     """Return (status or "", result paths, other keys) from the ``key: value`` footer lines.
 
-    A key/value reading, like the reference parser: a later status line wins, lines with an
-    empty value are skipped.
+    A key/value reading: a later status line wins, lines with an empty value are skipped.
     """
     results: list[str] = []
     if text.startswith(_STATUS_PREFIX, start) and text.find("\n", start) == len(text) - 1:

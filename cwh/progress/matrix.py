@@ -140,8 +140,8 @@ def combine_status_counts(counts: Iterable[StatusCount]) -> list[ProgressCell]:
 def questions_from_index_text(text: str) -> list[Question]:
     """The questions of a MEME index CSV, ordered by question number.
 
-    Only the columns the report needs are read, so an index written by
-    memeid-extractor (without ``qlabel``/``course_server``) works too; a missing
+    Only the columns the report needs are read, so an older index (without
+    ``qlabel``/``course_server``) works too; a missing
     ``course_server`` is the first directory of ``textbook_path``, as the indexer derives it.
     A question number is unique within its course only: indexes of separately numbered
     courses, concatenated, each keep all their questions (the first row of a repeated

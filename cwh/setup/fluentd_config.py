@@ -1,9 +1,6 @@
 """Render fluentd's ``lc_wrapper.conf`` and the files that keep its secret out of it.
 
-The reference installed three custom Ruby gems and spliced JSONPath strings into Ruby code;
-its Elasticsearch output used a memory buffer (an outage lost data), auto-generated ids
-(retries duplicated documents) and wrote ``port None`` for URLs without a port. This config
-uses stock plugins only:
+The config uses stock plugins only (no custom gems, no Ruby code built from strings):
 
 * ``in_forward`` bound to the manager's private address (never all interfaces);
 * ``exec_filter`` piping JSON lines through ``cwh enrich`` (this environment's Python, absolute

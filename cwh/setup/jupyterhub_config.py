@@ -1,10 +1,10 @@
 """Render ``jupyterhub_config.d/lc_wrapper.py``: tell student kernels where fluentd listens.
 
 lc_wrapper reads ``lc_wrapper_fluentd_host``/``_port``/``_tag`` from the single-user server's
-environment, which JupyterHub fills from ``Spawner.environment``. The reference assigned that
-trait a whole new dict, wiping every variable other config files had set. This file *updates*
-it instead: ``c.Spawner.environment.update({...})`` works whether or not an earlier file set
-the trait (traitlets then records a lazy update it merges into the final value), and keys set
+environment, which JupyterHub fills from ``Spawner.environment``. This file *updates* that
+trait rather than assigning a new dict, which would wipe every variable other config files
+set: ``c.Spawner.environment.update({...})`` works whether or not an earlier file set the
+trait (traitlets then records a lazy update it merges into the final value), and keys set
 elsewhere survive.
 """
 

@@ -1,8 +1,8 @@
 """Kibana saved objects (Lens visualizations and a dashboard) generated from a readable file.
 
-In the reference a teacher built the heatmap and the bar chart by clicking through Lens after
-every installation. Here ``kibana/dashboard.yaml`` says what to show and this module turns it
-into the ndjson that Kibana's saved-objects import API takes. The generated file is committed
+``kibana/dashboard.yaml`` says what to show (so nobody builds the charts by hand in Lens after
+an installation) and this module turns it into the ndjson that Kibana's saved-objects import
+API takes. The generated file is committed
 (``kibana/lc_wrapper_dashboard.ndjson``) so reviewers see exactly what gets imported, and a test
 keeps it equal to what the definition generates::
 

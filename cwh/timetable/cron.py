@@ -1,7 +1,7 @@
 """Prefect cron schedules for the ``reconcile-workers`` deployment, derived from a timetable.
 
 One cron schedule per phase transition fires the reconcile exactly when the timetable changes,
-instead of up to 15 minutes late as the reference's timer does. Each schedule carries the
+not at the next tick of a periodic timer. Each schedule carries the
 transition's counts (``active``, ``pause`` and ``drain``, the nodes taken out, powered off or
 deleted per ``down_type``) and its ``phase`` as parameters, so the Prefect UI shows what each
 run is for. A 15-minute safety-net schedule without counts lets the

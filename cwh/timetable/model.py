@@ -1,7 +1,7 @@
 """Value types of the worker-node timetable.
 
-Every input form (our own phases/periods document, the reference's OCS document, its old swarm
-list, an Ansible ``group_vars`` file) is converted into these few types, so the rest of the code
+Every input form (our own phases/periods document, the OCS document, the old swarm list, an
+Ansible ``group_vars`` file) is converted into these few types, so the rest of the code
 (desired state, previews, Prefect schedules, planning) knows exactly one model.
 
 Times inside the model are *wall-clock* times of the timetable's zone: a class at "Mon 9:00"
@@ -101,8 +101,8 @@ class NodeCounts:
 class Anchor:
     """A point of a recurring cycle (or a specific date for ``once``), on the local clock.
 
-    ``weekday`` counts from Monday = 0 like :mod:`datetime`; the reference counts from Sunday = 0,
-    the loaders convert.
+    ``weekday`` counts from Monday = 0 like :mod:`datetime`; the readers convert the documents
+    that count from Sunday = 0.
     """
 
     granularity: Granularity
@@ -201,7 +201,7 @@ class Window:
     ``begin`` and ``end`` share one granularity; an ``end`` at or before ``begin`` in the cycle
     means the window runs into the next cycle (22:00-7:00 spans midnight). ``drain_time`` is the
     number of minutes before this window starts during which the nodes it takes away are already
-    paused (the reference's rule); ``None`` uses the timetable's value.
+    paused; ``None`` uses the timetable's value.
     """
 
     name: str

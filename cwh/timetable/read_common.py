@@ -45,6 +45,8 @@ class Counted:
 
 @dataclass
 class Spec:
+    """What a reader found in a document; :mod:`cwh.timetable.load` checks it as a whole."""
+
     form: str
     ips: list[object] | None = None
     ips_where: str = "ip_addresses"
@@ -71,6 +73,8 @@ class Spec:
 
 
 class Collector:
+    """Every problem of a document, so that all of them are reported at once."""
+
     def __init__(self) -> None:
         self.problems: list[Problem] = []
 

@@ -2,8 +2,8 @@
 
 A progress report parses answers of tens of thousands of buckets and builds as many
 tuples. Each burst of allocations starts collections that walk every live container and
-free nothing, since parsed JSON and counts hold no reference cycles: on the bench's worst
-case that was 0.2 s of a 1.5 s progress query. Reference counting still frees everything
+free nothing, since parsed JSON and counts hold no reference cycles. Reference counting
+still frees everything
 meanwhile; collection resumes, with its usual thresholds, when the outermost pause ends.
 """
 

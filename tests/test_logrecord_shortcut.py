@@ -18,14 +18,9 @@ from typing import Any
 import pytest
 from hypothesis import given
 
-from cwh.enrich import hot_path_state
-from cwh.enrich.logrecord import (
-    _DEFAULT_ZONE_TABLE,
-    _NATIVE_SHORTCUT,
-    LogParseError,
-    _parse_general,
-    _parse_standard,
-)
+from cwh.enrich import LogParseError, hot_path_state
+from cwh.enrich.logrecord import _parse_general
+from cwh.enrich.logshortcut import _DEFAULT_ZONE_TABLE, _NATIVE_SHORTCUT, _parse_standard
 from tests.enrich_support import generated_lines
 from tests.test_logrecord import build_log, forward_log, header_block
 from tests.test_logrecord_properties import (

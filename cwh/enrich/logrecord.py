@@ -54,38 +54,31 @@ blocks and fake headers. The parser therefore anchors on what students cannot wr
   is checked against file ownership downstream.
 
 A first section that is not a JSON object holding ``lc_cell_meme.current`` as a string means "no
-MEME line": the whole text is then parsed as a log without MEME (the reference parser's
-behaviour), so a broken MEME line ends up at the start of ``input``.
+MEME line": the whole text is then parsed as a log without MEME, so a broken MEME line ends
+up at the start of ``input``.
 
-The live enrichment filter calls ``parse_log`` for every record, so a log in exactly the layout
-lc_wrapper writes -- one header candidate, the standard header and footer lines -- is first tried
-by a shortcut: two ``rfind`` calls locate the end block, two ``find`` calls the header, and three
-anchored patterns check the MEME line, the header and the end block with the footer. Each pattern
-accepts only lines the checks above accept and reads the same values from them, so the shortcut
-returns what the general path would; any other text (another layout, several candidates, an
-invalid log) goes through the general path, which also words the error messages. Nothing is
-quadratic: the patterns have no nested repetition and are never run over the code or the output.
-
-Where ``cwh compile`` has built it, the same shortcut written in C (``cwh/enrich/_logscan.c``) runs
-first; it returns what ``_parse_standard`` returns or declines, and then the Python shortcut
-and the general path run as they would without it.
+Logs in exactly lc_wrapper's layout take a shortcut (:mod:`cwh.enrich.logshortcut`, and its C
+version where built) that returns what the general path below would, or declines.
 """
 
 from __future__ import annotations
 
-import importlib
-import re
-from collections.abc import Callable, Mapping
-from typing import Any, Final, NamedTuple, cast
+from collections.abc import Mapping
+from typing import Any, Final, NamedTuple
 
 import orjson
 
+from cwh.enrich.logshortcut import (
+    _DEFAULT_ZONE_TABLE,
+    _NATIVE_SHORTCUT,
+    HEADER_OPENING,
+    MEME_LINE_START,
+    _parse_standard,
+)
 from cwh.enrich.logtime import (
     DEFAULT_ZONES,
-    TIMESTAMP_PATTERN,
     ZoneSpecError,
     local_seconds,
-    minute_seconds,
     parse_zone_mapping,
     split_timestamp,
     zone_offset,
@@ -143,7 +136,6 @@ _EXTRA_KEY_FIRST: Final = frozenset("abcdefghijklmnopqrstuvwxyz")
 _EXTRA_KEY_REST: Final = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_")
 
 _SEPARATOR_LINE: Final = "----\n"
-_HEADER_OPENING: Final = "\n----\npath: "
 _END_TIME_PREFIX: Final = "end time: "
 _START_TIME_PREFIX: Final = "start time: "
 _STATUS_PREFIX: Final = "execute_reply_status: "
@@ -163,49 +155,6 @@ _NAME_AFTER_START_LIMIT: Final = 60
 _LOG_NAME_LENGTH: Final = len("YYYYMMDD-HHMMSS-mmmm.log")
 _UNKNOWN_DISTANCE: Final = 1 << 62
 _EXCERPT_LENGTH: Final = 60
-
-# The standard layout, line by line, for the shortcut (module docstring). ``[^\n]`` keeps every
-# match inside its lines and ``[0-9]`` is ASCII only, like ``_is_number``.
-# The MEME itself: printable ASCII without '"' and '\\', which json.dumps writes as is (the
-# general path also accepts other printable characters and escapes).
-_STANDARD_MEME_LINE: Final = re.compile(
-    r'\{"lc_cell_meme": \{"current": "([\x20\x21\x23-\x5b\x5d-\x7e]*)"\}\}\n----\n'
-)
-_STANDARD_HEADER: Final = re.compile(
-    r"path: ([^\n]+)\n"
-    r"(?:notebook_path: ([^\n]*)\n)?"
-    r"(?:lc_notebook_meme: ([^\n]*)\n)?"
-    r"(?:server_signature: ([^\n]*)\n)?"
-    r"uid: ([0-9]+)\ngid: ([0-9]+)\n"
-    r"start time: " + TIMESTAMP_PATTERN + r"\n----\n"
-)
-_STANDARD_TAIL: Final = re.compile(
-    r"\n----\nend time: " + TIMESTAMP_PATTERN + r"\n"
-    r"[0-9]+ chunks with matched keywords or errors\n----\n"
-    r"((?:result: [^\n]+\n)*)execute_reply_status: ([^\n]+)\n"
-)
-_RESULT_PREFIX: Final = "result: "
-_CANDIDATE_AT_START: Final = _HEADER_OPENING[1:]
-# "00".."59" -> int (the patterns admit nothing else).
-_SECONDS: Final[dict[str, int]] = {f"{n:02d}": n for n in range(60)}
-# Characters a first line must start with to be worth decoding as a MEME line (``_split_meme``).
-_MEME_LINE_START: Final = "{ \t\r\n"
-# ``DEFAULT_ZONES`` as a plain dict: a read-only proxy answers ``get`` noticeably slower.
-_DEFAULT_ZONE_TABLE: Final[dict[str, int]] = dict(DEFAULT_ZONES)
-
-NativeShortcut = Callable[[str, dict[str, int]], "dict[str, Any] | None"]
-
-
-def _load_native_shortcut() -> NativeShortcut | None:
-    """The C shortcut of the compiled build; None where it is not built or not in use."""
-    try:
-        module = importlib.import_module("cwh.enrich._logscan")
-    except ImportError:
-        return None
-    return cast(NativeShortcut, module.parse_standard)
-
-
-_NATIVE_SHORTCUT: Final = _load_native_shortcut()
 
 
 class _Span(NamedTuple):
@@ -315,104 +264,12 @@ def _parse_general(text: str, zones: Mapping[str, int]) -> dict[str, Any]:
     return record
 
 
-def _parse_standard(text: str, zones: Mapping[str, int]) -> dict[str, Any] | None:
-    """The record of a log in exactly lc_wrapper's layout; None for any other text.
-
-    The shortcut of the module docstring: it returns only what the general path would return
-    for the same text, field for field and in the same order, and leaves everything else --
-    including every error -- to it.
-    """
-    meme_line = _STANDARD_MEME_LINE.match(text)
-    if meme_line is not None:
-        meme: str | None = meme_line[1]
-        body_start = meme_line.end()
-    elif text[0] in _MEME_LINE_START:
-        return None
-    else:
-        meme = None
-        body_start = 0
-
-    closing_newline = text.rfind("\n----\n", body_start)
-    opening_newline = text.rfind("\n----\n", body_start, closing_newline)
-    if opening_newline < 0:
-        return None
-    tail = _STANDARD_TAIL.fullmatch(text, opening_newline)
-    if tail is None:
-        return None
-    end_minute, end_second, end_zone, results_text, status = tail.groups()
-    end_offset = zones.get(end_zone)
-    if end_offset is None:
-        end_offset = zone_offset(end_zone, zones)
-    end_local = minute_seconds(end_minute)
-    if end_offset is None or end_local is None:
-        return None
-
-    limit = opening_newline + 1
-    if body_start or not text.startswith(_CANDIDATE_AT_START):
-        # Searching from the newline that ends the MEME line also finds a candidate right at
-        # the start of the code (empty code).
-        found = text.find(_HEADER_OPENING, body_start - 1 if body_start else 0, limit)
-        if found < 0:
-            return None
-        separator = found + 1
-    else:
-        separator = 0
-    if text.find(_HEADER_OPENING, separator + 5, limit) >= 0:
-        return None  # several candidates: they need ranking
-    header = _STANDARD_HEADER.match(text, separator + 5, limit)
-    if header is None:
-        return None
-    (
-        path,
-        notebook_path,
-        notebook_meme,
-        signature,
-        uid,
-        gid,
-        start_minute,
-        start_second,
-        start_zone,
-    ) = header.groups()
-    start_offset = zones.get(start_zone)
-    if start_offset is None:
-        start_offset = zone_offset(start_zone, zones)
-    start_local = minute_seconds(start_minute)
-    if start_offset is None or start_local is None:
-        return None
-
-    record: dict[str, Any] = {}
-    if meme is not None:
-        record["lc_cell_meme"] = meme
-    record["start_time"] = start_local + _SECONDS[start_second] - start_offset
-    record["end_time"] = end_local + _SECONDS[end_second] - end_offset
-    record["execute_reply_status"] = status
-    record["input"] = text[body_start:separator]
-    record["output"] = text[header.end() : limit]
-    if results_text:
-        results = results_text[len(_RESULT_PREFIX) : -1].split("\n" + _RESULT_PREFIX)
-        record["result"] = results[-1]
-        record["results"] = results
-    try:
-        record["uid"] = int(uid)
-        record["gid"] = int(gid)
-    except ValueError:
-        return None  # more digits than int() converts: the general path rejects it
-    if notebook_meme:
-        record["lc_notebook_meme"] = notebook_meme
-    if notebook_path:
-        record["notebook_path"] = notebook_path
-    if signature:
-        record["server_signature"] = signature
-    record["path"] = path
-    return record
-
-
 def _split_meme(text: str) -> tuple[str | None, int]:
     """Return (cell MEME, index where the code starts); (None, 0) when there is no MEME line."""
     if text.startswith(_SEPARATOR_LINE):
         return None, 0
     newline = text.find("\n----\n")
-    if newline < 0 or text[0] not in _MEME_LINE_START:
+    if newline < 0 or text[0] not in MEME_LINE_START:
         return None, 0
     # lc_wrapper writes the line with json.dumps: take that exact shape without a JSON decoder
     # when the value needs no unescaping; anything else goes through the decoder.
@@ -482,8 +339,7 @@ def _is_number(text: str) -> bool:
 def _parse_footer(text: str, start: int) -> tuple[str, list[str], list[tuple[str, str]]]:
     """Return (status or "", result paths, other keys) from the ``key: value`` footer lines.
 
-    A key/value reading, like the reference parser: a later status line wins, lines with an
-    empty value are skipped.
+    A key/value reading: a later status line wins, lines with an empty value are skipped.
     """
     results: list[str] = []
     if text.startswith(_STATUS_PREFIX, start) and text.find("\n", start) == len(text) - 1:
@@ -546,7 +402,7 @@ def _choose_header(
     located and ranked cheaply, and full validation then runs in rank order until one passes:
     the best-ranked valid candidate, at the cost of about one full validation.
     """
-    if text.startswith(_HEADER_OPENING[1:], body_start):
+    if text.startswith(HEADER_OPENING[1:], body_start):
         separator = body_start
     else:
         separator = _next_candidate(text, body_start, limit)
@@ -590,7 +446,7 @@ def _choose_header(
 
 def _next_candidate(text: str, after: int, limit: int) -> int:
     """Index of the next ``----`` line followed by ``path:`` in [after, limit), or -1."""
-    found = text.find(_HEADER_OPENING, after, limit)
+    found = text.find(HEADER_OPENING, after, limit)
     return found + 1 if found >= 0 else -1
 
 

@@ -1,17 +1,17 @@
 """The textbook MEME index: cell MEME -> exercise number, notebook MEME -> textbook file.
 
 The index is the CSV written by the textbook indexer (columns ``qno, qlabel,
-lc_cell_meme, lc_notebook_meme, textbook_path, course_server, code``, the layout of
-memeid-extractor).  It is read while students are working, so a reader must be able
-to tell a complete file from one that is still being written: parsing is strict
-(header present, every row as wide as the header, the last row terminated by a
-newline, quotes balanced) and any violation raises ``MemeIndexError`` so that the
-caller keeps its previous table instead of publishing half of one.
+lc_cell_meme, lc_notebook_meme, textbook_path, course_server, code``).  It is read
+while students are working, so a reader must be able to tell a complete file from one
+that is still being written: parsing is strict (header present, every row as wide as
+the header, the last row terminated by a newline, quotes balanced) and any violation
+raises ``MemeIndexError`` so that the caller keeps its previous table instead of
+publishing half of one.
 
 Values stay strings (a course called ``2025`` is the string ``"2025"``, never a
-number).  ``qlabel`` and ``course_server`` columns are optional, as memeid-extractor
-omits them when unused; a missing ``course_server`` is derived from
-``textbook_path`` exactly as the indexer derives it.
+number).  ``qlabel`` and ``course_server`` columns are optional (older indexes lack
+them); a missing ``course_server`` is derived from ``textbook_path`` exactly as the
+indexer derives it.
 """
 
 from __future__ import annotations
@@ -80,8 +80,8 @@ class MemeIndex:
     """Read-only lookups into one version of the MEME index.
 
     ``problems`` describes rows that were skipped or shadowed (for example a cell MEME
-    listed twice: the first row wins, as the reference implementation's "last wins"
-    silently renumbered exercises whenever a copied cell was appended).
+    listed twice: the first row wins, so appending a copied cell never renumbers the
+    exercise it was copied from).
     """
 
     EMPTY: ClassVar[MemeIndex]

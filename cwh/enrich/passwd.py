@@ -2,10 +2,9 @@
 
 The enrichment engine turns the integer ``uid`` of an lc_wrapper record into the
 student's login name.  The table comes from an ``/etc/passwd``-style file that the
-operator keeps in sync with JupyterHub.  Unlike a strict CSV reading of that file
-(where a single stray quote character made every lookup fail), each line stands on
-its own here: a malformed line is skipped and described in ``problems`` while every
-other user keeps resolving.
+operator keeps in sync with JupyterHub.  Each line stands on its own: a malformed
+line (a stray quote character, say) is skipped and described in ``problems`` while
+every other user keeps resolving.
 
 Problem descriptions never quote the raw line: the second passwd field may hold a
 password hash on some systems, and problems end up in logs.

@@ -5,8 +5,7 @@ operator edits the passwd file and the textbook indexer rewrites the MEME index.
 The table it uses must follow those files without ever getting worse:
 
 * a missing, oversized, unreadable, non-UTF-8, half-written or unparseable file
-  keeps the table that was loaded before (the reference implementation replaced it
-  with an empty one, so one bad write erased every lookup until the next good write);
+  keeps the table that was loaded before, so one bad write never erases the lookups;
 * a warning names the file and the reason, once per distinct problem, not on every
   check;
 * a file that changes while it is being read (an in-place rewrite) is not trusted

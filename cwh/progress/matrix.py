@@ -140,8 +140,8 @@ def combine_status_counts(counts: Iterable[StatusCount]) -> list[ProgressCell]:
 def questions_from_index_text(text: str) -> list[Question]:
     """The questions of a MEME index CSV, ordered by question number.
 
-    Only the columns the report needs are read, so an index written by
-    memeid-extractor (without ``qlabel``/``course_server``) works too; a missing
+    Only the columns the report needs are read, so an older index (without
+    ``qlabel``/``course_server``) works too; a missing
     ``course_server`` is the first directory of ``textbook_path``, as the indexer derives it.
     A question number is unique within its course only: indexes of separately numbered
     courses, concatenated, each keep all their questions (the first row of a repeated
@@ -300,14 +300,14 @@ def _labels(users: Sequence[str]) -> dict[str, str]:
 
 
 @dataclass(frozen=True, slots=True)
-class StudentCompletion:
-    user_name: str
-    label: str
+class _Tally:
+    """Counts over one row (a student's questions) or one column (a question's students)."""
+
     completed: int
-    """Questions with at least one successful run."""
+    """Cells with at least one successful run."""
     attempted: int
     failing: int
-    """Questions whose latest run failed."""
+    """Cells whose latest run failed."""
     total: int
 
     @property
@@ -316,16 +316,14 @@ class StudentCompletion:
 
 
 @dataclass(frozen=True, slots=True)
-class QuestionCompletion:
-    question: Question
-    completed: int
-    attempted: int
-    failing: int
-    total: int
+class StudentCompletion(_Tally):
+    user_name: str
+    label: str
 
-    @property
-    def ratio(self) -> float:
-        return self.completed / self.total if self.total else 0.0
+
+@dataclass(frozen=True, slots=True)
+class QuestionCompletion(_Tally):
+    question: Question
 
 
 @dataclass(frozen=True)
@@ -340,36 +338,25 @@ def completion(matrix: ProgressMatrix) -> Completion:
     """Completion per student and per question, and who is stuck where."""
     students = []
     for user in matrix.students:
-        cells = [matrix.cells.get((user, q.qno)) for q in matrix.questions]
-        present = [c for c in cells if c is not None]
-        students.append(
-            StudentCompletion(
-                user_name=user,
-                label=matrix.label(user),
-                completed=sum(1 for c in present if c.ok_runs > 0),
-                attempted=len(present),
-                failing=sum(1 for c in present if c.latest_failed),
-                total=len(matrix.questions),
-            )
-        )
+        row = [matrix.cells.get((user, q.qno)) for q in matrix.questions]
+        students.append(StudentCompletion(*_tally(row), user_name=user, label=matrix.label(user)))
     questions = []
     for question in matrix.questions:
-        cells = [matrix.cells.get((u, question.qno)) for u in matrix.students]
-        present = [c for c in cells if c is not None]
-        questions.append(
-            QuestionCompletion(
-                question=question,
-                completed=sum(1 for c in present if c.ok_runs > 0),
-                attempted=len(present),
-                failing=sum(1 for c in present if c.latest_failed),
-                total=len(matrix.students),
-            )
-        )
+        column = [matrix.cells.get((u, question.qno)) for u in matrix.students]
+        questions.append(QuestionCompletion(*_tally(column), question=question))
     stuck = sorted(
         (c for c in matrix.cells.values() if c.latest_failed),
         key=lambda c: (-c.last_time, c.user_name, c.qno),
     )
     return Completion(tuple(students), tuple(questions), tuple(stuck))
+
+
+def _tally(cells: list[ProgressCell | None]) -> tuple[int, int, int, int]:
+    """The fields of :class:`_Tally` for one row or column (``None`` where a cell has no runs)."""
+    present = [c for c in cells if c is not None]
+    completed = sum(1 for c in present if c.ok_runs > 0)
+    failing = sum(1 for c in present if c.latest_failed)
+    return completed, len(present), failing, len(cells)
 
 
 def render_markdown(

@@ -1,10 +1,9 @@
 """The Elasticsearch index templates for enriched executions and dead letters, as data.
 
-The reference relied on dynamic mapping: every student-controlled key inside ``result_json``
-became a mapped field (a mapping explosion waiting to happen), identifiers were mapped as
-analysed text, and ``start_time`` was the only date. Here every field the enrichment writes is
-mapped explicitly and ``dynamic`` is off, so unknown fields stay in ``_source`` but never
-change the mapping; ``result_json`` is stored and returned but never indexed.
+Every field the enrichment writes is mapped explicitly (identifiers as keywords, every time
+as a date) and ``dynamic`` is off, so unknown fields stay in ``_source`` but never change the
+mapping: the student-controlled keys inside ``result_json`` cannot explode it, as that field
+is stored and returned but never indexed.
 
 Two composable templates: one for ``<prefix>-*`` (the daily execution indices) and one with a
 higher priority for ``<prefix>-deadletter-*`` (which the first pattern also matches; equal
@@ -106,27 +105,36 @@ def index_templates(prefix: str) -> list[IndexTemplate]:
     """The templates for ``prefix``; names start with the prefix so they sort with its indices."""
     validate_index_prefix(prefix)
     return [
-        IndexTemplate(
-            name=f"{prefix}-executions",
-            body={
-                "index_patterns": [f"{prefix}-*"],
-                "priority": EXECUTIONS_PRIORITY,
-                "version": TEMPLATE_VERSION,
-                "_meta": _meta("executions"),
-                "template": {"mappings": executions_mapping()},
-            },
+        _template(
+            f"{prefix}-executions",
+            f"{prefix}-*",
+            EXECUTIONS_PRIORITY,
+            "executions",
+            executions_mapping(),
         ),
-        IndexTemplate(
-            name=f"{prefix}-{DEADLETTER_INFIX}",
-            body={
-                "index_patterns": [f"{prefix}-{DEADLETTER_INFIX}-*"],
-                "priority": DEADLETTER_PRIORITY,
-                "version": TEMPLATE_VERSION,
-                "_meta": _meta("deadletter"),
-                "template": {"mappings": deadletter_mapping()},
-            },
+        _template(
+            f"{prefix}-{DEADLETTER_INFIX}",
+            f"{prefix}-{DEADLETTER_INFIX}-*",
+            DEADLETTER_PRIORITY,
+            "deadletter",
+            deadletter_mapping(),
         ),
     ]
+
+
+def _template(
+    name: str, pattern: str, priority: int, kind: str, mappings: dict[str, Any]
+) -> IndexTemplate:
+    return IndexTemplate(
+        name=name,
+        body={
+            "index_patterns": [pattern],
+            "priority": priority,
+            "version": TEMPLATE_VERSION,
+            "_meta": _meta(kind),
+            "template": {"mappings": mappings},
+        },
+    )
 
 
 def _normalise(value: Any) -> Any:
@@ -212,7 +220,8 @@ def overlapping_templates(
     Elasticsearch applies the single highest-priority template matching an index name and
     refuses a new template that overlaps another one with the same priority. So an
     overlapping template with a priority at least ours is a blocker; lower ones are merely
-    overridden (the reference's ``lc-wrapper-template`` at priority 100 is such a case).
+    overridden (an ``lc-wrapper-template`` at priority 100 left by an older installation is
+    such a case).
     """
     blockers: list[ForeignTemplate] = []
     overridden: list[ForeignTemplate] = []

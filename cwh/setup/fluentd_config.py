@@ -1,9 +1,6 @@
 """Render fluentd's ``lc_wrapper.conf`` and the files that keep its secret out of it.
 
-The reference installed three custom Ruby gems and spliced JSONPath strings into Ruby code;
-its Elasticsearch output used a memory buffer (an outage lost data), auto-generated ids
-(retries duplicated documents) and wrote ``port None`` for URLs without a port. This config
-uses stock plugins only:
+The config uses stock plugins only (no custom gems, no Ruby code built from strings):
 
 * ``in_forward`` bound to the manager's private address (never all interfaces);
 * ``exec_filter`` piping JSON lines through ``cwh enrich`` (this environment's Python, absolute
@@ -166,6 +163,16 @@ def _require_absolute(label: str, value: str) -> None:
         raise FluentdConfigError(f"{label} must be an absolute path, got {value!r}")
 
 
+def is_fluentd_tag(tag: str) -> bool:
+    """Whether ``tag`` is a fluentd tag: dot-separated words of ``[A-Za-z0-9_-]``."""
+    return _TAG_RE.match(tag) is not None
+
+
+def fluentd_port_problem(port: int) -> str | None:
+    """Why ``port`` cannot be fluentd's forward port, or None when it can."""
+    return None if 1 <= port <= 65535 else f"fluentd port {port} is outside 1-65535"
+
+
 def _validate(settings: FluentdSettings) -> None:
     try:
         address = ipaddress.ip_address(settings.bind_address)
@@ -178,9 +185,10 @@ def _validate(settings: FluentdSettings) -> None:
             f"bind address {settings.bind_address} would listen on every interface; "
             "use the manager's private address"
         )
-    if not 1 <= settings.port <= 65535:
-        raise FluentdConfigError(f"fluentd port {settings.port} is outside 1-65535")
-    if not _TAG_RE.match(settings.tag):
+    port_problem = fluentd_port_problem(settings.port)
+    if port_problem is not None:
+        raise FluentdConfigError(port_problem)
+    if not is_fluentd_tag(settings.tag):
         raise FluentdConfigError(
             f"fluentd tag {settings.tag!r} must be dot-separated words of [A-Za-z0-9_-]"
         )

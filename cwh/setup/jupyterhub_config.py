@@ -1,10 +1,10 @@
 """Render ``jupyterhub_config.d/lc_wrapper.py``: tell student kernels where fluentd listens.
 
 lc_wrapper reads ``lc_wrapper_fluentd_host``/``_port``/``_tag`` from the single-user server's
-environment, which JupyterHub fills from ``Spawner.environment``. The reference assigned that
-trait a whole new dict, wiping every variable other config files had set. This file *updates*
-it instead: ``c.Spawner.environment.update({...})`` works whether or not an earlier file set
-the trait (traitlets then records a lazy update it merges into the final value), and keys set
+environment, which JupyterHub fills from ``Spawner.environment``. This file *updates* that
+trait rather than assigning a new dict, which would wipe every variable other config files
+set: ``c.Spawner.environment.update({...})`` works whether or not an earlier file set the
+trait (traitlets then records a lazy update it merges into the final value), and keys set
 elsewhere survive.
 """
 
@@ -15,6 +15,8 @@ import json
 import re
 from dataclasses import dataclass
 
+from cwh.setup.fluentd_config import fluentd_port_problem, is_fluentd_tag
+
 HOST_KEY = "lc_wrapper_fluentd_host"
 PORT_KEY = "lc_wrapper_fluentd_port"
 TAG_KEY = "lc_wrapper_fluentd_tag"
@@ -23,7 +25,6 @@ _HOSTNAME_RE = re.compile(
     r"^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
     r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$"
 )
-_TAG_RE = re.compile(r"^[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*$")
 
 
 class JupyterHubConfigError(ValueError):
@@ -51,9 +52,10 @@ class LcWrapperEnvironment:
                     f"fluentd host {self.fluentd_host} is not reachable from student "
                     "containers; use the manager's private address"
                 )
-        if not 1 <= self.fluentd_port <= 65535:
-            raise JupyterHubConfigError(f"fluentd port {self.fluentd_port} is outside 1-65535")
-        if not _TAG_RE.match(self.fluentd_tag):
+        port_problem = fluentd_port_problem(self.fluentd_port)
+        if port_problem is not None:
+            raise JupyterHubConfigError(port_problem)
+        if not is_fluentd_tag(self.fluentd_tag):
             raise JupyterHubConfigError(f"fluentd tag {self.fluentd_tag!r} is not a valid tag")
         if not _SECTION_RE.match(self.spawner_section):
             raise JupyterHubConfigError(

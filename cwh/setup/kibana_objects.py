@@ -1,8 +1,8 @@
 """Kibana saved objects (Lens visualizations and a dashboard) generated from a readable file.
 
-In the reference a teacher built the heatmap and the bar chart by clicking through Lens after
-every installation. Here ``kibana/dashboard.yaml`` says what to show and this module turns it
-into the ndjson that Kibana's saved-objects import API takes. The generated file is committed
+``kibana/dashboard.yaml`` says what to show (so nobody builds the charts by hand in Lens after
+an installation) and this module turns it into the ndjson that Kibana's saved-objects import
+API takes. The generated file is committed
 (``kibana/lc_wrapper_dashboard.ndjson``) so reviewers see exactly what gets imported, and a test
 keeps it equal to what the definition generates::
 
@@ -195,13 +195,21 @@ def _lens_object(
     }
 
 
-def _heatmap(panel_id: str, panel: Mapping[str, Any], data_view_id: str) -> dict[str, Any]:
-    layer_id = f"{panel_id}-layer"
+def _value_by_two_terms(
+    panel_id: str, panel: Mapping[str, Any], first: str, second: str
+) -> LensLayer:
+    """The layer of a chart that breaks the metric ``value`` down by two terms columns."""
     columns = {
-        "x": _terms(_get(panel, "x", panel_id, dict), f"{panel_id}.x"),
-        "y": _terms(_get(panel, "y", panel_id, dict), f"{panel_id}.y"),
-        "value": _metric(_get(panel, "value", panel_id, dict), f"{panel_id}.value"),
+        key: _terms(_get(panel, key, panel_id, dict), f"{panel_id}.{key}")
+        for key in (first, second)
     }
+    columns["value"] = _metric(_get(panel, "value", panel_id, dict), f"{panel_id}.value")
+    return LensLayer(f"{panel_id}-layer", columns, [first, second, "value"])
+
+
+def _heatmap(panel_id: str, panel: Mapping[str, Any], data_view_id: str) -> dict[str, Any]:
+    layer = _value_by_two_terms(panel_id, panel, "x", "y")
+    layer_id = layer.layer_id
     visualization = {
         "shape": "heatmap",
         "layerId": layer_id,
@@ -219,17 +227,12 @@ def _heatmap(panel_id: str, panel: Mapping[str, Any], data_view_id: str) -> dict
             "isYAxisTitleVisible": True,
         },
     }
-    layer = LensLayer(layer_id, columns, ["x", "y", "value"])
     return _lens_object(panel_id, panel, "lnsHeatmap", layer, visualization, data_view_id)
 
 
 def _stacked_bar(panel_id: str, panel: Mapping[str, Any], data_view_id: str) -> dict[str, Any]:
-    layer_id = f"{panel_id}-layer"
-    columns = {
-        "category": _terms(_get(panel, "category", panel_id, dict), f"{panel_id}.category"),
-        "breakdown": _terms(_get(panel, "breakdown", panel_id, dict), f"{panel_id}.breakdown"),
-        "value": _metric(_get(panel, "value", panel_id, dict), f"{panel_id}.value"),
-    }
+    layer = _value_by_two_terms(panel_id, panel, "category", "breakdown")
+    layer_id = layer.layer_id
     visualization = {
         "preferredSeriesType": "bar_horizontal_stacked",
         "legend": {"isVisible": True, "position": "right"},
@@ -246,7 +249,6 @@ def _stacked_bar(panel_id: str, panel: Mapping[str, Any], data_view_id: str) -> 
             }
         ],
     }
-    layer = LensLayer(layer_id, columns, ["category", "breakdown", "value"])
     return _lens_object(panel_id, panel, "lnsXY", layer, visualization, data_view_id)
 
 

@@ -1,6 +1,6 @@
 """Read one textbook notebook and keep what the MEME index needs from it.
 
-The rules are memeid-extractor's, so an index built here lines up with existing data:
+The rules keep question numbers in line with indexes that existing data refers to:
 
 * a cell whose source is empty is skipped entirely: it neither counts nor resets the
   remembered markdown;

@@ -1,9 +1,9 @@
 """Notebook numbers: the first half of every question number (``qno``).
 
 Question numbers end up in every enriched execution document and in teachers' reports,
-so renumbering a lesson silently relabels its history. memeid-extractor numbers
-notebooks by their position in a sorted list (ctime by default), so one re-released or
-newly added notebook can shift every later number. The default here is a *ledger*:
+so renumbering a lesson silently relabels its history. Numbering notebooks by their
+position in a sorted list lets one re-released or newly added notebook shift every later
+number, so the default is a *ledger*:
 
 * a notebook is identified by its notebook MEME, or by its path when it has none;
 * the first time a notebook is seen it gets the next free number; a first build
@@ -13,11 +13,10 @@ newly added notebook can shift every later number. The default here is a *ledger
   number (path fallback for a number whose MEME is gone);
 * a removed notebook keeps its number reserved, so it is never given to another one.
 
-The reference orderings (``name``, ``mtime``, ``ctime``: position in the ascending
-sort, ties broken by path) remain available for compatibility. In every ordering a
-notebook that could not be read still takes its place, as in the reference. Excluded
-notebooks are not part of the textbook and take no place (memeid-extractor numbered
-before excluding, so excluding a draft there left a gap).
+The sort orderings (``name``, ``mtime``, ``ctime``: position in the ascending sort, ties
+broken by path) remain available for installations whose numbers came from them. In every
+ordering a notebook that could not be read still takes its place. Excluded notebooks are
+not part of the textbook and take no place, so excluding a draft leaves no gap.
 """
 
 from __future__ import annotations
@@ -231,7 +230,7 @@ def _settle_memes(
 
 
 def reference_numbers(notebooks: Sequence[NotebookKey], order: Numbering) -> dict[str, int]:
-    """memeid-extractor's numbering: position in the ascending sort by ``order``."""
+    """Numbers by position in the ascending sort by ``order`` (ties broken by path)."""
     if order == "name":
         ordered = sorted(notebooks, key=lambda nb: path_sort_key(nb.path))
     elif order == "mtime":

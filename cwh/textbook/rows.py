@@ -1,6 +1,6 @@
 """Index rows: from scanned notebooks and their numbers to the MEME index CSV.
 
-The CSV is the contract with ``cwh enrich`` (and compatible with memeid-extractor's):
+The CSV is the contract with ``cwh enrich``:
 header ``qno, qlabel, lc_cell_meme, lc_notebook_meme, textbook_path, course_server,
 code``, the csv module's default dialect, UTF-8 without BOM. ``lc_cell_meme`` loses its
 branch numbers by default (first five ``-`` parts) because executions are matched on
@@ -95,10 +95,10 @@ class IndexFormatError(ValueError):
 
 
 def parse_csv(data: bytes) -> list[IndexRow]:
-    """Read an index written by :func:`render_csv` (or by memeid-extractor).
+    """Read an index written by :func:`render_csv` or by an older indexer.
 
-    Missing optional columns (memeid-extractor omits ``qlabel``/``course_server`` when
-    unused) read as ``""``; a file without ``qno``/``lc_cell_meme`` is rejected.
+    Missing optional columns (older indexes lack ``qlabel``/``course_server``) read as
+    ``""``; a file without ``qno``/``lc_cell_meme`` is rejected.
     """
     text = data.decode("utf-8-sig")
     reader = csv.reader(io.StringIO(text, newline=""))

@@ -1,11 +1,10 @@
 """Textbook validation: the problems that make executions unattributable.
 
-The rules (and the wording) are memeid-extractor's: a notebook or a code cell without a
-MEME cannot be matched; a cell MEME that appears twice makes the match ambiguous; one
-notebook MEME must belong to one textbook path. The reference could only say which CSV
-rows were wrong; here every problem names the notebook files involved and the command
-that fixes them: ``jupyter nblineage new-root-meme SRC DST`` gives the notebook and all
-its cells fresh MEMEs in a copy, which then replaces the original.
+A notebook or a code cell without a MEME cannot be matched; a cell MEME that appears twice
+makes the match ambiguous; one notebook MEME must belong to one textbook path. Every
+problem names the notebook files involved and the command that fixes them:
+``jupyter nblineage new-root-meme SRC DST`` gives the notebook and all its cells fresh MEMEs
+in a copy, which then replaces the original.
 """
 
 from __future__ import annotations

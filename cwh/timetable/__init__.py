@@ -17,6 +17,20 @@ from cwh.timetable.model import (
     TimetableError,
     Window,
 )
+from cwh.timetable.observed import (
+    STATIC_PROVIDER,
+    Availability,
+    NodeRole,
+    ObservedNode,
+    ProviderCapabilities,
+    SwarmNode,
+    SwarmNodeState,
+    VmState,
+    assemble_observation,
+    converged_observation,
+    observed_from_json,
+    observed_to_json,
+)
 from cwh.timetable.previews import plan_on_paper, preview, render_plan_text, render_preview_markdown
 from cwh.timetable.reconcile_report import (
     DEFAULT_CULL_IDLE_SECONDS,
@@ -62,24 +76,12 @@ from cwh.timetable.swarm_observation import (
 from cwh.timetable.table import RunTarget, Timetable
 from cwh.timetable.text import FieldError, Opaque, parse_anchor, parse_clock, parse_weekday
 from cwh.timetable.worker_plan import (
-    STATIC_PROVIDER,
     Action,
     ActionKind,
-    Availability,
     Guard,
-    NodeRole,
-    ObservedNode,
     Plan,
     PlanRefused,
-    ProviderCapabilities,
     RemovalPolicy,
-    SwarmNode,
-    SwarmNodeState,
-    VmState,
-    assemble_observation,
-    converged_observation,
-    observed_from_json,
-    observed_to_json,
     plan_reconcile,
 )
 

@@ -3,7 +3,7 @@
 A window recurs once per *cycle* (a day, a Monday-based week, a month, a year). Each occurrence
 starts at the begin anchor placed in its cycle and ends at the end anchor placed in the same
 cycle, or in the next one when the end comes first in the cycle (22:00-7:00). A day of month
-beyond a month's length means that month's last day, as in the reference; a period whose
+beyond a month's length means that month's last day; a period whose
 clamped end does not come after its clamped begin is skipped for that month.
 
 Overlap detection enumerates real occurrences over a horizon long enough for the calendar to

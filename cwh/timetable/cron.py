@@ -1,7 +1,7 @@
 """Prefect cron schedules for the ``reconcile-workers`` deployment, derived from a timetable.
 
 One cron schedule per phase transition fires the reconcile exactly when the timetable changes,
-instead of up to 15 minutes late as the reference's timer does. Each schedule carries the
+not at the next tick of a periodic timer. Each schedule carries the
 transition's counts (``active``, ``pause`` and ``drain``, the nodes taken out, powered off or
 deleted per ``down_type``) and its ``phase`` as parameters, so the Prefect UI shows what each
 run is for. A 15-minute safety-net schedule without counts lets the
@@ -151,15 +151,7 @@ def _earlier(anchor: Anchor, minutes: int) -> Anchor | None:
             day, rest = divmod(moment, 24 * 60)
             return Anchor(Granularity.WEEKLY, rest // 60, rest % 60, weekday=day)
         case Granularity.ONCE:
-            instant = place(anchor) - timedelta(minutes=minutes)
-            return Anchor(
-                Granularity.ONCE,
-                instant.hour,
-                instant.minute,
-                day=instant.day,
-                month=instant.month,
-                year=instant.year,
-            )
+            return Anchor.once_at(place(anchor) - timedelta(minutes=minutes))
         case _:
             days_back, rest = divmod(anchor.minute_of_day - minutes, 24 * 60)
             day = (anchor.day or 1) + days_back

@@ -1,7 +1,7 @@
 """Value types of the worker-node timetable.
 
-Every input form (our own phases/periods document, the reference's OCS document, its old swarm
-list, an Ansible ``group_vars`` file) is converted into these few types, so the rest of the code
+Every input form (our own phases/periods document, the OCS document, the old swarm list, an
+Ansible ``group_vars`` file) is converted into these few types, so the rest of the code
 (desired state, previews, Prefect schedules, planning) knows exactly one model.
 
 Times inside the model are *wall-clock* times of the timetable's zone: a class at "Mon 9:00"
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 
 WEEKDAY_ABBREVIATIONS: tuple[str, ...] = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
@@ -100,8 +101,8 @@ class NodeCounts:
 class Anchor:
     """A point of a recurring cycle (or a specific date for ``once``), on the local clock.
 
-    ``weekday`` counts from Monday = 0 like :mod:`datetime`; the reference counts from Sunday = 0,
-    the loaders convert.
+    ``weekday`` counts from Monday = 0 like :mod:`datetime`; the readers convert the documents
+    that count from Sunday = 0.
     """
 
     granularity: Granularity
@@ -111,6 +112,18 @@ class Anchor:
     day: int | None = None
     month: int | None = None
     year: int | None = None
+
+    @classmethod
+    def once_at(cls, moment: datetime) -> Anchor:
+        """The one-off anchor at ``moment``'s date and minute (on its own clock)."""
+        return cls(
+            Granularity.ONCE,
+            moment.hour,
+            moment.minute,
+            day=moment.day,
+            month=moment.month,
+            year=moment.year,
+        )
 
     @property
     def minute_of_day(self) -> int:
@@ -188,7 +201,7 @@ class Window:
     ``begin`` and ``end`` share one granularity; an ``end`` at or before ``begin`` in the cycle
     means the window runs into the next cycle (22:00-7:00 spans midnight). ``drain_time`` is the
     number of minutes before this window starts during which the nodes it takes away are already
-    paused (the reference's rule); ``None`` uses the timetable's value.
+    paused; ``None`` uses the timetable's value.
     """
 
     name: str

@@ -14,16 +14,9 @@ from datetime import datetime
 
 from cwh.timetable.calendar import INSTANT
 from cwh.timetable.model import NodeState
+from cwh.timetable.observed import ObservedNode, ProviderCapabilities, converged_observation
 from cwh.timetable.table import Timetable, TimetableState
-from cwh.timetable.worker_plan import (
-    Action,
-    ActionKind,
-    ObservedNode,
-    Plan,
-    ProviderCapabilities,
-    converged_observation,
-    plan_reconcile,
-)
+from cwh.timetable.worker_plan import Action, ActionKind, Plan, plan_reconcile
 
 
 @dataclass(frozen=True)

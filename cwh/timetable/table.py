@@ -2,8 +2,8 @@
 
 A :class:`Timetable` is built by :mod:`cwh.timetable.load` from any supported document. It holds
 a default node count and windows (class phases, periods) that override it, in the timetable's own
-time zone. Asking it at an instant gives the node counts and the per-address states, computed
-the way the reference does (so migrated installations behave the same), minus its bugs:
+time zone. Asking it at an instant gives the node counts and the per-address states, by the
+rules migrated installations already rely on:
 
 * the window in force gives the up-node count, else the default;
 * ``drain_time`` minutes before a scale-down, the nodes that will go are already paused;
@@ -96,7 +96,7 @@ class Timetable:
 
     @property
     def node_limit(self) -> int:
-        """How many addresses may ever be up (the reference's ``max_node_count``)."""
+        """How many addresses may ever be up (the OCS document's ``max_node_count``)."""
         return len(self.ip_addresses) if self.max_nodes is None else self.max_nodes
 
     @cached_property
@@ -127,7 +127,7 @@ class Timetable:
         return self._state(self._local(at))
 
     def default_state(self) -> dict[str, NodeState]:
-        """The default counts with no early pause: the reference's ``--force-default``."""
+        """The default counts with no early pause (``--force-default`` of vcp-schedule-utils)."""
         return self.assign(self.default)
 
     def counts_for(self, target: Target) -> NodeCounts:

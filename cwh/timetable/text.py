@@ -2,9 +2,9 @@
 anchors, exception dates, and the YAML/JSON documents themselves.
 
 Every parser raises :class:`FieldError` with a message that says what to write instead; the
-loader adds *where* the value was found. Weekdays follow the reference: English names and
-abbreviations and Japanese ``月``/``月曜日``, case-insensitive; structured documents of the
-reference may also give ``0`` (Sunday) to ``6`` (Saturday).
+loader adds *where* the value was found. Weekdays are English names and abbreviations or
+Japanese ``月``/``月曜日``, case-insensitive; the mappings of the OCS document and the old
+swarm list may also give ``0`` (Sunday) to ``6`` (Saturday).
 """
 
 from __future__ import annotations
@@ -91,18 +91,11 @@ def parse_clock(value: object) -> tuple[int, int]:
 
 
 def parse_anchor(value: object) -> Anchor:
-    """A period boundary written as text (notebook syntax) or as the reference's mapping."""
+    """A period boundary written as text (notebook syntax) or as an OCS document's mapping."""
     if isinstance(value, Mapping):
         return _anchor_from_mapping(value)
     if isinstance(value, datetime):
-        return Anchor(
-            Granularity.ONCE,
-            value.hour,
-            value.minute,
-            day=value.day,
-            month=value.month,
-            year=value.year,
-        )
+        return Anchor.once_at(value)
     if not isinstance(value, str):
         raise FieldError(f"{value!r} is not a period boundary; write e.g. {ANCHOR_EXAMPLES}")
     text = value.strip()

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
-from cwh.timetable.worker_plan import Availability, NodeRole, SwarmNode, SwarmNodeState
+from cwh.timetable.observed import Availability, NodeRole, SwarmNode, SwarmNodeState
 
 PAUSED_SINCE_LABEL = "cwh.paused-since"
 """Node label holding when a node stopped taking new servers (it survives between runs)."""

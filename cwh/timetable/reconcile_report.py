@@ -14,8 +14,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Literal, TypedDict
 
 from cwh.timetable.model import Culling
-from cwh.timetable.table import RunTarget, Timetable
 from cwh.timetable.observed import ObservedNode, SwarmNodeState, VmState
+from cwh.timetable.table import RunTarget, Timetable
 from cwh.timetable.worker_plan import Action, ActionKind, Plan, RemovalPolicy
 
 # JupyterHub's idle culler default (CULL_SERVER_IDLE_TIMEOUT) when culling is on without one.

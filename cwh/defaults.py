@@ -17,6 +17,8 @@ DEFAULT_VCP_DOCKER_URL_TEMPLATE = "ssh://vcp@{ip}"
 """How a worker VM's Docker API is reached to join it to the swarm; ``{ip}`` is its address."""
 DEFAULT_TIMEZONE = "Asia/Tokyo"
 """The zone timetables are written in and reports are read in."""
+DEFAULT_JSONPATHS: tuple[str, ...] = ('$.content.data["text/plain"]', "$.content.ename")
+"""Where a cell's result file holds what it returned, tried in order."""
 
 
 def validate_index_prefix(prefix: str) -> str:

@@ -44,6 +44,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 import orjson
 
+from cwh.defaults import DEFAULT_JSONPATHS
 from cwh.enrich.safe_unpickle import UnsafePickleError, safe_loads, to_json_value
 
 if TYPE_CHECKING:
@@ -58,7 +59,6 @@ __all__ = [
 ]
 
 MiB = 1024 * 1024
-DEFAULT_JSONPATHS: tuple[str, ...] = ('$.content.data["text/plain"]', "$.content.ename")
 MAX_PATH_CHARS = 4096
 
 ResultFileReason = Literal[

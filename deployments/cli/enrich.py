@@ -11,9 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from cwh.defaults import DEFAULT_INDEX_PREFIX
-
-DEFAULT_JSONPATHS = ('$.content.data["text/plain"]', "$.content.ename")
+from cwh.defaults import DEFAULT_INDEX_PREFIX, DEFAULT_JSONPATHS
 
 
 def register(subparsers: Any) -> None:

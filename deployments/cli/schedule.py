@@ -22,6 +22,8 @@ from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from cwh.defaults import DEFAULT_TIMEZONE
+
 if TYPE_CHECKING:
     from cwh.timetable import ProviderCapabilities, Timetable
 
@@ -114,7 +116,9 @@ def register(subparsers: Any) -> None:
     )
     savings.add_argument("--ledger", type=Path, required=True, help="the JSON-lines ledger")
     savings.add_argument(
-        "--timezone", default="Asia/Tokyo", help="zone whose weeks are reported (default Tokyo)"
+        "--timezone",
+        default=DEFAULT_TIMEZONE,
+        help=f"zone whose weeks are reported (default {DEFAULT_TIMEZONE})",
     )
     savings.add_argument("--until", metavar="ISO-TIME", help="end of the report (default: now)")
     _json_argument(savings)

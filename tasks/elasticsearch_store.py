@@ -50,6 +50,7 @@ def connect(url: str | None = None, block_name: str | None = None) -> tuple[Elas
     spend a third of the report's time in the standard library's JSON decoder.
     """
     from blocks.elasticsearch import ElasticsearchConnection
+    from blocks.loading import load_block
 
     fast = OrjsonSerializer()
     serializers = {"application/json": fast, "application/vnd.elasticsearch+json": fast}
@@ -57,7 +58,7 @@ def connect(url: str | None = None, block_name: str | None = None) -> tuple[Elas
         block = ElasticsearchConnection(urls=[url])
         overrides = {**URL_CLIENT_OPTIONS, "serializers": serializers}
     elif block_name:
-        block = cast(ElasticsearchConnection, ElasticsearchConnection.load(block_name))
+        block = load_block(ElasticsearchConnection, block_name)
         overrides = {"serializers": serializers}
     else:
         raise ValueError("an Elasticsearch URL or block name is required")

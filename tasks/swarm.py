@@ -204,7 +204,9 @@ def docker_target(docker_host: str, docker_host_block: str | None) -> DockerTarg
     """The manager a flow talks to: a saved ``DockerHost`` block when named, else the URL."""
     if docker_host_block is None:
         return docker_host
-    block: DockerTarget = DockerHost.load(docker_host_block)
+    from blocks.loading import load_block
+
+    block: DockerTarget = load_block(DockerHost, docker_host_block)
     return block
 
 

@@ -23,7 +23,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import docker.errors  # type: ignore[import-untyped]
 from prefect import task
@@ -31,6 +31,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.futures import PrefectFuture
 from prefect.runtime import flow_run
 
+from blocks.loading import load_block
 from blocks.vcp import VcpWorkerUnit
 from cwh.defaults import DEFAULT_VCP_DOCKER_URL_TEMPLATE
 from cwh.timetable import (
@@ -156,7 +157,7 @@ def resolve_provider(
                 "provider 'vcp' needs vcp_block: the name of a saved 'VCP Worker Unit' block "
                 "(unit group, unit and VCC access token)"
             )
-        unit = cast(VcpWorkerUnit, VcpWorkerUnit.load(vcp_block))
+        unit = load_block(VcpWorkerUnit, vcp_block)
         vcp = vcp_provider(unit)
         return vcp, ProviderCapabilities("vcp", power_control=vcp.supports_power)
     if name in IN_PROCESS_PROVIDERS:

@@ -43,13 +43,14 @@ def live(
     path.fluentd.stop()
     if own_node.process is None or own_node.process.poll() is not None:
         own_node.start()
-    _delete(own_node.url, f"{prefix}*")
+    _delete(own_node.url, f"{prefix}*?expand_wildcards=all")
+    _delete(own_node.url, f"_index_template/{prefix}*")
 
 
-def _delete(url: str, pattern: str) -> None:
+def _delete(url: str, what: str) -> None:
     import urllib.request
 
-    request = urllib.request.Request(f"{url}/{pattern}?expand_wildcards=all", method="DELETE")
+    request = urllib.request.Request(f"{url}/{what}", method="DELETE")
     with urllib.request.urlopen(request, timeout=30):
         pass
 

@@ -134,9 +134,11 @@ DEFAULT_DELIVERY_STATE_DIR = "/var/lib/cwh-flows/enrich"
 STATS_FILE_NAME = "delivery-stats.json"
 UNDELIVERABLE_FILE_NAME = "undeliverable.jsonl"
 
-# Chunks are cut and picked up every FLUSH_TICK seconds: the largest share of the time from
-# a run to a searchable document, and the smallest interval between two delivery processes.
-FLUSH_TICK = "0.2"
+# Chunks are cut and picked up every FLUSH_TICK seconds: the largest share of the time from a
+# run to a searchable document (one tick on average, two at most), and the interval between
+# two delivery processes, each of which costs about a tenth of a CPU second to start: at two
+# a second, a class burst keeps a fraction of one core busy however many students run cells.
+FLUSH_TICK = "0.5"
 FLUSH_BURST_TICK = "0.05"
 
 

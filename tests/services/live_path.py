@@ -19,7 +19,13 @@ from pathlib import Path
 from typing import Any
 
 from cwh.enrich import read_delivery_stats
-from cwh.setup import ElasticsearchOutput, EnrichCommand, FluentdSettings, render_lc_wrapper_conf
+from cwh.setup import (
+    ElasticsearchOutput,
+    EnrichCommand,
+    FluentdSettings,
+    index_templates,
+    render_lc_wrapper_conf,
+)
 from tests.enrich_support import build_index, forward_records
 from tests.services.fluentd_sender import ForwardSender
 from tests.services.fluentd_service import FluentdService
@@ -86,6 +92,16 @@ class LivePath:
         return self.workdir / "state" / "delivery-stats.json"
 
     def start(self) -> None:
+        """Install the index templates (as ``cwh setup`` does) and start fluentd."""
+        for template in index_templates(self.index_prefix):
+            request = urllib.request.Request(
+                f"{self.es_url}/_index_template/{template.name}",
+                data=json.dumps(template.body).encode(),
+                method="PUT",
+                headers={"Content-Type": "application/json"},
+            )
+            with urllib.request.urlopen(request, timeout=30):
+                pass
         self.fluentd.start(self.config)
 
     def sender(self, *, acks: bool = True) -> ForwardSender:

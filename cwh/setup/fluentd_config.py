@@ -56,7 +56,7 @@ class EsAuth(Enum):
 
 @dataclass(frozen=True)
 class EnrichCommand:
-    """The ``cwh enrich`` invocation fluentd's exec_filter keeps running."""
+    """The enrichment part of the command fluentd runs: engine, tables and options."""
 
     python: str
     index: str

@@ -69,6 +69,7 @@ def render_html(
         f"<h1>Progress: {course}</h1>",
         f'<p class="meta">Generated {_time(generated_at, tz)}; window: {escape(window)}; '
         f"{len(matrix.students)} students, {len(matrix.questions)} questions.</p>",
+        _suspect(matrix),
         '<p class="legend">'
         + "".join(f'<span class="{_STATE_CLASS[s]}">{escape(s.value)}</span>' for s in CellState)
         + "</p>",
@@ -88,6 +89,11 @@ def render_html(
         )
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"
+
+
+def _suspect(matrix: ProgressMatrix) -> str:
+    note = matrix.suspect_note()
+    return "" if note is None else f'<p class="meta suspect">{escape(note)}</p>'
 
 
 def _stuck(matrix: ProgressMatrix, summary: Completion, tz: tzinfo) -> str:

@@ -214,12 +214,13 @@ def start_server(port: int | None) -> LocalServer:
             start_new_session=True,
         )
     server = LocalServer(process.pid, port)
-    identity = ProcessIdentity.of(process.pid)
     deadline = time.monotonic() + HEALTH_TIMEOUT_SECONDS
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise ServerError(f"Prefect server exited with {process.returncode}:\n{_tail(log)}")
         if _healthy(server.url):
+            # Read only now: right after the spawn the command line may not be set yet.
+            identity = ProcessIdentity.of(process.pid)
             state: dict[str, Any] = {"pid": server.pid, "port": server.port}
             if identity is not None:
                 state.update(

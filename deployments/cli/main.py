@@ -72,7 +72,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         _silence_stdout()
         return READER_GONE_STATUS
     except SystemExit:
-        _flush_stdout()
+        if not _flush_stdout():
+            return READER_GONE_STATUS
         raise
     return result if _flush_stdout() else READER_GONE_STATUS
 
@@ -89,14 +90,15 @@ def _flush_stdout() -> bool:
 
 
 def _stdout_reader_gone() -> bool:
-    """Whether standard output is a pipe or socket whose reading end is closed."""
+    """Whether standard output is a pipe or socket whose reading end is closed (an output
+    that is no file descriptor, such as a test's capture, cannot be)."""
     try:
         descriptor = sys.stdout.fileno()
         poller = select.poll()
         poller.register(descriptor, select.POLLOUT)
         events = poller.poll(0)
     except (AttributeError, OSError, ValueError):
-        return True
+        return False
     return any(flags & (select.POLLERR | select.POLLHUP) for _, flags in events)
 
 

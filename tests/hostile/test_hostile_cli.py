@@ -2,8 +2,10 @@
 through the ``cwh`` command line and the ``progress-report`` flow.
 
 Every case runs in a fresh process and must end with its exit status and a specific
-message, without a traceback, within :data:`WALL_LIMIT_S` seconds and :data:`RSS_LIMIT_MB`
-of peak memory (measured with ``os.wait4``), and without any secret in its output.
+message, without a traceback, within :data:`WALL_LIMIT_S` seconds of wall time (10 s, set
+``CWH_HOSTILE_WALL_LIMIT_S`` on a busy machine) and :data:`CPU_LIMIT_S` of CPU time, within
+:data:`RSS_LIMIT_MB` of peak memory (measured with ``os.wait4``), and without any secret in
+its output.
 """
 
 from __future__ import annotations
@@ -32,8 +34,10 @@ from tests.test_textbook_builders import code, meme, write_notebook
 
 ROOT = Path(__file__).resolve().parents[2]
 CWH = (sys.executable, "-m", "deployments.cli.main")
-WALL_LIMIT_S = float(os.environ.get("CWH_HOSTILE_WALL_LIMIT_S", "10"))
-"""Wall time per command; a machine whose cores are shared by other jobs may need more."""
+CPU_LIMIT_S = 10.0
+WALL_LIMIT_S = float(os.environ.get("CWH_HOSTILE_WALL_LIMIT_S", str(CPU_LIMIT_S)))
+"""Wall time per command. A machine whose cores are busy with other jobs stretches the
+wall time of the same work; such a machine may set more, the CPU time limit still holds."""
 RSS_LIMIT_MB = 300.0
 SECRET = "pW-7f3Kq9x"
 KEY = "aPiK3y-Zt81"
@@ -50,6 +54,7 @@ class Outcome:
     stderr: str
     seconds: float
     peak_rss_mb: float
+    cpu_seconds: float
 
     @property
     def output(self) -> str:
@@ -64,7 +69,8 @@ class Outcome:
             assert message in self.output, described
         for trace in TRACES:
             assert trace not in self.output, described
-        assert self.seconds < WALL_LIMIT_S, f"{self.seconds:.1f} s"
+        took = f"{self.seconds:.1f} s, {self.cpu_seconds:.1f} s CPU"
+        assert self.seconds < WALL_LIMIT_S and self.cpu_seconds < CPU_LIMIT_S, took
         assert self.peak_rss_mb < RSS_LIMIT_MB, f"{self.peak_rss_mb:.0f} MB"
         assert SECRET not in self.output and KEY not in self.output, described
 
@@ -77,10 +83,12 @@ LAUNCHER = textwrap.dedent(
         os.execvp(sys.argv[2], sys.argv[2:])
     _, status, usage = os.wait4(pid, 0)
     with open(sys.argv[1], "w") as report:
-        report.write(f"{os.waitstatus_to_exitcode(status)} {usage.ru_maxrss}")
+        cpu = usage.ru_utime + usage.ru_stime
+        report.write(f"{os.waitstatus_to_exitcode(status)} {usage.ru_maxrss} {cpu}")
     """
 )
-"""Runs the command as its own child and reports its exit status and peak RSS (kB).
+"""Runs the command as its own child and reports its exit status, peak RSS (kB) and CPU
+seconds.
 
 A process forked from pytest would count pytest's own memory as its peak: Linux keeps the
 high-water mark of the image replaced by ``exec``. Forked from this small launcher, the
@@ -126,7 +134,7 @@ def run_measured(
             os.close(read_end)
         _wait(process, started + timeout)
         seconds = time.monotonic() - started
-        status, peak_kb = measured.read_text(encoding="ascii").split()
+        status, peak_kb, cpu = measured.read_text(encoding="ascii").split()
         stdout = out_path.read_bytes() if reader == "all" else head.partition(b"\n")[0]
         return Outcome(
             int(status),
@@ -134,6 +142,7 @@ def run_measured(
             err_path.read_bytes().decode("utf-8", "replace"),
             seconds,
             int(peak_kb) / 1024,
+            float(cpu),
         )
 
 
@@ -173,7 +182,7 @@ def _execution(number: int, start_time: object, status: str = "error") -> dict[s
 # ---------------------------------------------------------------- reports
 
 NINE_NINES = 253402300799
-"""9999-12-31 23:59:59 UTC, accepted by enrichment."""
+"""9999-12-31 23:59:59 UTC: a kernel can claim any start time."""
 YEAR_ONE = -62135596800
 """0001-01-01 00:00:00 UTC."""
 EMBEDDED_TIMES: dict[object, str] = {
@@ -183,7 +192,7 @@ EMBEDDED_TIMES: dict[object, str] = {
     -(2**62): f"invalid start_time {-(2**62)}",
     math.nan: "no start_time",
     "2026-11-24T09:00:00": "no start_time",
-    -1: "student06",
+    -1: "student06",  # 1969-12-31 23:59:59 UTC: an odd time, shown as a clock
 }
 """Stored start time -> what the HTML report must show for it (the embedded store keeps
 whole numbers only: anything else is stored as no time)."""
@@ -205,7 +214,7 @@ def embedded_course(tmp_path: Path) -> tuple[Path, Path]:
     return _meme_index(tmp_path / "meme.csv"), tmp_path / "store.sqlite3"
 
 
-@pytest.mark.parametrize("zone", ["Asia/Tokyo", "America/Los_Angeles", "UTC"])
+@pytest.mark.parametrize("zone", ["Asia/Tokyo", "America/Los_Angeles"])
 def test_a_report_shows_stored_times_beyond_the_calendar_as_invalid(
     embedded_course: tuple[Path, Path], tmp_path: Path, zone: str
 ) -> None:
@@ -255,7 +264,6 @@ def test_a_report_from_elasticsearch_shows_times_beyond_the_calendar_as_invalid(
             "too close to the ends of the calendar",
         ),
         (["--last-minutes", str(10**14)], "reaches before year 1"),
-        (["--last-minutes", str(10**12)], "reaches before year 1"),
     ],
 )
 def test_a_report_window_beyond_the_calendar_is_refused(
@@ -302,14 +310,11 @@ def test_the_progress_report_flow_finishes_with_a_time_beyond_the_calendar(
 @pytest.mark.parametrize(
     ("url", "message"),
     [
-        (f"htps://user:{SECRET}@es.example.org", "must start with http:// or https://"),
         (f"htps://user:{SECRET}@es.example.org?api_key={KEY}", "'htps://***@es.example.org?***'"),
         (f"https://es.example.org:9200/?api_key={KEY}", "must not have a query or fragment"),
-        (f"https://:{SECRET}@/?api_key={KEY}", "has no host"),
-        (f"https://es.example.org/#{KEY}", "'https://es.example.org/#***'"),
     ],
 )
-def test_an_elasticsearch_url_is_never_echoed_with_its_secret(
+def test_an_elasticsearch_url_given_to_cwh_is_never_echoed_with_its_secret(
     tmp_path: Path, url: str, message: str
 ) -> None:
     outcome = run_measured(
@@ -317,6 +322,27 @@ def test_an_elasticsearch_url_is_never_echoed_with_its_secret(
          "--elasticsearch-url", url, "--output-dir", str(tmp_path / "out")]
     )  # fmt: skip
     outcome.check(2, message)
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        (f"htps://user:{SECRET}@es.example.org", "must start with http:// or https://"),
+        (f"https://:{SECRET}@/?api_key={KEY}", "has no host"),
+        (f"https://es.example.org/#{KEY}", "'https://es.example.org/#***'"),
+        (f"https://es.example.org:9200/?api_key={KEY}", "'https://es.example.org:9200/?***'"),
+    ],
+)
+def test_an_elasticsearch_block_url_is_never_echoed_with_its_secret(url: str, message: str) -> None:
+    from pydantic import ValidationError
+
+    from blocks.elasticsearch import ElasticsearchConnection
+
+    with pytest.raises(ValidationError) as raised:
+        ElasticsearchConnection(urls=["http://127.0.0.1:9200", url])
+    text = str(raised.value)
+    assert message in text
+    assert SECRET not in text and KEY not in text
 
 
 @pytest.mark.parametrize(

@@ -26,6 +26,7 @@ from typing import Any, NamedTuple
 import pandas as pd  # type: ignore[import-untyped]
 
 from cwh.enrich import local_name
+from cwh.progress.window import show_start_time
 from cwh.textbook import course_server_of
 
 __all__ = [
@@ -263,7 +264,7 @@ class ProgressMatrix:
                     ""
                     if cell is None
                     else f"{cell.ok_runs}/{cell.runs} {cell.last_status} "
-                    f"{_clock(cell.last_time, tz)}"
+                    f"{show_start_time(cell.last_time, tz)}"
                 )
             rows.append(row)
         return rows
@@ -407,9 +408,10 @@ def render_markdown(
         lines += ["| student | question | failed runs / runs | last run |", "|---|---|---|---|"]
         for cell in summary.stuck:
             question = questions[cell.qno]
+            shown = show_start_time(cell.last_time, tz)
             lines.append(
                 f"| {_md(matrix.label(cell.user_name))} | {_md(question.label)} "
-                f"| {cell.runs - cell.ok_runs}/{cell.runs} | {_clock(cell.last_time, tz)} |"
+                f"| {cell.runs - cell.ok_runs}/{cell.runs} | {_md(shown)} |"
             )
     else:
         lines.append("Nobody: every student's latest run of every question succeeded.")
@@ -434,10 +436,6 @@ def render_markdown(
             "index does not list; run the `reenrich` flow after a textbook release.",
         ]
     return "\n".join(lines) + "\n"
-
-
-def _clock(epoch: int, tz: tzinfo) -> str:
-    return datetime.fromtimestamp(epoch, tz).strftime("%m-%d %H:%M")
 
 
 def _md(text: str) -> str:

@@ -1,6 +1,6 @@
 """What the setup flow deploys, rendered as data: Elasticsearch index templates, Kibana saved
 objects, fluentd's configuration, JupyterHub's lc_wrapper and idle-server culling settings,
-and the markdown report of a setup run.
+the markdown report of a setup run, and how a connection URL is shown without its secrets.
 """
 
 from cwh.setup.culling import (
@@ -60,6 +60,7 @@ from cwh.setup.report import (
     plan_markdown,
     unified_diff,
 )
+from cwh.setup.urls import REDACTED, redact_url
 
 __all__ = [
     "API_KEY_ENV",
@@ -69,6 +70,7 @@ __all__ = [
     "MINIMUM_KIBANA",
     "NDJSON_PATH",
     "PASSWORD_ENV",
+    "REDACTED",
     "CullingApplied",
     "CullingConfigError",
     "CullingSettings",
@@ -99,6 +101,7 @@ __all__ = [
     "patterns_overlap",
     "plan_markdown",
     "quote",
+    "redact_url",
     "referenced_data_views",
     "render_env_file",
     "render_lc_wrapper_conf",

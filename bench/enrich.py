@@ -8,7 +8,9 @@ the parser's C shortcut; built first when missing or stale) and, for comparison,
 source (``CWH_INTERPRETED=1``); both must write the same bytes. All commands read the same
 file of fluentd records on stdin and write to a file, pinned to one core (``taskset -c 0``
 when available), through the same line loop; the baseline only decodes and re-encodes each
-line. The ratio is what matters on a noisy machine: all are measured in the same run. Peak
+line. ``cwh enrich`` gets a homes dir holding the records' real files (``owned_homes``), so
+every record is compared with the ``.log`` file it names and its result is read, as on a
+manager node. The ratio is what matters on a noisy machine: all are measured in the same run. Peak
 RSS is read from the child's rusage with a 10,000-cell index. The CPU time (user + system,
 from the same rusage) of the best runs is printed as well: it counts only the command's own
 work, so it moves less than wall time when other processes compete for the core.

@@ -16,7 +16,7 @@ from prefect_docker import DockerHost  # type: ignore[import-untyped]
 from pydantic import ConfigDict, Field, field_validator
 
 from cwh.enrich import DEFAULT_JSONPATHS
-from cwh.setup import DEFAULT_DELIVERY_STATE_DIR, DEFAULT_ENRICH_LOG
+from cwh.setup import DEFAULT_DELIVERY_STATE_DIR, DEFAULT_ENRICH_LOG, redact_url
 
 _TAG_RE = re.compile(r"^[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*$")
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -178,7 +178,7 @@ class CoursewareHub(Block):
     @property
     def docker_url(self) -> str:
         """How reports name the Docker host."""
-        return str(self.docker.base_url or "the environment's DOCKER_HOST")
+        return redact_url(self.docker.base_url or "the environment's DOCKER_HOST")
 
     def docker_target(self) -> DockerHost:
         """The Docker host, using the ssh client for ``ssh://`` URLs (no paramiko needed)."""

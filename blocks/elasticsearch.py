@@ -15,7 +15,7 @@ from pydantic import ConfigDict, Field, SecretStr, field_validator, model_valida
 
 from blocks.credentials import check_credentials
 from cwh.defaults import DEFAULT_INDEX_PREFIX, validate_index_prefix
-from cwh.setup import EsAuth, normalise_es_url
+from cwh.setup import EsAuth, normalise_es_url, redact_url
 
 
 class ElasticsearchConnection(Block):
@@ -83,7 +83,7 @@ class ElasticsearchConnection(Block):
     @property
     def endpoint(self) -> str:
         """How errors and reports name the cluster (URLs only, never credentials)."""
-        return ", ".join(self.urls)
+        return ", ".join(redact_url(url) for url in self.urls)
 
     def client_options(self, **overrides: Any) -> dict[str, Any]:
         """Keyword arguments of ``elasticsearch.Elasticsearch`` for this cluster; ``overrides``

@@ -9,6 +9,7 @@ from prefect.blocks.core import Block
 from pydantic import ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from blocks.credentials import check_credentials
+from cwh.setup import redact_url
 
 DEFAULT_SPACE = "default"
 _SPACE_RE = re.compile(r"^[a-z0-9_-]+$")
@@ -51,9 +52,14 @@ class KibanaConnection(Block):
     @field_validator("url")
     @classmethod
     def _check_url(cls, url: str) -> str:
-        parts = urlsplit(url.strip())
+        shown = redact_url(url)
+        try:
+            parts = urlsplit(url.strip())
+            parts.port  # noqa: B018 - raises on a port that is not a number in range
+        except ValueError as exc:
+            raise ValueError(f"Kibana URL {shown!r}: {exc}") from None
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"Kibana URL {url!r} must be http(s)://host[:port][/base-path]")
+            raise ValueError(f"Kibana URL {shown!r} must be http(s)://host[:port][/base-path]")
         if parts.username or parts.password or parts.query or parts.fragment:
             raise ValueError("Kibana URL must not carry credentials, a query or a fragment")
         return url.strip().rstrip("/")

@@ -33,6 +33,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from cwh.safe_input import printable
 from cwh.textbook import (
     TEXTBOOK_CHANGED_EVENT,
     TEXTBOOK_DIR_LABEL,
@@ -211,7 +212,7 @@ class TextbookWatcher:
                     if not self._debouncer.pending:
                         logger.info(
                             "notebook changes detected (%s); announcing after %.1f s of quiet",
-                            changes[0][1],
+                            printable(changes[0][1]),
                             config.quiet_seconds,
                         )
                     self._debouncer.add(changes, now)

@@ -58,12 +58,17 @@ def index_textbook(
     keep_branch_number: bool = False,
     allow_empty: bool = False,
     changed_paths: list[str] | None = None,
+    allow_outside_links: bool = False,
+    max_notebook_mb: float | None = None,
 ) -> IndexOutcome:
     """Scan, validate and write the index; the options mirror ``cwh textbook index``.
 
     ``changed_paths`` is what the triggering ``cwh.textbook.changed`` event listed
     (relative to ``textbook_dir``). It is logged and shown in the summary; the scan
     always covers the whole textbook, so nothing depends on the list being complete.
+    A notebook that cannot be used (not a regular file, a link leading out of the textbook
+    without ``allow_outside_links``, over ``max_notebook_mb``, broken JSON) is reported as a
+    problem and the others are indexed.
     """
     logger = get_run_logger()
     options = IndexOptions(
@@ -75,6 +80,8 @@ def index_textbook(
         keep_branch_number=keep_branch_number,
         strict=strict,
         allow_empty=allow_empty,
+        allow_outside_links=allow_outside_links,
+        **_size_limit(max_notebook_mb),
     )
     if changed_paths is not None:
         shown = changed_paths[:MAX_LOGGED_PATHS]
@@ -98,6 +105,13 @@ def index_textbook(
     if outcome.status == "refused":
         raise TextbookIndexRefused(outcome.refusal)
     return outcome
+
+
+def _size_limit(max_notebook_mb: float | None) -> dict[str, int]:
+    """The ``max_notebook_bytes`` option, when a limit in MiB is given."""
+    if max_notebook_mb is None:
+        return {}
+    return {"max_notebook_bytes": int(max_notebook_mb * (1 << 20))}
 
 
 def _unvisited(value: T) -> T:

@@ -4,8 +4,10 @@ For each course of the textbook index: a students x questions matrix (every ques
 the textbook, every student of the roster, even with nothing run), published as a Prefect
 table artifact and a markdown summary (completion per student and per question, students
 whose latest run failed), plus a heatmap PNG and a self-contained HTML page on disk whose
-location the artifacts link to. The deployment runs every five minutes during class and
-on demand; ``cwh report`` produces the same files without Prefect.
+location the artifacts link to. Executions flagged ``suspect`` (a record that does not
+match the log file on disk) are left out and counted apart unless ``include_suspect``. The
+deployment runs every five minutes during class and on demand; ``cwh report`` produces the
+same files without Prefect.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ def progress_report(
     index_prefix: str | None = None,
     output_dir: str | None = None,
     timezone: str = DEFAULT_TIMEZONE,
+    include_suspect: bool = False,
 ) -> list[CourseSummary]:
     zone = parse_zone(timezone)
     start, end = window_from(since, until, last_minutes, zone, datetime.now(UTC))
@@ -51,6 +54,7 @@ def progress_report(
         students=tuple(students) if students else None,
         output_dir=output_dir,
         timezone=timezone,
+        include_suspect=include_suspect,
     )
     reports = build_reports(config)
     return [publish(report, config) for report in reports]

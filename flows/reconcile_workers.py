@@ -37,6 +37,7 @@ from typing import Literal
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.states import Failed
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from cwh.defaults import DEFAULT_DOCKER_HOST, DEFAULT_VCP_DOCKER_URL_TEMPLATE
@@ -47,6 +48,7 @@ from cwh.timetable import (
     NodeOutcome,
     PoolObservation,
     ReconcileReport,
+    TimetableError,
     failure_message,
     failures,
     load_timetable,
@@ -127,12 +129,20 @@ def reconcile_workers(
     (with ``vcp_block``), ``static`` (machines always on; ``node_docker_url`` reaches them to
     join) or a provider attached in this process. ``hub_service`` names the JupyterHub swarm
     service whose culling variables follow the timetable's per-phase culling settings.
-    ``ledger`` (None: off) is the node-hours file of ``cwh schedule savings``.
+    ``ledger`` (None: off) is the node-hours file of ``cwh schedule savings``. A timetable
+    that cannot be used ends the run as Failed with its problems as the message (no
+    traceback: the file is at fault, not the run).
     """
     log = get_run_logger()
-    table = load_timetable(
-        Path(timetable).expanduser(), ips=ips, down_type=DownType(down_type) if down_type else None
-    )
+    try:
+        table = load_timetable(
+            Path(timetable).expanduser(),
+            ips=ips,
+            down_type=DownType(down_type) if down_type else None,
+        )
+    except TimetableError as exc:
+        log.error("%s", exc)
+        return Failed(message=str(exc))  # type: ignore[return-value]
     moment = run_instant(at, table)
     target = table.resolve_run_target(moment, active=active, pause=pause, drain=drain, phase=phase)
     log.info("target at %s: phase %s (%s)", moment.isoformat(), target.state.phase, target.note)

@@ -135,7 +135,9 @@ def enrich_files(enricher: Enricher, homes: Path, relatives: Sequence[str]) -> l
                 )
             )
         else:
-            documents.append(enricher.enrich_text(log.text, received_at=log.modified))
+            documents.append(
+                enricher.enrich_text(log.text, received_at=log.modified, log_file=relative)
+            )
     return documents
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from prefect import task
@@ -18,3 +19,17 @@ def generate(workdir: str, students: int) -> DemoCourse:
         "demo course in %s: %d students, %d executions", course.root, students, course.executions
     )
     return course
+
+
+def students_own_their_files(course: DemoCourse) -> bool:
+    """Whether the first student owns their logs, as on a manager node.
+
+    Only a generator running as root can give the files away; otherwise every execution's
+    uid differs from its files' owner, all are suspect, and the demo's reports count them
+    (saying so) rather than showing an empty course.
+    """
+    student = course.students[0]
+    for log in (course.homes_dir / student.user_name).rglob("*.log"):
+        if not log.is_symlink():
+            return os.lstat(log).st_uid == student.uid
+    return True

@@ -52,11 +52,14 @@ class ProgressCounts(ExecutionIndices):
         change since the previous report are reused instead of counted again."""
         course, since, until, students = query.course, query.since, query.until, query.students
         filters = self._progress_filters(course, since, until, students)
+        if not query.include_suspect:
+            filters.append({"bool": {"must_not": [{"term": {"suspect": True}}]}})
         if self.progress_cache_dir is None:
             return self._count_statuses(filters)
         key = orjson.dumps(
             [self.describe(), course, since and since.isoformat(), until and until.isoformat(),
-             sorted(students) if students is not None else None]
+             sorted(students) if students is not None else None,
+             "with suspect" if query.include_suspect else "without suspect"]
         )  # fmt: skip
         path = self.progress_cache_dir / f"{hashlib.sha256(key).hexdigest()[:32]}.json"
         cache = _load_cache(path)
@@ -89,6 +92,23 @@ class ProgressCounts(ExecutionIndices):
                 # but" may have included it, so these counts are used once and not kept.
                 path.unlink(missing_ok=True)
         return counts
+
+    def suspect_count(self, query: ProgressQuery) -> int:
+        """Suspect executions of the query's course, window and students that name a
+        student and a question (the others are never in a report), in one ``count``."""
+        filters = self._progress_filters(query.course, query.since, query.until, query.students)
+        filters += [
+            {"term": {"suspect": True}},
+            {"exists": {"field": self._field("user_name")}},
+            {"exists": {"field": self._field("qno")}},
+        ]
+        response = self.client.count(
+            index=self.executions,
+            query={"bool": {"filter": filters}},
+            allow_no_indices=True,
+            ignore_unavailable=True,
+        )
+        return int(response["count"])
 
     def _executions_except(self, names: Sequence[str]) -> str:
         return ",".join([self.executions, *(f"-{name}" for name in names)])

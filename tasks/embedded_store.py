@@ -8,7 +8,8 @@ transaction, and a busy timeout makes a second writer wait instead of failing.
 
 The columns the progress matrix and re-enrichment query are real columns with covering
 indexes; the whole document (minus ``doc_id``/``target_index``) is kept as JSON next to
-them, so nothing the enricher produced is lost.
+them, so nothing the enricher produced is lost. A database of an older schema is brought
+up to date when it is opened (:data:`SCHEMA_VERSION`).
 """
 
 from __future__ import annotations
@@ -28,7 +29,9 @@ from cwh.progress import StatusCount
 from tasks.store import Document, ProgressQuery, Store, StoreError, WriteSummary, is_dead_letter
 
 BUSY_TIMEOUT_MS = 60_000
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+"""1: the first layout; 2: the ``suspect`` column (1 for a suspect execution, else NULL),
+also in the progress index so that leaving suspect executions out costs no table lookup."""
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS executions (
@@ -44,10 +47,11 @@ CREATE TABLE IF NOT EXISTS executions (
     lc_cell_meme_uuid TEXT,
     lc_notebook_meme TEXT,
     status TEXT,
-    document BLOB NOT NULL
+    document BLOB NOT NULL,
+    suspect INTEGER
 );
 CREATE INDEX IF NOT EXISTS executions_progress
-    ON executions (course_server, user_name, qno, status, start_time);
+    ON executions (course_server, user_name, qno, status, start_time, suspect);
 CREATE INDEX IF NOT EXISTS executions_cell ON executions (lc_cell_meme_uuid);
 CREATE INDEX IF NOT EXISTS executions_notebook ON executions (lc_notebook_meme);
 CREATE TABLE IF NOT EXISTS dead_letters (
@@ -59,11 +63,20 @@ CREATE TABLE IF NOT EXISTS dead_letters (
 );
 """
 
+# Schema 1 to 2: the suspect column, filled from the stored documents, and the index with it.
+_ADD_SUSPECT = (
+    "ALTER TABLE executions ADD COLUMN suspect INTEGER",
+    "UPDATE executions SET suspect = 1 WHERE json_extract(CAST(document AS TEXT), '$.suspect') = 1",
+    "DROP INDEX IF EXISTS executions_progress",
+    "CREATE INDEX executions_progress "
+    "ON executions (course_server, user_name, qno, status, start_time, suspect)",
+)
+
 _INSERT = """
 INSERT OR IGNORE INTO executions (
     doc_id, target_index, start_time, user_name, local_name, course_server, qno, qlabel,
-    textbook_path, lc_cell_meme_uuid, lc_notebook_meme, status, document
-) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+    textbook_path, lc_cell_meme_uuid, lc_notebook_meme, status, document, suspect
+) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 """
 
 _INSERT_DEAD = """
@@ -84,7 +97,22 @@ class EmbeddedStore(Store):
         self._lock = threading.Lock()
         conn = self._connection()
         conn.executescript(_SCHEMA)
-        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        self._upgrade(conn)
+
+    def _upgrade(self, conn: sqlite3.Connection) -> None:
+        """Bring a database written by an older version to :data:`SCHEMA_VERSION`.
+
+        Checked again inside the write transaction, so that two processes opening the
+        same old file at once upgrade it once.
+        """
+        if conn.execute("PRAGMA user_version").fetchone()[0] >= SCHEMA_VERSION:
+            return
+        with self._transaction() as locked:
+            columns = {row[1] for row in locked.execute("PRAGMA table_info(executions)")}
+            if "suspect" not in columns:
+                for statement in _ADD_SUSPECT:
+                    locked.execute(statement)
+            locked.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     def describe(self) -> str:
         return f"embedded SQLite store {self.path}"
@@ -155,6 +183,7 @@ class EmbeddedStore(Store):
                     _text(source.get("lc_notebook_meme")),
                     _text(source.get("execute_reply_status")),
                     blob,
+                    1 if source.get("suspect") is True else None,
                 )
             )
         with self._transaction() as conn:
@@ -166,19 +195,9 @@ class EmbeddedStore(Store):
         return summary
 
     def status_counts(self, query: ProgressQuery) -> list[StatusCount]:
-        where = ["course_server = ?", "qno IS NOT NULL", "user_name IS NOT NULL"]
-        params: list[Any] = [query.course]
-        if query.since is not None:
-            where.append("start_time >= ?")
-            params.append(int(query.since.timestamp()))
-        if query.until is not None:
-            where.append("start_time < ?")
-            params.append(int(query.until.timestamp()))
-        if query.students is not None:
-            names = list(query.students)
-            marks = ",".join("?" * len(names))
-            where.append(f"(user_name IN ({marks}) OR local_name IN ({marks}))")
-            params += names + names
+        where, params = _progress_where(query)
+        if not query.include_suspect:
+            where.append("suspect IS NULL")
         sql = (
             "SELECT user_name, qno, COALESCE(status, ''), COUNT(*), MAX(start_time) "
             f"FROM executions WHERE {' AND '.join(where)} GROUP BY user_name, qno, status"
@@ -187,6 +206,11 @@ class EmbeddedStore(Store):
             StatusCount(user, qno, status, runs, last or 0)
             for user, qno, status, runs, last in self._connection().execute(sql, params)
         ]
+
+    def suspect_count(self, query: ProgressQuery) -> int:
+        where, params = _progress_where(query)
+        sql = f"SELECT COUNT(*) FROM executions WHERE {' AND '.join(where)} AND suspect = 1"
+        return int(self._connection().execute(sql, params).fetchone()[0])
 
     def reenrich(self, index: MemeIndex) -> int:
         conn = self._connection()
@@ -273,6 +297,24 @@ class EmbeddedStore(Store):
                 conn.close()
             self._connections.clear()
         self._local = threading.local()
+
+
+def _progress_where(query: ProgressQuery) -> tuple[list[str], list[Any]]:
+    """The conditions (and their parameters) of ``query``'s course, window and students."""
+    where = ["course_server = ?", "qno IS NOT NULL", "user_name IS NOT NULL"]
+    params: list[Any] = [query.course]
+    if query.since is not None:
+        where.append("start_time >= ?")
+        params.append(int(query.since.timestamp()))
+    if query.until is not None:
+        where.append("start_time < ?")
+        params.append(int(query.until.timestamp()))
+    if query.students is not None:
+        names = list(query.students)
+        marks = ",".join("?" * len(names))
+        where.append(f"(user_name IN ({marks}) OR local_name IN ({marks}))")
+        params += names + names
+    return where, params
 
 
 def _text(value: Any) -> str | None:

@@ -28,6 +28,7 @@ from cwh.setup import (
     NDJSON_PATH,
     dashboard_id,
     parse_ndjson,
+    redact_url,
     referenced_data_views,
     retarget_data_view,
 )
@@ -57,7 +58,7 @@ class KibanaStatus:
         return self.version or "not reported (anonymous status)"
 
     def report_line(self) -> str:
-        return f"{self.url} {self.level}, version {self.version_text}"
+        return f"{redact_url(self.url)} {self.level}, version {self.version_text}"
 
 
 @dataclass(frozen=True)
@@ -186,7 +187,7 @@ class KibanaApi:
         **kwargs: Any,
     ) -> httpx.Response:
         url = self.url(path, in_space=in_space)
-        endpoint = f"{method} {url}"
+        endpoint = f"{method} {redact_url(url)}"
         if method != "GET":
             kwargs.setdefault("headers", {})["kbn-xsrf"] = XSRF_VALUE
         try:
@@ -222,7 +223,7 @@ class KibanaApi:
             body = None
         if not isinstance(body, dict):
             raise KibanaError(
-                f"{response.request.method} {response.request.url}",
+                f"{response.request.method} {redact_url(str(response.request.url))}",
                 f"{what}: answer is not a JSON object (is this Kibana?)",
                 permanent=True,
             )
@@ -234,7 +235,7 @@ class KibanaApi:
         """``GET /api/status``; fails unless Kibana is available (or degraded) and new enough."""
         response = self._send("GET", "/api/status", in_space=False, allow=(200, 503))
         body = self._json_object(response, "status")
-        endpoint = f"GET {self.url('/api/status', in_space=False)}"
+        endpoint = f"GET {redact_url(self.url('/api/status', in_space=False))}"
         overall = _path(body, "status", "overall")
         level = _path(body, "status", "overall", "level")
         if not isinstance(level, str):

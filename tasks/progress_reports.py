@@ -2,8 +2,10 @@
 its summary, heatmap and HTML page, the files on disk and the Prefect artifacts.
 
 The store aggregates (one query per course, no documents fetched), so a report costs the
-same with a hundred executions or a million. ``cwh report`` calls :func:`run_report`; the
-``progress-report`` flow calls :func:`build_reports` and :func:`publish`.
+same with a hundred executions or a million. Executions the enricher flagged ``suspect``
+are left out unless asked for, and every report says how many there are. ``cwh report``
+calls :func:`run_report`; the ``progress-report`` flow calls :func:`build_reports` and
+:func:`publish`.
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ from cwh.progress import (
 )
 from tasks.common import NOT_CACHED, retrying, run_logger
 from tasks.report_files import ReportFiles, course_slug, default_report_dir, write_report_files
-from tasks.store import Store, StoreConfig
+from tasks.store import ProgressQuery, Store, StoreConfig
 from tasks.stores import open_store
 
 INLINE_IMAGE_LIMIT = 256 * 1024
@@ -66,6 +68,8 @@ class ReportConfig:
     students: tuple[str, ...] | None = None
     output_dir: str | None = None
     timezone: str = DEFAULT_TIMEZONE
+    include_suspect: bool = False
+    """Count suspect executions too (by default they are left out, and counted apart)."""
 
     def zone(self) -> tzinfo:
         return parse_zone(self.timezone)
@@ -84,6 +88,7 @@ class CourseSummary(TypedDict):
     students: int
     questions: int
     stuck: int
+    suspect_left_out: int
     png: str | None
     html: str | None
     latest_html: str | None
@@ -108,6 +113,7 @@ class CourseReport:
             "students": len(self.matrix.students),
             "questions": len(self.matrix.questions),
             "stuck": len(self.summary.stuck),
+            "suspect_left_out": 0 if self.matrix.suspect_included else self.matrix.suspect_runs,
             "png": str(self.files.png) if self.files else None,
             "html": str(self.files.html) if self.files else None,
             "latest_html": str(self.files.latest_html) if self.files else None,
@@ -147,9 +153,22 @@ def course_report(
     """Query, lay out and render one course (files are written by the caller)."""
     zone = config.zone()
     started = time.perf_counter()
-    cells = store.progress_rows(course, config.since, config.until, config.students)
+    cells = store.progress_rows(
+        course,
+        config.since,
+        config.until,
+        config.students,
+        include_suspect=config.include_suspect,
+    )
+    suspect = store.suspect_count(
+        ProgressQuery(course, config.since, config.until, config.students)
+    )
     elapsed = time.perf_counter() - started
-    matrix = build_matrix(course, questions, cells, roster.students(course), config.students)
+    matrix = replace(
+        build_matrix(course, questions, cells, roster.students(course), config.students),
+        suspect_runs=suspect,
+        suspect_included=config.include_suspect,
+    )
     summary = completion(matrix)
     window = config.window()
     heatmap = render_heatmap(
@@ -241,11 +260,13 @@ def publish(report: CourseReport, config: ReportConfig) -> CourseSummary:
         description=str(report.files.latest_html),
     )
     run_logger("cwh.report").info(
-        "%s: %d students x %d questions, %d stuck; %s",
+        "%s: %d students x %d questions, %d stuck, %d suspect execution(s) %s; %s",
         report.matrix.course,
         len(report.matrix.students),
         len(report.matrix.questions),
         len(report.summary.stuck),
+        report.matrix.suspect_runs,
+        "included" if report.matrix.suspect_included else "left out",
         report.files.html,
     )
     return report.to_dict()

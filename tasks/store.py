@@ -101,13 +101,15 @@ class ProgressQuery:
     """Which executions a progress count covers.
 
     ``since`` is inclusive and ``until`` exclusive (on ``start_time``); ``students``
-    matches user names or local names.
+    matches user names or local names. Executions the enricher flagged ``suspect`` (their
+    record does not match the files on disk) are left out unless ``include_suspect``.
     """
 
     course: str
     since: datetime | None = None
     until: datetime | None = None
     students: tuple[str, ...] | None = None
+    include_suspect: bool = False
 
 
 class Store(Protocol):
@@ -130,17 +132,30 @@ class Store(Protocol):
         since: datetime | None = None,
         until: datetime | None = None,
         students: Sequence[str] | None = None,
+        *,
+        include_suspect: bool = False,
     ) -> list[ProgressCell]:
         """Per (student, question) of ``course``: runs, successful runs, last status and time
-        (see :class:`ProgressQuery` for the window and the students)."""
+        (see :class:`ProgressQuery` for the window, the students and suspect executions)."""
         from cwh.progress import combine_status_counts  # kept out of this light module's imports
 
-        query = ProgressQuery(course, since, until, None if students is None else tuple(students))
+        query = ProgressQuery(
+            course,
+            since,
+            until,
+            None if students is None else tuple(students),
+            include_suspect=include_suspect,
+        )
         with collection_paused():
             return combine_status_counts(self.status_counts(query))
 
     def status_counts(self, query: ProgressQuery) -> list[StatusCount]:
         """Runs and latest start per (student, question, status) of the executions asked."""
+        ...
+
+    def suspect_count(self, query: ProgressQuery) -> int:
+        """How many suspect executions with a student and a question match ``query``'s
+        course, window and students (its ``include_suspect`` does not matter)."""
         ...
 
     def reenrich(self, index: MemeIndex) -> int:

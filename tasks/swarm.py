@@ -30,6 +30,7 @@ import docker.errors  # type: ignore[import-untyped]
 from prefect import task
 from prefect_docker import DockerHost  # type: ignore[import-untyped]
 
+from cwh.setup import redact_url
 from tasks.common import retry_unless_permanent, retrying, run_logger
 
 _FAILED_UPDATE_STATES = frozenset(
@@ -213,8 +214,8 @@ def docker_target(docker_host: str, docker_host_block: str | None) -> DockerTarg
 def describe_target(target: DockerTarget) -> str:
     """The manager as logs and errors name it."""
     if isinstance(target, DockerHost):
-        return target.base_url or "the environment's Docker host"
-    return target
+        return redact_url(target.base_url or "the environment's Docker host")
+    return redact_url(target)
 
 
 def is_out_of_sequence(exc: docker.errors.APIError) -> bool:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from cwh.enrich import DOC_ID, TARGET_INDEX
 from tasks.backfill import BackfillConfig, run_backfill
 from tasks.embedded_store import EmbeddedStore
 from tasks.log_files import CheckpointError, find_log_files, first_recent_day
@@ -179,6 +180,22 @@ def test_backfill_and_report_commands(lcwrapper_sample: Path, tmp_path: Path) ->
     assert "python-basic: 3 students x 12 questions, 1 latest run(s) failed" in report.stdout
     assert (reports / "python-basic" / "latest.html").is_file()
     assert (reports / "python-basic" / "latest.png").read_bytes().startswith(b"\x89PNG")
+
+    forged = EmbeddedStore(tmp_path / "cli.sqlite3")
+    forged.write([{
+        DOC_ID: "forged", TARGET_INDEX: "lcwrapper-2026.11.23", "user_name": "kanox5e6f7a",
+        "course_server": "python-basic", "qno": "01-000", "execute_reply_status": "ok",
+        "start_time": 1795395600, "suspect": True, "suspect_reason": "log file missing",
+    }])  # fmt: skip
+    forged.close()
+    for options, note in (
+        ((), "1 suspect execution left out"),
+        (("--include-suspect",), "The counts include 1 suspect execution:"),
+    ):
+        noted = _cwh(home, "report", "--index", config.index, *database, *options,
+                     "--output-dir", str(reports), "--course", "python-basic")  # fmt: skip
+        assert noted.returncode == 0, noted.stderr
+        assert note in noted.stdout
 
     unknown = _cwh(home, "report", "--index", config.index, *database, "--course", "nope")
     assert unknown.returncode == 2

@@ -34,7 +34,7 @@ from cwh.progress import (
 )
 from cwh.textbook import IndexOptions, Numbering, build_index
 from tasks.backfill import BackfillConfig, run_backfill
-from tasks.store import Store, StoreConfig
+from tasks.store import ProgressQuery, Store, StoreConfig
 from tasks.stores import open_store
 from tests.enrich_support import ROOT, expected_documents, forward_records
 
@@ -71,6 +71,9 @@ def two_user_course(sample: Path, tmp: Path, *, numbering: Numbering = "stable")
     textbook = tmp / "textbook"
     shutil.copytree(sample / "textbook", textbook)
     _writable(tmp)
+    # Owned by its student, as on a manager node: otherwise every execution is suspect.
+    for path in [homes / FIXTURE_USER, *(homes / FIXTURE_USER).rglob("*")]:
+        os.lchown(path, 2009, 100)
     export_seed(sample, FIXTURE_USER, tmp / "seed")
     seed = load_seed(tmp / "seed")
     chosen = [seed.executions[row - 1] for row in SECOND_ROWS]
@@ -240,3 +243,25 @@ def test_filters_narrow_the_matrix_by_time_and_student(
         (SECOND.user_name, "01-002"),
     ]
     assert store.progress_rows("no-such-course") == []
+
+
+def test_a_planted_log_naming_another_students_execution_is_stored_apart_and_left_out(
+    lcwrapper_sample: Path, tmp_path: Path, store_config: StoreConfig, store: Store
+) -> None:
+    """A log in one home that names another student's execution (path, start time, uid)
+    with other text: stored as a suspect execution of its own, never in the victim's place."""
+    course = two_user_course(lcwrapper_sample, tmp_path)
+    genuine = forward_records(lcwrapper_sample)[0]["record"]["log"]
+    planted = course.homes / SECOND.user_name / "python-basic/.log/20261123/planted.log"
+    planted.parent.mkdir(parents=True, exist_ok=True)
+    planted.write_text(genuine.replace("Python の学習を始めましょう", "copied"), encoding="utf-8")
+    os.chown(planted, SECOND.uid, 100)
+
+    result = run_backfill(backfill_config(course, store_config, tmp_path), store=store)
+    assert (result.files, result.summary.indexed) == (20, 20)
+    expected = expected_cells(lcwrapper_sample)["python-basic"]
+    assert {(c.user_name, c.qno): c for c in store.progress_rows("python-basic")} == expected
+    assert store.suspect_count(ProgressQuery("python-basic")) == 1
+    with_suspect = store.progress_rows("python-basic", include_suspect=True)
+    runs = {(c.user_name, c.qno): c.runs for c in with_suspect}
+    assert runs[(FIXTURE_USER, "01-000")] == 2

@@ -233,3 +233,12 @@ def test_missing_secret_fifo_and_link_chunks_are_refused_without_hanging(
         done = _deliver(lcwrapper_sample, tmp_path, es_url, "odd", path)
         assert done.returncode == EXIT_RETRY, done.stderr
         assert "Traceback" not in done.stderr
+
+
+def test_a_bad_url_is_refused_without_showing_its_secret() -> None:
+    from deployments.live.elasticsearch_http import BulkClient, ElasticsearchConfigError
+
+    for url in ("htps://user:S3CRET@es:9200", "http://es:99999/?api_key=S3CRET"):
+        with pytest.raises(ElasticsearchConfigError) as raised:
+            BulkClient(urls=[url])
+        assert "S3CRET" not in str(raised.value)

@@ -15,10 +15,12 @@ from typing import Any
 import pytest
 from prefect.artifacts import Artifact
 
+from cwh.enrich import DOC_ID, TARGET_INDEX
 from cwh.textbook import IndexOptions, build_index
 from flows.backfill_logs import backfill_logs
 from flows.progress_report import progress_report
 from flows.reenrich import reenrich
+from tasks.embedded_store import EmbeddedStore
 from tests.test_backfill_stores import QLABEL, two_user_course
 from tests.test_reenrich import add_setup_notebook
 
@@ -49,6 +51,13 @@ def test_flows_publish_their_results_as_artifacts(
     assert (counts["indexed"], counts["already_present"], counts["files"]) == (19, 0, 19)
     assert "Newly indexed: **19**" in _artifact("backfill-summary").data
     assert float(_artifact("backfill-progress").data) == 100.0
+    forged = EmbeddedStore(Path(database))
+    forged.write([{
+        DOC_ID: "forged", TARGET_INDEX: "lcwrapper-2026.11.23", "user_name": "kanox5e6f7a",
+        "course_server": "python-basic", "qno": "01-000", "execute_reply_status": "ok",
+        "start_time": 1795395600, "suspect": True, "suspect_reason": "log file missing",
+    }])  # fmt: skip
+    forged.close()
 
     reports = progress_report(
         index=str(course.index),
@@ -60,6 +69,7 @@ def test_flows_publish_their_results_as_artifacts(
     assert [(r["course"], r["students"], r["questions"], r["stuck"]) for r in reports] == [
         ("python-basic", 3, 12, 1)
     ]
+    assert reports[0]["suspect_left_out"] == 1
     assert Path(reports[0]["html"]).is_file() and Path(reports[0]["png"]).is_file()
     table = _artifact("progress-python-basic").data
     rows = json.loads(table) if isinstance(table, str) else table
@@ -68,6 +78,7 @@ def test_flows_publish_their_results_as_artifacts(
     assert rows[0]["01-004 問1-3"] == ""
     summary = _artifact("progress-summary-python-basic").data
     assert "## Latest run failed (1)" in summary and "| kano | 01-004 問1-3 |" in summary
+    assert "1 suspect execution left out" in summary
     assert "data:image/png;base64," in summary
     assert Path(reports[0]["latest_html"]).as_uri() in _artifact("progress-html-python-basic").data
 

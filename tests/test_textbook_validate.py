@@ -125,3 +125,29 @@ def test_problem_free_strict_and_lenient_builds_agree(tmp_path: Path, strict: bo
     output = tmp_path / f"index-{strict}.csv"
     assert build_index(root, output, IndexOptions(strict=strict)).status == "written"
     assert output.read_bytes().count(b"\r\n") == 3
+
+
+def test_names_with_control_characters_are_escaped_and_their_fix_still_works(
+    tmp_path: Path,
+) -> None:
+    name = "c/\x1b[2Jclear.ipynb"
+    write_notebook(tmp_path, name, [code("x", meme(1))], None)
+    [problem] = _problems(tmp_path)
+    report = format_report([problem], textbook_dir=tmp_path)
+    assert "\x1b" not in report and "\x1b" not in problem.describe()
+    assert "c/\\x1b[2Jclear.ipynb" in report
+    quoted = f"$'{tmp_path}/c/\\x1b[2Jclear.ipynb'"
+    assert problem.fix_command is not None and quoted in problem.fix_command
+
+
+def test_links_leading_out_of_the_textbook_are_read_only_when_allowed(tmp_path: Path) -> None:
+    root, elsewhere = tmp_path / "textbook", tmp_path / "shared"
+    lesson(elsewhere, "c/shared.ipynb", 1)
+    lesson(root, "c/own.ipynb", 2)
+    (root / "c" / "shared.ipynb").symlink_to(elsewhere / "c" / "shared.ipynb")
+    [problem] = _problems(root)
+    assert (problem.kind, problem.path) == ("unreadable_notebook", "c/shared.ipynb")
+    assert "symbolic link leading outside the textbook directory" in problem.message
+    assert "leave it out with --exclude" in format_report([problem], textbook_dir=root)
+    trusting = IndexOptions(allow_outside_links=True)
+    assert validate(scan(root, trusting), trusting) == []

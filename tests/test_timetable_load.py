@@ -362,3 +362,38 @@ def test_daily_and_weekly_old_entries_are_combined() -> None:
     assert timetable.counts_at(datetime(2025, 4, 13, 13, tzinfo=TOKYO)).active == 3
     assert timetable.counts_at(datetime(2025, 4, 13, 21, tzinfo=TOKYO)).active == 1
     assert timetable.counts_at(datetime(2025, 4, 14, 7, tzinfo=TOKYO)).active == 1
+
+
+def test_yaml_on_off_yes_no_stay_names(tmp_path: Path) -> None:
+    path = tmp_path / "timetable.yaml"
+    path.write_text(
+        "ip_addresses: [10.1.0.1, 10.1.0.2]\n"
+        "class_days: [mon]\n"
+        "phases:\n"
+        "  - {name: on, start: '8:30', active: 2}\n"
+        "  - {name: off, start: '13:00', active: 1, drain: 1}\n"
+        "culling: {enabled: yes}\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(TimetableError) as caught:
+        load_timetable(path)
+    assert [str(problem) for problem in caught.value.problems] == [
+        "culling.enabled: must be true or false"
+    ]
+    path.write_text(path.read_text(encoding="utf-8").replace("yes", "true"), encoding="utf-8")
+    timetable = load_timetable(path)
+    assert [window.name for window in timetable.windows] == ["on"]
+    assert timetable.default_name == "off"
+
+
+def test_worker_addresses_must_be_unicast_hosts() -> None:
+    bad = ["0.0.0.0", "255.255.255.255", "127.0.0.2", "::", "ff02::1", "169.254.1.1"]
+    problems = problems_of(seed(ip_addresses=[*bad, "10.1.0.9"]))
+    assert [problem.split(":")[0] for problem in problems] == [
+        f"ip_addresses[{index}]" for index in range(len(bad))
+    ]
+    assert problems_of(seed(), ips=["10.1.0.1", "127.0.0.1", "10.1.0.3"]) == [
+        "--ips[1]: 127.0.0.1 is a loopback address (the machine itself), not a worker;"
+        " list the address each worker joins the swarm with"
+    ]
+    assert parse_timetable(seed(ip_addresses=["10.1.0.255", "fd00::1", "10.1.0.3"]))

@@ -49,7 +49,7 @@ from cwh.enrich.logtime import parse_offset, split_timestamp
 from cwh.enrich.memeindex import CellEntry, MemeIndex, MemeIndexError, NotebookEntry, cell_meme_uuid
 from cwh.enrich.options import EnrichOptions, build_enricher
 from cwh.enrich.passwd import PasswdError, PasswdTable, local_name
-from cwh.enrich.provenance import DirectoryOwners, check_owner, file_owner
+from cwh.enrich.provenance import DirectoryOwners, LogDirectories, check_owner, file_owner
 from cwh.enrich.reloading import ReloadingFile
 from cwh.enrich.result_files import DEFAULT_JSONPATHS, ResultFile, ResultFileError, ResultReader
 from cwh.enrich.safe_unpickle import (
@@ -84,6 +84,7 @@ __all__ = [
     "Enricher",
     "ItemOutcome",
     "LineTransformer",
+    "LogDirectories",
     "LogParseError",
     "MemeIndex",
     "MemeIndexError",

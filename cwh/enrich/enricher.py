@@ -22,7 +22,7 @@ from cwh.defaults import DEADLETTER_INFIX, DEFAULT_INDEX_PREFIX
 from cwh.enrich.logrecord import DEFAULT_ZONES, LogParseError, parse_log
 from cwh.enrich.memeindex import MemeIndex, cell_meme_uuid
 from cwh.enrich.passwd import PasswdTable, local_name
-from cwh.enrich.provenance import DirectoryOwners, check_owner
+from cwh.enrich.provenance import DirectoryOwners, LogDirectories, check_owner
 from cwh.enrich.result_files import ResultFileError, ResultReader
 
 Document = dict[str, Any]
@@ -60,16 +60,26 @@ class EnrichStats:
         return sum(self.dead_letters.values())
 
 
-def document_id(parsed: Mapping[str, Any], text: str) -> str:
+def document_id(parsed: Mapping[str, Any], text: str, *, suspect: bool = False) -> str:
     """A stable id: the same execution gets it live, on retry and when re-read from disk.
 
     The log file path is unique per execution (it carries the user's home and a
     millisecond timestamp) and the start time pins it; both come from the log text itself,
     so the id does not depend on how the record travelled.
+
+    Anyone can send a record naming another student's path and start time, so a
+    ``suspect`` record's id covers its whole text as well: it can never take the id of
+    the genuine execution and replace it, and the same suspect record sent again still
+    gets the same id.
     """
     path = parsed.get("path")
     start = parsed.get("start_time")
-    key = f"{path}\x00{start}" if path is not None and start is not None else text
+    if path is None or start is None:
+        key = text
+    elif suspect:
+        key = f"suspect\x00{path}\x00{start}\x00{text}"
+    else:
+        key = f"{path}\x00{start}"
     digest = _ID_HASH.copy()
     digest.update(key.encode("utf-8", "surrogatepass"))
     return digest.hexdigest()
@@ -181,6 +191,8 @@ class Enricher:
         self._cell_fields: dict[str, _Fields] = {}
         self._notebook_fields: dict[str, _Fields] = {}
         self._log_directories = DirectoryOwners()
+        # The log files the records name, below the current homes root (see _locations).
+        self._log_files: LogDirectories | None = None
         # In-container log directory ("/home/u/course/.log/20261122/") -> its host
         # directory, "" when it cannot be mapped safely; for the current locations.
         self._log_host_directories: dict[str, str] = {}
@@ -198,6 +210,9 @@ class Enricher:
             self._locations_cache = (prefix, homes)
             self._locations_of = (self.home_prefix, self.results)
             self._log_host_directories = {}
+            if self._log_files is not None:
+                self._log_files.close()
+            self._log_files = None if self.results is None else LogDirectories(homes)
         return self._locations_cache
 
     def enrich_record(self, record: Any, *, received_at: float | None = None) -> Document:
@@ -218,19 +233,26 @@ class Enricher:
             )
         return self.enrich_text(text, received_at=received_at)
 
-    def enrich_text(self, text: str, *, received_at: float | None = None) -> Document:
-        """Enrich the text of one ``.log`` file (what lc_wrapper sends as ``log``)."""
+    def enrich_text(
+        self, text: str, *, received_at: float | None = None, log_file: str | None = None
+    ) -> Document:
+        """Enrich the text of one ``.log`` file (what lc_wrapper sends as ``log``).
+
+        ``log_file`` is where the caller read ``text`` from, relative to the homes dir
+        (``<user>/<course>/.log/<day>/<name>.log``): when the record names that very file,
+        its content is not read a second time to be compared.
+        """
         try:
             parsed = parse_log(text, self.zones)
         except LogParseError as exc:
             return self.dead_letter(text, "LogParseError", str(exc), received_at)
         try:
-            return self._enrich(parsed, text)
+            return self._enrich(parsed, text, log_file)
         except Exception as error:
             _log.exception("enrichment failed for a parsed record")
             return self.dead_letter(text, type(error).__name__, str(error), received_at)
 
-    def _enrich(self, doc: Document, text: str) -> Document:
+    def _enrich(self, doc: Document, text: str, log_file: str | None = None) -> Document:
         """Add the looked-up fields to a ``parse_log`` result.
 
         This runs for every record of the live filter, so it leans on what ``parse_log``
@@ -250,7 +272,11 @@ class Enricher:
             result_owner = self._attach_result(doc) if "result" in doc else None
             log_owner = None
             if self.check_provenance:
-                log_owner = self._log_file_mismatch(path, uid, home_prefix, homes_root)
+                log_owner, log_reason = self._check_log_file(
+                    path, uid, text, log_file, home_prefix, homes_root
+                )
+                if log_reason is not None:
+                    reasons.append(log_reason)
             if (result_owner is not None and result_owner[1] != uid) or log_owner is not None:
                 owners = dict(owner for owner in (result_owner, log_owner) if owner is not None)
                 reason = check_owner(uid, owners)
@@ -265,13 +291,14 @@ class Enricher:
                 reason = _foreign_home(doc, home_prefix)
                 if reason is not None:
                     reasons.append(reason)
-        if reasons:
+        suspect = bool(reasons)
+        if suspect:
             doc["suspect"] = True
             doc["suspect_reason"] = "; ".join(reasons)
             self.stats.suspect += 1
         doc["@timestamp"], day = self._days.stamp(doc["start_time"])
         doc[TARGET_INDEX] = f"{self.index_prefix}-{day}"
-        doc[DOC_ID] = document_id(doc, text)
+        doc[DOC_ID] = document_id(doc, text, suspect=suspect)
         self.stats.documents += 1
         return doc
 
@@ -341,6 +368,44 @@ class Enricher:
         if result.result_text is not None:
             doc["result_text"] = result.result_text
         return str(result.path), result.owner_uid
+
+    def _check_log_file(
+        self,
+        path: str,
+        uid: int | None,
+        text: str,
+        log_file: str | None,
+        home_prefix: str,
+        homes_root: str,
+    ) -> tuple[tuple[str, int] | None, str | None]:
+        """(host path and owner of the ``.log`` file if someone else owns it, why the record
+        does not match that file).
+
+        A record read from the very file it names (``log_file``, see :meth:`enrich_text`)
+        matches it by construction: only the owner is checked. Any other record is compared
+        with the file it names (:meth:`cwh.enrich.provenance.LogDirectories.compare`), whose
+        ``fstat`` also gives the owner; a path that cannot lie in a home names no file.
+        """
+        if (
+            log_file is not None
+            and path.startswith(home_prefix)
+            and path[len(home_prefix) :] == log_file
+        ):
+            return self._log_file_mismatch(path, uid, home_prefix, homes_root), None
+        log_files = self._log_files
+        if log_files is None:
+            return None, None
+        location = self._host_log_location(path, home_prefix, homes_root)
+        if location is None:
+            return None, f"log file path {path} does not lie in a home below {home_prefix}"
+        host_directory, name = location
+        relative = host_directory[len(homes_root.rstrip("/")) + 1 :]
+        owner, reason = log_files.compare(relative, name, text)
+        if owner is None:
+            if reason is None:
+                return self._log_file_mismatch(path, uid, home_prefix, homes_root), None
+            return None, reason
+        return (None if owner == uid else (host_directory + name, owner)), reason
 
     def _log_file_mismatch(
         self, path: str, uid: int | None, home_prefix: str, homes_root: str

@@ -26,6 +26,7 @@ from typing import Any, NamedTuple
 import pandas as pd  # type: ignore[import-untyped]
 
 from cwh.enrich import local_name
+from cwh.progress.window import show_start_time
 from cwh.textbook import course_server_of
 
 __all__ = [
@@ -184,6 +185,27 @@ class ProgressMatrix:
     runs_outside_textbook: int = 0
     """Runs whose qno is not (or no longer) a question of the course's current index."""
     labels: Mapping[str, str] = field(default_factory=dict)
+    suspect_runs: int = 0
+    """Suspect executions of the course, window and students: their record does not match
+    the files on disk (see ``cwh.enrich.provenance``)."""
+    suspect_included: bool = False
+    """Whether the cells count the suspect executions; by default they are left out."""
+
+    def suspect_note(self) -> str | None:
+        """One sentence on the suspect executions, None when there are none."""
+        if not self.suspect_runs:
+            return None
+        runs = f"{self.suspect_runs} suspect execution{'s' if self.suspect_runs != 1 else ''}"
+        if self.suspect_included:
+            return (
+                f"The counts include {runs}: their record does not match the log file or "
+                "the owner on disk (see suspect_reason in the store)."
+            )
+        return (
+            f"{runs} left out: their record does not match the log file or the owner on "
+            "disk (see suspect_reason in the store); cwh report --include-suspect, or the "
+            "flow parameter include_suspect, counts them."
+        )
 
     def cell(self, user_name: str, qno: str) -> ProgressCell | None:
         return self.cells.get((user_name, qno))
@@ -242,7 +264,7 @@ class ProgressMatrix:
                     ""
                     if cell is None
                     else f"{cell.ok_runs}/{cell.runs} {cell.last_status} "
-                    f"{_clock(cell.last_time, tz)}"
+                    f"{show_start_time(cell.last_time, tz)}"
                 )
             rows.append(row)
         return rows
@@ -376,6 +398,9 @@ def render_markdown(
         f"Generated {generated_at.astimezone(tz):%Y-%m-%d %H:%M %Z}; window: {_md(window)}; "
         f"{len(matrix.students)} students, {len(matrix.questions)} questions.",
     ]
+    note = matrix.suspect_note()
+    if note:
+        lines += ["", _md(note)]
     if html_location:
         lines += ["", f"Full report with heatmap: [{_md(html_location)}]({html_location})"]
     lines += ["", f"## Latest run failed ({len(summary.stuck)})", ""]
@@ -383,9 +408,10 @@ def render_markdown(
         lines += ["| student | question | failed runs / runs | last run |", "|---|---|---|---|"]
         for cell in summary.stuck:
             question = questions[cell.qno]
+            shown = show_start_time(cell.last_time, tz)
             lines.append(
                 f"| {_md(matrix.label(cell.user_name))} | {_md(question.label)} "
-                f"| {cell.runs - cell.ok_runs}/{cell.runs} | {_clock(cell.last_time, tz)} |"
+                f"| {cell.runs - cell.ok_runs}/{cell.runs} | {_md(shown)} |"
             )
     else:
         lines.append("Nobody: every student's latest run of every question succeeded.")
@@ -410,10 +436,6 @@ def render_markdown(
             "index does not list; run the `reenrich` flow after a textbook release.",
         ]
     return "\n".join(lines) + "\n"
-
-
-def _clock(epoch: int, tz: tzinfo) -> str:
-    return datetime.fromtimestamp(epoch, tz).strftime("%m-%d %H:%M")
 
 
 def _md(text: str) -> str:

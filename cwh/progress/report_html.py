@@ -9,11 +9,13 @@ can never make a request (and a hostile user name cannot inject one: all text is
 from __future__ import annotations
 
 import base64
+from collections.abc import Hashable
 from datetime import datetime, tzinfo
 from html import escape
 
 from cwh.progress.heatmap import STATE_COLOURS, HeatmapImage
 from cwh.progress.matrix import CellState, Completion, ProgressMatrix
+from cwh.progress.window import show_start_time, start_time_key
 
 __all__ = ["render_html"]
 
@@ -69,6 +71,7 @@ def render_html(
         f"<h1>Progress: {course}</h1>",
         f'<p class="meta">Generated {_time(generated_at, tz)}; window: {escape(window)}; '
         f"{len(matrix.students)} students, {len(matrix.questions)} questions.</p>",
+        _suspect(matrix),
         '<p class="legend">'
         + "".join(f'<span class="{_STATE_CLASS[s]}">{escape(s.value)}</span>' for s in CellState)
         + "</p>",
@@ -88,6 +91,11 @@ def render_html(
         )
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"
+
+
+def _suspect(matrix: ProgressMatrix) -> str:
+    note = matrix.suspect_note()
+    return "" if note is None else f'<p class="meta suspect">{escape(note)}</p>'
 
 
 def _stuck(matrix: ProgressMatrix, summary: Completion, tz: tzinfo) -> str:
@@ -139,7 +147,7 @@ def _matrix(matrix: ProgressMatrix, tz: tzinfo) -> str:
     """The whole table; a class of hundreds of students has tens of thousands of cells, so
     each distinct minute and status is formatted and escaped once, not once per cell."""
     head = "".join(f"<th>{escape(q.label)}</th>" for q in matrix.questions)
-    minutes: dict[int, str] = {}
+    minutes: dict[Hashable, str] = {}
     statuses: dict[str, str] = {}
     ok_class, failed_class = _STATE_CLASS[CellState.OK], _STATE_CLASS[CellState.FAILED]
     rows = []
@@ -150,7 +158,7 @@ def _matrix(matrix: ProgressMatrix, tz: tzinfo) -> str:
             if cell is None:
                 cells.append('<td class="cell not-run"></td>')
                 continue
-            minute = cell.last_time // 60
+            minute = start_time_key(cell.last_time)
             clock = minutes.get(minute)
             if clock is None:
                 clock = minutes[minute] = _time_epoch(cell.last_time, tz)
@@ -178,4 +186,4 @@ def _time(moment: datetime, tz: tzinfo) -> str:
 
 
 def _time_epoch(epoch: int, tz: tzinfo) -> str:
-    return escape(f"{datetime.fromtimestamp(epoch, tz):%m-%d %H:%M}")
+    return escape(show_start_time(epoch, tz))

@@ -1,6 +1,6 @@
 """What the setup flow deploys, rendered as data: Elasticsearch index templates, Kibana saved
 objects, fluentd's configuration, JupyterHub's lc_wrapper and idle-server culling settings,
-and the markdown report of a setup run.
+the markdown report of a setup run, and how a connection URL is shown without its secrets.
 """
 
 from cwh.defaults import API_KEY_ENV, PASSWORD_ENV
@@ -61,6 +61,7 @@ from cwh.setup.report import (
     plan_markdown,
     unified_diff,
 )
+from cwh.setup.urls import REDACTED, redact_url
 
 __all__ = [
     "API_KEY_ENV",
@@ -72,6 +73,7 @@ __all__ = [
     "MINIMUM_KIBANA",
     "NDJSON_PATH",
     "PASSWORD_ENV",
+    "REDACTED",
     "CullingApplied",
     "CullingConfigError",
     "CullingSettings",
@@ -102,6 +104,7 @@ __all__ = [
     "patterns_overlap",
     "plan_markdown",
     "quote",
+    "redact_url",
     "referenced_data_views",
     "render_env_file",
     "render_lc_wrapper_conf",

@@ -33,6 +33,7 @@ from enum import Enum
 from urllib.parse import urlsplit, urlunsplit
 
 from cwh.defaults import API_KEY_ENV, DEFAULT_INDEX_PREFIX, PASSWORD_ENV
+from cwh.setup.urls import redact_url
 
 HEADER = (
     "# Managed by the setup-logging flow of cwh-flows; the next run replaces manual edits.\n"
@@ -183,22 +184,25 @@ class FluentdSettings:
 
 def normalise_es_url(url: str) -> str:
     """``scheme://host:port[/path]`` with the port made explicit (80/443 when left out, as
-    the Python client assumes), so fluentd and the flow reach the same endpoint."""
-    parts = urlsplit(url.strip())
+    the Python client assumes), so fluentd and the flow reach the same endpoint. Errors show
+    the URL redacted: it may carry a password or key."""
+    shown = repr(redact_url(url))
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError as exc:
+        raise FluentdConfigError(f"Elasticsearch URL {shown}: {exc}") from None
     if parts.scheme not in _DEFAULT_PORTS:
-        raise FluentdConfigError(f"Elasticsearch URL {url!r} must start with http:// or https://")
+        raise FluentdConfigError(f"Elasticsearch URL {shown} must start with http:// or https://")
     if not parts.hostname:
-        raise FluentdConfigError(f"Elasticsearch URL {url!r} has no host")
+        raise FluentdConfigError(f"Elasticsearch URL {shown} has no host")
     if parts.username or parts.password:
         raise FluentdConfigError(
             "Elasticsearch URL must not carry credentials; use the block's username/password"
         )
     if parts.query or parts.fragment:
-        raise FluentdConfigError(f"Elasticsearch URL {url!r} must not have a query or fragment")
-    try:
-        port = parts.port or _DEFAULT_PORTS[parts.scheme]
-    except ValueError as exc:
-        raise FluentdConfigError(f"Elasticsearch URL {url!r}: {exc}") from None
+        raise FluentdConfigError(f"Elasticsearch URL {shown} must not have a query or fragment")
+    port = port or _DEFAULT_PORTS[parts.scheme]
     host = parts.hostname
     if ":" in host:
         host = f"[{host}]"

@@ -26,10 +26,14 @@ from typing import Any
 import orjson
 
 from cwh.atomic_write import write_bytes_atomic
+from cwh.safe_input import InputRefused
 from cwh.textbook.extract import NotebookContent, QuestionCell
+from cwh.textbook.paths import INDEX_FILES
 
 CACHE_FORMAT = "cwh-textbook-extraction-cache"
-CACHE_VERSION = 2
+CACHE_VERSION = 3
+"""Raised whenever extraction rules change, so cached extractions are not trusted across them
+(3: notebooks are read through ``cwh.safe_input``, with its limits and messages)."""
 RACY_WINDOW_NS = 2_000_000_000
 
 
@@ -83,11 +87,11 @@ class ExtractionCache:
     @classmethod
     def load(cls, path: Path) -> ExtractionCache:
         try:
-            raw = path.read_bytes()
+            raw = INDEX_FILES.read_bytes(path).data
         except FileNotFoundError:
             return cls()
-        except OSError as exc:
-            return cls(load_error=f"cannot read build cache {path}: {exc.strerror}")
+        except InputRefused as exc:
+            return cls(load_error=f"ignoring build cache {exc}")
         try:
             document = orjson.loads(raw)
             if document.get("format") != CACHE_FORMAT or document.get("version") != CACHE_VERSION:

@@ -21,8 +21,14 @@ import warnings
 from dataclasses import dataclass
 from typing import Any
 
+from cwh.safe_input import DEFAULT_MAX_VALUES, InputRefused, decode_utf8, parse_json
+
 SUPPORTED_NBFORMAT = 4
 MAX_REASON_LENGTH = 300
+MAX_NOTEBOOK_DEPTH = 64
+"""Deepest JSON nesting read in a notebook; nbformat's own checks recurse through it."""
+MAX_NOTEBOOK_VALUES = DEFAULT_MAX_VALUES
+"""Most JSON values a notebook may hold; bounds the memory a parsed notebook takes."""
 
 
 class UnreadableNotebook(ValueError):
@@ -53,35 +59,41 @@ class NotebookContent:
     """0-based positions (in the notebook's cell list) of non-empty code cells without a MEME."""
 
 
-def read_notebook(data: bytes) -> NotebookContent:
+def read_notebook(data: bytes, name: str = "notebook") -> NotebookContent:
     """Parse and validate notebook bytes with nbformat, then extract the question cells.
 
     Raises :class:`UnreadableNotebook` for anything that is not a valid nbformat 4
-    notebook (any minor version) so the caller can report it and carry on.
+    notebook (any minor version) so the caller can report it and carry on. The JSON is
+    checked by :mod:`cwh.safe_input` first (UTF-8, nesting depth, size), so nbformat never
+    recurses deeper than :data:`MAX_NOTEBOOK_DEPTH`; ``name`` is used in its messages only.
     """
     import nbformat
-    from nbformat.reader import NotJSONError
 
     try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise UnreadableNotebook(f"not UTF-8 text (byte {exc.start})") from exc
-    if not text.strip():
-        raise UnreadableNotebook("the file is empty")
-    try:
-        notebook = nbformat.reader.reads(text)  # type: ignore[no-untyped-call]
-    except NotJSONError as exc:
-        raise UnreadableNotebook(f"not valid JSON: {_first_line(str(exc))}") from exc
-    except nbformat.ValidationError as exc:
-        raise UnreadableNotebook(f"invalid notebook: {_describe(exc)}") from exc
-    except (ValueError, KeyError, AttributeError, TypeError) as exc:
-        raise UnreadableNotebook(f"not a notebook: {_first_line(str(exc))}") from exc
-    major = notebook.get("nbformat") if isinstance(notebook, dict) else None
+        text = decode_utf8(data, name)
+        if not text.strip():
+            raise UnreadableNotebook("the file is empty")
+        document = parse_json(
+            text, name, max_depth=MAX_NOTEBOOK_DEPTH, max_values=MAX_NOTEBOOK_VALUES
+        )
+    except InputRefused as exc:
+        raise UnreadableNotebook(f"the file {exc.reason}") from None
+    if not isinstance(document, dict):
+        kind = "an array" if isinstance(document, list) else "a single value"
+        raise UnreadableNotebook(f"the file is not a notebook: its JSON is {kind}, not an object")
+    major = document.get("nbformat")
     if major != SUPPORTED_NBFORMAT:
+        shown = major if isinstance(major, int) and not isinstance(major, bool) else "(missing)"
         raise UnreadableNotebook(
-            f"nbformat {major} is not supported (nbformat 4 is required; "
+            f"nbformat {shown} is not supported (nbformat 4 is required; "
             "open and save it with a current Jupyter to convert it)"
         )
+    try:
+        notebook = nbformat.v4.to_notebook_json(document)  # type: ignore[no-untyped-call]
+    except (AttributeError, KeyError) as exc:
+        raise UnreadableNotebook(f"invalid nbformat 4 notebook: missing the key {exc}") from exc
+    except (ValueError, TypeError) as exc:
+        raise UnreadableNotebook(f"the file is not a notebook: {_first_line(str(exc))}") from exc
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

@@ -44,6 +44,7 @@ from cwh.textbook.numbering import (
 )
 from cwh.textbook.paths import (
     DEFAULT_INCLUDE,
+    INDEX_FILES,
     GlobPatternError,
     PathMatcher,
     course_server_of,
@@ -57,7 +58,7 @@ from cwh.textbook.render import (
     render_index,
     valid_written_state,
 )
-from cwh.textbook.scanner import TextbookScan, scan_textbook
+from cwh.textbook.scanner import MAX_NOTEBOOK_BYTES, TextbookScan, notebook_rules, scan_textbook
 from cwh.textbook.validation import Problem, validate_scan
 
 DEFAULT_QNO_FORMAT = "{:02}-{:03}"
@@ -98,6 +99,9 @@ class IndexOptions:
     keep_branch_number: bool = False
     strict: bool = False
     allow_empty: bool = False
+    allow_outside_links: bool = False
+    """Read notebooks that are symbolic links leading out of the textbook directory."""
+    max_notebook_bytes: int = MAX_NOTEBOOK_BYTES
 
     def __post_init__(self) -> None:
         if self.numbering not in NUMBERING_CHOICES:
@@ -108,6 +112,8 @@ class IndexOptions:
         self.matcher()
         self.compiled_qlabel()
         _check_qno_format(self.qno_format)
+        if self.max_notebook_bytes < 1:
+            raise IndexOptionsError("the notebook size limit must be at least one byte")
 
     def matcher(self) -> PathMatcher:
         try:
@@ -201,7 +207,12 @@ class IndexOutcome:
 def scan(textbook_dir: Path, options: IndexOptions, index: Path | None = None) -> TextbookScan:
     """Scan the textbook; with ``index`` the extraction cache beside it is used."""
     cache = IndexFiles(Path(index)).cache if index is not None else None
-    return scan_textbook(Path(textbook_dir), options.matcher(), cache)
+    rules = notebook_rules(
+        Path(textbook_dir),
+        max_bytes=options.max_notebook_bytes,
+        allow_outside_links=options.allow_outside_links,
+    )
+    return scan_textbook(Path(textbook_dir), options.matcher(), cache, rules)
 
 
 def validate(textbook_scan: TextbookScan, options: IndexOptions) -> list[Problem]:
@@ -292,7 +303,7 @@ def write_index(
 
 def _read_bytes(path: Path) -> bytes | None:
     try:
-        return path.read_bytes()
+        return INDEX_FILES.read_bytes(path).data
     except FileNotFoundError:
         return None
 

@@ -28,7 +28,8 @@ from typing import Any, Literal, get_args
 
 import orjson
 
-from cwh.textbook.paths import path_sort_key
+from cwh.safe_input import InputRefused
+from cwh.textbook.paths import INDEX_FILES, path_sort_key
 
 Numbering = Literal["stable", "name", "mtime", "ctime"]
 NUMBERING_CHOICES: tuple[str, ...] = get_args(Numbering)
@@ -69,9 +70,11 @@ class NumberingLedger:
     def load(cls, path: Path) -> NumberingLedger:
         """Read the ledger; a missing file is an empty ledger, a damaged one an error."""
         try:
-            raw = path.read_bytes()
+            raw = INDEX_FILES.read_bytes(path).data
         except FileNotFoundError:
             return cls()
+        except InputRefused as exc:
+            raise LedgerError(f"numbering ledger {exc}") from None
         try:
             return cls.from_json(orjson.loads(raw))
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:

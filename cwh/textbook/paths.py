@@ -16,7 +16,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from cwh.safe_input import InputRules
+
 DEFAULT_INCLUDE: tuple[str, ...] = ("**/*.ipynb",)
+INDEX_FILES = InputRules(256 << 20)
+"""How the index and the files beside it (ledger, build cache) are read: regular files only,
+so a FIFO or device put in their place cannot stall or flood a build."""
 
 
 class GlobPatternError(ValueError):

@@ -1,7 +1,7 @@
 """What an index build reports: a per-notebook table and a markdown summary.
 
 Both are plain data built from an :class:`~cwh.textbook.index.IndexOutcome`, so the flow that
-publishes them as artifacts only hands them over.
+publishes them as artifacts only hands them over. Control characters in file names are escaped.
 """
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from cwh.safe_input import printable
 from cwh.textbook.index import IndexOutcome
 
 MAX_LISTED_PATHS = 50
@@ -29,7 +30,7 @@ def notebook_table(outcome: IndexOutcome) -> list[dict[str, object]]:
     return [
         {
             "number": nb.number,
-            "textbook_path": nb.path,
+            "textbook_path": printable(nb.path),
             "course_server": nb.course_server,
             "questions": nb.questions,
             "labelled": nb.labelled,
@@ -68,7 +69,7 @@ def summary_markdown(
         for problem in outcome.problems:
             fix = _code(problem.fix_command) if problem.fix_command else problem.hint or ""
             lines.append(f"- {_code(problem.path)}: {problem.message} To fix: {fix}")
-    return "\n".join(lines) + "\n"
+    return "\n".join(printable(line) for line in lines) + "\n"
 
 
 def _code(text: str) -> str:

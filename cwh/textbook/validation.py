@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Literal
 
+from cwh.safe_input import printable
 from cwh.textbook.rows import strip_branch_number
 from cwh.textbook.scanner import TextbookScan
 
@@ -29,6 +30,13 @@ ProblemKind = Literal[
 ]
 
 MAX_LISTED = 10
+_RESAVE_HINT = (
+    "open it in Jupyter and save it again (or restore the released copy), then rebuild the index."
+)
+_REPLACE_FILE_HINT = (
+    "put the notebook file itself there (a regular file inside the textbook directory, within"
+    " the size limit) or leave it out with --exclude, then rebuild the index."
+)
 
 
 @dataclass(frozen=True)
@@ -48,7 +56,8 @@ class Problem:
         return self.hint or ""
 
     def describe(self) -> str:
-        return f"{self.path}: {self.message} To fix, {self.fix}"
+        """One line for a log, control characters of file names escaped."""
+        return printable(f"{self.path}: {self.message} To fix, {self.fix}")
 
 
 def fixed_copy_path(path: Path) -> Path:
@@ -59,11 +68,19 @@ def renew_meme_fix(root: Path, relative: str) -> str:
     """The exact commands that give ``relative`` fresh MEMEs in place."""
     source = root / PurePosixPath(relative)
     target = fixed_copy_path(source)
-    quoted_source, quoted_target = shlex.quote(str(source)), shlex.quote(str(target))
+    quoted_source, quoted_target = shell_quote(str(source)), shell_quote(str(target))
     return (
         f"jupyter nblineage new-root-meme {quoted_source} {quoted_target}"
         f" && mv {quoted_target} {quoted_source}"
     )
+
+
+def shell_quote(text: str) -> str:
+    """``text`` as one shell word; a name with control characters gets bash's ``$'...'``
+    quoting, so the command stays printable and still names the right file."""
+    if printable(text) == text:
+        return shlex.quote(text)
+    return "$'" + printable(text.replace("\\", "\\\\").replace("'", "\\'")) + "'"
 
 
 def validate_scan(scan: TextbookScan, *, keep_branch_number: bool = False) -> list[Problem]:
@@ -85,9 +102,8 @@ def validate_scan(scan: TextbookScan, *, keep_branch_number: bool = False) -> li
                 Problem(
                     "unreadable_notebook",
                     notebook.path,
-                    f"Notebook skipped, it cannot be read: {notebook.error}.",
-                    hint="open it in Jupyter and save it again (or restore the released"
-                    " copy), then rebuild the index.",
+                    f"Notebook skipped: {notebook.error}.",
+                    hint=_REPLACE_FILE_HINT if notebook.file_refused else _RESAVE_HINT,
                 )
             )
             continue
@@ -185,9 +201,10 @@ def _cell_list(positions: Sequence[int]) -> str:
 
 
 def format_report(problems: Sequence[Problem], *, textbook_dir: Path) -> str:
-    """A human-readable report grouped by notebook, each with its fix."""
+    """A human-readable report grouped by notebook, each with its fix; control characters
+    in file names are escaped."""
     if not problems:
-        return f"No problems found in {textbook_dir}."
+        return printable(f"No problems found in {textbook_dir}.")
     by_path: dict[str, list[Problem]] = defaultdict(list)
     for problem in problems:
         by_path[problem.path].append(problem)
@@ -206,4 +223,4 @@ def format_report(problems: Sequence[Problem], *, textbook_dir: Path) -> str:
             lines.append("  To fix these errors, run:")
             lines.extend(f"    {command}" for command in commands)
         lines.extend(f"  To fix: {hint}" for hint in hints)
-    return "\n".join(lines)
+    return "\n".join(printable(line) for line in lines)

@@ -5,7 +5,7 @@ brings the pool from what is observed to what the timetable wants.
 
 from cwh.timetable.calendar import HORIZON_START, first_overlap, occurrence_at
 from cwh.timetable.cron import SAFETY_NET_SLUG, prefect_schedules, render_schedules_yaml
-from cwh.timetable.load import load_timetable, parse_timetable
+from cwh.timetable.load import load_timetable, not_a_host_address, parse_timetable
 from cwh.timetable.model import (
     Anchor,
     Culling,
@@ -28,6 +28,7 @@ from cwh.timetable.observed import (
     VmState,
     assemble_observation,
     converged_observation,
+    load_observed,
     observed_from_json,
     observed_to_json,
 )
@@ -59,6 +60,7 @@ from cwh.timetable.reconcile_report import (
 from cwh.timetable.savings import (
     LedgerEntry,
     append_ledger_entry,
+    load_ledger,
     parse_ledger,
     render_savings_table,
     weekly_savings,
@@ -137,10 +139,13 @@ __all__ = [
     "failure_message",
     "failures",
     "first_overlap",
+    "load_ledger",
+    "load_observed",
     "load_timetable",
     "mark_waiting",
     "node_address",
     "node_rows",
+    "not_a_host_address",
     "observed_from_json",
     "observed_to_json",
     "occurrence_at",

@@ -6,6 +6,11 @@ cycle, or in the next one when the end comes first in the cycle (22:00-7:00). A 
 beyond a month's length means that month's last day; a period whose
 clamped end does not come after its clamped begin is skipped for that month.
 
+Wall-clock time and instants meet in :func:`wall_clock` and :func:`first_instant`, which hold
+the one rule for clock changes (see ``docs/workers.md``): a time the clock skips takes effect at
+the first instant after the gap, and a time the clock passes twice takes effect once, at its
+first occurrence; while the hour repeats, the timetable's clock stays where the first pass ended.
+
 Overlap detection enumerates real occurrences over a horizon long enough for the calendar to
 repeat: two weeks for daily/weekly pairs and 28 years (the Gregorian weekday-and-leap-year cycle
 between 1901 and 2099) as soon as a monthly or yearly window is involved.
@@ -14,8 +19,9 @@ between 1901 and 2099) as soon as a monthly or yearly window is involved.
 from __future__ import annotations
 
 import calendar
-from collections.abc import Collection, Iterator
-from datetime import date, datetime, timedelta
+from collections.abc import Callable, Collection, Iterator
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from cwh.timetable.model import Anchor, Granularity, Window
 
@@ -29,6 +35,54 @@ _COARSENESS: dict[Granularity, int] = {
     Granularity.YEARLY: 3,
     Granularity.ONCE: 4,
 }
+
+
+def wall_clock(at: datetime, zone: ZoneInfo) -> datetime:
+    """The timetable's clock at the aware instant ``at``: naive wall-clock time in ``zone``.
+
+    During the second pass of a repeated hour (clocks set back) the clock stays just before
+    the wall time at which that hour ends, so what began in the first pass is not undone and
+    nothing in the hour happens twice. The clock never runs backwards.
+    """
+    local = at.astimezone(zone)
+    if not local.fold:
+        return local.replace(tzinfo=None)
+    back = (local.replace(fold=0).utcoffset() or timedelta(0)) - (local.utcoffset() or timedelta(0))
+    start = at.astimezone(UTC)
+    end = _first_instant_where(start, start + back, lambda u: not u.astimezone(zone).fold)
+    return end.astimezone(zone).replace(tzinfo=None) - INSTANT
+
+
+def first_instant(local: datetime, zone: ZoneInfo) -> datetime:
+    """The first instant at which the timetable's clock in ``zone`` reaches the naive ``local``.
+
+    A time that exists is its first occurrence (the earlier of two in a repeated hour); a time
+    in a gap (clocks set forward) is the first instant after the gap.
+    """
+    earlier = local.replace(tzinfo=zone, fold=0)
+    utc = earlier.astimezone(UTC)
+    if utc.astimezone(zone).replace(tzinfo=None) == local:
+        return utc.astimezone(zone)
+    before_gap = local.replace(tzinfo=zone, fold=1).astimezone(UTC)
+    low, high = sorted((before_gap, utc))
+    after = _first_instant_where(
+        low, high, lambda u: u.astimezone(zone).replace(tzinfo=None) > local
+    )
+    return after.astimezone(zone)
+
+
+def _first_instant_where(
+    low: datetime, high: datetime, holds: Callable[[datetime], bool]
+) -> datetime:
+    """The first instant in ``(low, high]`` where ``holds`` turns true (it holds at ``high`` and
+    stays true once true); bisection to the microsecond."""
+    while high - low > INSTANT:
+        middle = low + (high - low) / 2
+        if holds(middle):
+            high = middle
+        else:
+            low = middle
+    return high
 
 
 def cycle_start(granularity: Granularity, moment: datetime) -> datetime:

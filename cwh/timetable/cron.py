@@ -19,7 +19,8 @@ import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 from cwh.timetable.calendar import INSTANT, cycle_start, place, shift_cycle
 from cwh.timetable.model import Anchor, Granularity, NodeCounts, Window
@@ -62,7 +63,7 @@ def prefect_schedules(
     if not 1 <= safety_net_minutes <= 60 or 60 % safety_net_minutes:
         raise ValueError("the safety-net interval must divide an hour (1, 5, 10, 15, 30, 60)")
     zone = timetable.timezone.key
-    local_reference = reference.astimezone(timetable.timezone).replace(tzinfo=None)
+    local_reference = reference.astimezone(timetable.timezone).replace(tzinfo=None, fold=0)
     notes: list[str] = []
     rules: list[_Rule] = []
     for anchor, entered, early in dict.fromkeys(_candidate_anchors(timetable)):
@@ -79,6 +80,7 @@ def prefect_schedules(
         if rule is not None:
             rules.append(rule)
     schedules = _group(rules, timetable, zone, notes)
+    notes.extend(_skipped_by_the_clock(timetable, rules, local_reference))
     interval = f"*/{safety_net_minutes}" if safety_net_minutes < 60 else "0"
     schedules.append(
         PrefectSchedule(
@@ -90,6 +92,47 @@ def prefect_schedules(
         )
     )
     return schedules, notes
+
+
+def _skipped_by_the_clock(
+    timetable: Timetable, rules: Sequence[_Rule], reference: datetime
+) -> list[str]:
+    """Notes for transitions that fall in an hour the clock skips within the coming year.
+
+    On that day a cron schedule cannot fire at the written time (Prefect fires it early or not
+    at all); the flow follows the timetable, which applies the change at the first instant
+    after the gap, and the safety net makes that run. A time the clock passes twice needs no
+    note: cron, like the timetable, acts at its first occurrence only.
+    """
+    zone = timetable.timezone
+    notes: list[str] = []
+    for day in _clock_change_days(zone, reference.date()):
+        for rule in rules:
+            anchor = rule.anchor
+            moment = place(anchor, cycle_start(anchor.granularity, datetime.combine(day, time())))
+            if moment.date() != day or timetable.is_exception(day):
+                continue
+            if timetable.instant_of(moment).replace(tzinfo=None) != moment:
+                applied = timetable.instant_of(moment)
+                notes.append(
+                    f"on {day} the clock skips {anchor.hour}:{anchor.minute:02d}: '{rule.phase}'"
+                    f" takes effect at {applied:%H:%M}, the first instant after the gap (the"
+                    " safety net applies it)"
+                )
+    return notes
+
+
+def _clock_change_days(zone: ZoneInfo, first: date, days: int = 366) -> list[date]:
+    """Days within ``days`` from ``first`` on which ``zone``'s UTC offset changes."""
+    found: list[date] = []
+    previous = datetime.combine(first, time(12), zone).utcoffset()
+    for step in range(1, days + 1):
+        day = first + timedelta(days=step)
+        offset = datetime.combine(day, time(12), zone).utcoffset()
+        if offset != previous:
+            found.append(day)
+        previous = offset
+    return found
 
 
 def render_schedules_yaml(
@@ -175,9 +218,9 @@ def _evaluate(
         cycle = shift_cycle(granularity, cycle, 1)
         if moment < reference or timetable.is_exception(moment.date()):
             continue
-        at = moment.replace(tzinfo=timetable.timezone)
+        at = timetable.instant_of(moment)
         state = timetable.state_at(at)
-        before = timetable.state_at(at - INSTANT)
+        before = timetable.state_at(at.astimezone(UTC) - INSTANT)
         if (state.nodes, state.phase) == (before.nodes, before.phase):
             return None
         phase = state.phase if ahead_of is None else ahead_of

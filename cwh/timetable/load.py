@@ -19,6 +19,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
+from cwh.safe_input import InputRefused, printable
 from cwh.timetable.calendar import day_is_clamped, first_overlap
 from cwh.timetable.model import (
     DownType,
@@ -32,11 +33,7 @@ from cwh.timetable.read_group_vars import read_group_vars
 from cwh.timetable.read_ocs import read_ocs
 from cwh.timetable.read_swarm_list import read_swarm_list
 from cwh.timetable.table import Timetable
-from cwh.timetable.text import (
-    FieldError,
-    load_document,
-    suggest,
-)
+from cwh.timetable.text import load_document, suggest
 
 
 def load_timetable(
@@ -50,13 +47,15 @@ def load_timetable(
     ``down_type`` is used only when the document does not say (the old swarm list never does;
     its installations used ``deleted`` for "scale-out" and ``power_down`` for "power-ctl").
     """
+    source = printable(str(path))
     try:
         document = load_document(path)
-    except FieldError as exc:
-        raise TimetableError(str(path), [Problem("", str(exc))]) from exc
+    except InputRefused as exc:
+        raise TimetableError(source, [Problem("", f"the file {exc.reason}")]) from None
     except OSError as exc:
-        raise TimetableError(str(path), [Problem("", f"cannot read the file: {exc}")]) from exc
-    return parse_timetable(document, source=str(path), ips=ips, down_type=down_type)
+        reason = exc.strerror or type(exc).__name__
+        raise TimetableError(source, [Problem("", f"cannot read the file: {reason}")]) from None
+    return parse_timetable(document, source=source, ips=ips, down_type=down_type)
 
 
 def parse_timetable(
@@ -151,10 +150,18 @@ def _check_addresses(spec: Spec, collector: Collector) -> list[str] | None:
     first_seen: dict[str, int] = {}
     for index, raw in enumerate(spec.ips):
         where = f"{spec.ips_where}[{index}]"
+        written = str(raw).strip()
         try:
-            address = str(ipaddress.ip_address(str(raw).strip()))
+            parsed = ipaddress.ip_address(written)
         except ValueError:
             collector.add(where, f"{raw!r} is not an IP address")
+            continue
+        address = str(parsed)
+        refusal = not_a_host_address(parsed)
+        if refusal is not None:
+            collector.add(
+                where, f"{written} is {refusal}; list the address each worker joins the swarm with"
+            )
             continue
         if address in first_seen:
             collector.add(
@@ -166,6 +173,39 @@ def _check_addresses(spec: Spec, collector: Collector) -> list[str] | None:
         first_seen[address] = index
         addresses.append(address)
     return addresses if len(addresses) == len(spec.ips) else None
+
+
+_THIS_NETWORK = ipaddress.IPv4Network("0.0.0.0/8")
+_LIMITED_BROADCAST = ipaddress.IPv4Address("255.255.255.255")
+
+
+def not_a_host_address(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | None:
+    """Why ``address`` cannot be one worker's unicast address, or None when it can be.
+
+    Refused: unspecified (``0.0.0.0``, ``::``) and the rest of ``0.0.0.0/8``, loopback,
+    multicast, the limited broadcast ``255.255.255.255`` and the reserved ``240.0.0.0/4``,
+    and link-local addresses (``169.254.0.0/16``, ``fe80::/10``), which swarm nodes cannot
+    advertise to each other. An IPv4-mapped IPv6 address is judged by its IPv4 address. The
+    broadcast address of a given subnet cannot be told from the address alone.
+    """
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    if address.is_unspecified:
+        return "the unspecified address (any host), not a host"
+    if isinstance(address, ipaddress.IPv4Address):
+        if address in _THIS_NETWORK:
+            return "in 0.0.0.0/8 ('this network'), not a host"
+        if address == _LIMITED_BROADCAST:
+            return "the broadcast address, not a host"
+    if address.is_loopback:
+        return "a loopback address (the machine itself), not a worker"
+    if address.is_multicast:
+        return "a multicast address, not a host"
+    if address.is_link_local:
+        return "a link-local address, which swarm nodes cannot advertise"
+    if address.is_reserved:
+        return "in a reserved range, not a host"
+    return None
 
 
 def _check_timezone(value: object, collector: Collector) -> ZoneInfo | None:

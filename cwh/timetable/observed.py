@@ -12,8 +12,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from pathlib import Path
 from typing import TypeVar
 
+from cwh.safe_input import InputRefused, InputRules, parse_json
 from cwh.timetable.model import NodeState
 
 _E = TypeVar("_E", bound=StrEnum)
@@ -155,6 +157,21 @@ def converged_observation(
         else:
             result[address] = ObservedNode.absent(address)
     return result
+
+
+MAX_OBSERVED_BYTES = 16 << 20
+"""Largest observation file read (``cwh schedule plan --observed``)."""
+
+
+def load_observed(path: Path) -> dict[str, ObservedNode]:
+    """Observed nodes from a JSON file as :func:`observed_to_json` writes them, read through
+    :mod:`cwh.safe_input`; raises :class:`~cwh.safe_input.InputRefused` naming the file."""
+    name = str(path)
+    document = parse_json(InputRules(MAX_OBSERVED_BYTES).read_text(path, name), name)
+    try:
+        return observed_from_json(document)
+    except (ValueError, TypeError) as exc:
+        raise InputRefused(name, f"does not list observed nodes: {exc}") from None
 
 
 def observed_from_json(data: object) -> dict[str, ObservedNode]:

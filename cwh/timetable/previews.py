@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from cwh.timetable.calendar import INSTANT
 from cwh.timetable.model import NodeState
@@ -71,7 +71,8 @@ def plan_on_paper(
     before ``at`` (the previous run succeeded).
     """
     if observed is None:
-        observed = converged_observation(timetable.desired_state(at - INSTANT), provider)
+        just_before = at.astimezone(UTC) - INSTANT
+        observed = converged_observation(timetable.desired_state(just_before), provider)
     return plan_reconcile(
         timetable.desired_state(at),
         observed,

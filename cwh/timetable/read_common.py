@@ -11,6 +11,7 @@ from datetime import date, timedelta
 from typing import TypeVar
 
 from cwh.defaults import DEFAULT_TIMEZONE
+from cwh.safe_input import printable
 from cwh.timetable.model import (
     Culling,
     DownType,
@@ -217,6 +218,26 @@ def read_common(
             collector.add(where, f"spans more than {MAX_EXCEPTION_DAYS} days; check the years")
             continue
         spec.exceptions.update(first + timedelta(days=n) for n in range((last - first).days + 1))
+
+
+MAX_NAME_LENGTH = 100
+
+
+def read_name(value: object, where: str, collector: Collector, fallback: str) -> str:
+    """A phase or period name: text (or a number) of printable characters; ``fallback`` when
+    it cannot be used, after recording why."""
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        hint = "; quote it" if isinstance(value, bool) else ""
+        collector.add(where, f"a name must be text, got {type(value).__name__}{hint}")
+        return fallback
+    text = str(value)
+    if printable(text) != text:
+        collector.add(where, f"'{printable(text)}' holds control characters; write a plain name")
+        return fallback
+    if len(text) > MAX_NAME_LENGTH:
+        collector.add(where, f"is longer than {MAX_NAME_LENGTH} characters; shorten it")
+        return fallback
+    return text
 
 
 def address_list(value: object, where: str, collector: Collector) -> list[object] | None:

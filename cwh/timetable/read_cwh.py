@@ -34,6 +34,7 @@ from cwh.timetable.read_common import (
     read_culling,
     read_down_type,
     read_minutes,
+    read_name,
     read_split,
     target_of,
 )
@@ -94,8 +95,9 @@ def read_cwh(
             collector.add(where, "must be a mapping with begin, end and node_count")
             continue
         collector.keys(where, item, _PERIOD_KEYS)
-        name = item.get("name", f"period-{index + 1}")
-        add_period(item, where, str(name), spec, collector)
+        fallback = f"period-{index + 1}"
+        name = read_name(item.get("name", fallback), f"{where}.name", collector, fallback)
+        add_period(item, where, name, spec, collector)
     return spec
 
 
@@ -125,7 +127,8 @@ def _read_phases(document: Mapping[object, object], spec: Spec, collector: Colle
             collector.add(where, "must be a mapping with start, active, pause and drain")
             continue
         collector.keys(where, item, _PHASE_KEYS)
-        name = str(item.get("name", f"phase-{index + 1}"))
+        fallback = f"phase-{index + 1}"
+        name = read_name(item.get("name", fallback), f"{where}.name", collector, fallback)
         if name in names:
             collector.add(f"{where}.name", f"'{name}' is already used by {names[name]}")
         names[name] = where
@@ -214,7 +217,7 @@ def _read_default(value: object, spec: Spec, collector: Collector) -> None:
         collector.keys("default", value, ("node_count", "active", "pause", "name", "culling"))
         target = target_of(value, "default", collector)
         if "name" in value:
-            spec.default_name = str(value["name"])
+            spec.default_name = read_name(value["name"], "default.name", collector, "default")
         if "culling" in value:
             spec.default_culling = read_culling(value["culling"], "default.culling", collector)
     else:

@@ -129,11 +129,13 @@ def split_actions(plan: Plan) -> dict[str, NodeSteps]:
 
 
 def run_instant(at: datetime | None, timetable: Timetable) -> datetime:
-    """The instant a run plans for; a time without offset is read in the timetable's zone."""
+    """The instant a run plans for; a time without offset is read in the timetable's zone
+    (by :meth:`~cwh.timetable.Timetable.instant_of`, so a skipped or repeated wall-clock time
+    means what it means in previews)."""
     if at is None:
         return datetime.now(UTC)
     if at.tzinfo is None or at.utcoffset() is None:
-        return at.replace(tzinfo=timetable.timezone)
+        return timetable.instant_of(at)
     return at
 
 

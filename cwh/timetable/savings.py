@@ -17,15 +17,21 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from cwh.safe_input import InputRefused, InputRules, decode_utf8, parse_json
 from cwh.timetable.model import Problem
 
 LEDGER_VERSION = 1
+MAX_LEDGER_BYTES = 64 << 20
+"""Largest ledger read (years of runs every 15 minutes)."""
+LEDGER_YEARS = (2000, 2100)
+"""Entries dated outside these years (inclusive) are skipped as damaged."""
+_LINE_DEPTH = 8
 _HOUR = timedelta(hours=1)
 
 
@@ -42,6 +48,9 @@ class LedgerEntry:
     def __post_init__(self) -> None:
         if self.at.tzinfo is None:
             raise ValueError("ledger times must carry a time zone offset")
+        first, last = LEDGER_YEARS
+        if not first <= self.at.astimezone(UTC).year <= last:
+            raise ValueError(f"ledger times must lie in the years {first} to {last}")
         if self.workers < 0:
             raise ValueError("the number of workers cannot be negative")
 
@@ -102,21 +111,42 @@ def append_ledger_entry(path: Path, entry: LedgerEntry) -> None:
         os.close(descriptor)
 
 
+def load_ledger(path: Path) -> tuple[list[LedgerEntry], list[Problem]]:
+    """The ledger file's entries and problems, as :func:`parse_ledger` gives them.
+
+    The file is read through :mod:`cwh.safe_input` (a regular file of at most
+    :data:`MAX_LEDGER_BYTES`); each line is decoded on its own, so a line that is not UTF-8
+    is one problem and the others still count.
+    """
+    data = InputRules(MAX_LEDGER_BYTES).read_bytes(path, str(path)).data
+    return _parse_lines(enumerate(data.split(b"\n"), start=1))
+
+
 def parse_ledger(text: str) -> tuple[list[LedgerEntry], list[Problem]]:
     """Entries in time order, and one problem per line that could not be read.
 
     A half-written last line (a crash mid-append) or a hand edit gives a problem naming the line;
     the other lines still count, so nothing already recorded is lost.
     """
+    return _parse_lines(enumerate(text.splitlines(), start=1))
+
+
+def _parse_lines(
+    lines: Iterable[tuple[int, str | bytes]],
+) -> tuple[list[LedgerEntry], list[Problem]]:
     entries: list[LedgerEntry] = []
     problems: list[Problem] = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
+    for number, line in lines:
+        where = f"line {number}"
         try:
-            entries.append(_entry_from_json(json.loads(line)))
+            text = line if isinstance(line, str) else decode_utf8(line, where)
+            if not text.strip():
+                continue
+            entries.append(_entry_from_json(parse_json(text, where, max_depth=_LINE_DEPTH)))
+        except InputRefused as exc:
+            problems.append(Problem(where, f"skipped: the line {exc.reason}"))
         except (ValueError, TypeError) as exc:
-            problems.append(Problem(f"line {number}", f"skipped: {exc}"))
+            problems.append(Problem(where, f"skipped: {exc}"))
     entries.sort(key=lambda entry: entry.at)
     return entries, problems
 

@@ -12,7 +12,10 @@ rules migrated installations already rely on:
   than kept switched off.
 
 The answer depends only on the instant asked about, never on the time the code runs, so a
-missed or failed reconcile is corrected by the next one.
+missed or failed reconcile is corrected by the next one. Instants become wall-clock times by the
+one rule for clock changes of :func:`~cwh.timetable.calendar.wall_clock` and
+:func:`~cwh.timetable.calendar.first_instant`, so previews, plans and reconcile runs agree on
+the days clocks change.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from typing import Literal
 from zoneinfo import ZoneInfo
 
 from cwh.defaults import DEFAULT_TIMEZONE
-from cwh.timetable.calendar import INSTANT, Recurrence
+from cwh.timetable.calendar import INSTANT, Recurrence, first_instant, wall_clock
 from cwh.timetable.model import (
     Culling,
     DownType,
@@ -124,7 +127,15 @@ class Timetable:
 
     def state_at(self, at: datetime) -> TimetableState:
         """Desired state at ``at`` with the phase in force and any early pause explained."""
-        return self._state(self._local(at))
+        return self._state(self._local(at), at.astimezone(self.timezone))
+
+    def instant_of(self, local: datetime) -> datetime:
+        """The aware instant at which this timetable's clock reaches the naive ``local``.
+
+        A wall-clock time the clock skips becomes the first instant after the gap; one it
+        passes twice becomes its first occurrence.
+        """
+        return first_instant(local.replace(tzinfo=None), self.timezone)
 
     def default_state(self) -> dict[str, NodeState]:
         """The default counts with no early pause (``--force-default`` of vcp-schedule-utils)."""
@@ -157,7 +168,11 @@ class Timetable:
         return dict(zip(self.ip_addresses, states, strict=True))
 
     def transitions(self, start: datetime, end: datetime) -> list[TimetableState]:
-        """The state in force at ``start``, then every change until ``end`` (exclusive)."""
+        """The state in force at ``start``, then every change until ``end`` (exclusive).
+
+        Each change is dated at the instant it takes effect (see :meth:`instant_of`), so a
+        plan for that instant shows the same change.
+        """
         local_start, local_end = self._local(start), self._local(end)
         if local_end <= local_start:
             raise ValueError("the end of a preview must come after its start")
@@ -170,9 +185,10 @@ class Timetable:
             early = boundary - timedelta(minutes=self.drain_before(entered))
             if local_start <= early < local_end:
                 candidates.add(early)
+        moments = {start} | {self.instant_of(local) for local in candidates if local > local_start}
         result: list[TimetableState] = []
-        for moment in sorted(candidates):
-            state = self._state(moment)
+        for moment in sorted(moment for moment in moments if start <= moment < end):
+            state = self.state_at(moment)
             previous = result[-1] if result else None
             if previous is None or (state.nodes, state.phase) != (previous.nodes, previous.phase):
                 result.append(state)
@@ -247,10 +263,7 @@ class Timetable:
     def _local(self, at: datetime) -> datetime:
         if at.tzinfo is None or at.utcoffset() is None:
             raise ValueError(f"{at.isoformat()} has no time zone; give an aware datetime")
-        return at.astimezone(self.timezone).replace(tzinfo=None)
-
-    def _aware(self, local: datetime) -> datetime:
-        return local.replace(tzinfo=self.timezone)
+        return wall_clock(at, self.timezone)
 
     def _raw(self, local: datetime) -> tuple[Target, Window | None]:
         for recurrence in self._recurrences:
@@ -265,7 +278,7 @@ class Timetable:
                 found.update(moment for moment in (begin, end) if start <= moment < stop)
         return sorted(found)
 
-    def _state(self, local: datetime) -> TimetableState:
+    def _state(self, local: datetime, at: datetime) -> TimetableState:
         raw, window = self._raw(local)
         phase = window.name if window is not None else self.default_name
         future_up, ahead = raw.up, None
@@ -284,4 +297,4 @@ class Timetable:
             paused = raw.active - effective.active
             note = f"{paused} node(s) paused ahead of '{name}' at {boundary:%Y-%m-%d %H:%M}"
         counts = self.counts_for(effective)
-        return TimetableState(self._aware(local), phase, counts, self.assign(effective), note)
+        return TimetableState(at, phase, counts, self.assign(effective), note)

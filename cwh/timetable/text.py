@@ -10,7 +10,6 @@ swarm list may also give ``0`` (Sunday) to ``6`` (Saturday).
 from __future__ import annotations
 
 import difflib
-import json
 import re
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from typing import Any
 
 import yaml
 
+from cwh.safe_input import BoundedLoader, InputRules, parse_json, parse_yaml
 from cwh.timetable.model import Anchor, Granularity
 
 
@@ -202,28 +202,49 @@ class Opaque:
     tag: str
 
 
+MAX_TIMETABLE_BYTES = 1 << 20
+"""Largest timetable file read; real ones are a few kilobytes."""
+MAX_TIMETABLE_DEPTH = 32
+"""Deepest nesting accepted in a timetable document (real ones nest four or five levels)."""
+MAX_TIMETABLE_VALUES = 100_000
+"""Most values a timetable document may hold, YAML aliases expanded."""
+
+
 def load_document(path: Path) -> object:
     """Parse a JSON or YAML file; the extension decides, anything but ``.json`` is YAML.
 
-    YAML is read with two safety changes: ``8:30`` stays the text "8:30" (YAML 1.1 would turn it
-    into the number 510), and duplicate keys are an error instead of silently keeping the last.
+    The file is read through :mod:`cwh.safe_input`: a regular file of at most
+    :data:`MAX_TIMETABLE_BYTES`, UTF-8, nested at most :data:`MAX_TIMETABLE_DEPTH` levels, with
+    YAML aliases expanding to at most :data:`MAX_TIMETABLE_VALUES` values. Any refusal is an
+    :class:`~cwh.safe_input.InputRefused`. YAML is read with the booleans of YAML 1.2 (only
+    ``true`` and ``false``; ``on``, ``off``, ``yes`` and ``no`` stay text, so a phase named
+    ``off`` keeps its name), ``8:30`` stays the text "8:30" (YAML 1.1 would turn it into the
+    number 510), and duplicate keys are an error instead of silently keeping the last.
     Values under local tags such as Ansible's ``!vault`` become :class:`Opaque`, so a real
     ``group_vars`` file loads.
     """
-    text = path.read_text(encoding="utf-8")
+    name = str(path)
+    text = InputRules(MAX_TIMETABLE_BYTES).read_text(path, name)
     if path.suffix.lower() == ".json":
-        try:
-            return json.loads(text, object_pairs_hook=_unique_pairs)
-        except json.JSONDecodeError as exc:
-            raise FieldError(f"not valid JSON: {exc}") from exc
-    try:
-        return yaml.load(text, Loader=_TimetableLoader)
-    except yaml.YAMLError as exc:
-        raise FieldError(f"not valid YAML: {exc}") from exc
+        return parse_json(
+            text,
+            name,
+            max_depth=MAX_TIMETABLE_DEPTH,
+            max_values=MAX_TIMETABLE_VALUES,
+            object_pairs_hook=_unique_pairs,
+        )
+    return parse_yaml(
+        text,
+        name,
+        loader=_TimetableLoader,
+        max_depth=MAX_TIMETABLE_DEPTH,
+        max_values=MAX_TIMETABLE_VALUES,
+    )
 
 
-class _TimetableLoader(yaml.SafeLoader):
-    """SafeLoader without sexagesimal numbers, with duplicate-key detection and opaque tags."""
+class _TimetableLoader(BoundedLoader):
+    """The bounded loader without sexagesimal numbers, with duplicate-key detection and
+    opaque local tags."""
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Hashable, Any]:
         seen: dict[object, yaml.Node] = {}
@@ -246,7 +267,7 @@ _INT_TAG = "tag:yaml.org,2002:int"
 _FLOAT_TAG = "tag:yaml.org,2002:float"
 _TimetableLoader.yaml_implicit_resolvers = {
     first: [(tag, regexp) for tag, regexp in resolvers if tag not in (_INT_TAG, _FLOAT_TAG)]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    for first, resolvers in BoundedLoader.yaml_implicit_resolvers.items()
 }
 _TimetableLoader.add_implicit_resolver(
     _INT_TAG,
@@ -263,7 +284,7 @@ _TimetableLoader.add_implicit_resolver(
 )
 
 
-def _construct_opaque(_loader: yaml.SafeLoader, tag_suffix: str, _node: yaml.Node) -> Opaque:
+def _construct_opaque(_loader: BoundedLoader, tag_suffix: str, _node: yaml.Node) -> Opaque:
     return Opaque(tag="!" + tag_suffix)
 
 

@@ -8,11 +8,17 @@ prints the Prefect UI address and the heatmap's path.
 
 The server is left running so the UI stays browsable; ``cwh demo --stop-server`` stops
 it. A second ``cwh demo`` reuses the server, the course and the stored documents.
+
+The state file records the server's PID together with what identifies that process: its
+start time (``/proc/PID/stat`` field 22, clock ticks since boot), the boot it started in
+and its command line. A PID is reused once its process is gone, so the server is reused or
+signalled only while all of them still match; otherwise the command refuses and says why.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -21,6 +27,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -61,6 +68,38 @@ def register(subparsers: Any) -> None:
 
 
 @dataclass(frozen=True)
+class ProcessIdentity:
+    """What tells one process apart from a later one that got the same PID."""
+
+    start_ticks: int
+    boot_id: str
+    cmdline: tuple[str, ...]
+    group: int
+
+    @classmethod
+    def of(cls, pid: int) -> ProcessIdentity | None:
+        """The identity of the live process ``pid``, or None (gone, a zombie, no /proc)."""
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text(encoding="utf-8", errors="replace")
+            raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+            boot_id = Path("/proc/sys/kernel/random/boot_id").read_text(encoding="ascii")
+        except OSError:
+            return None
+        fields = stat.rpartition(")")[2].split()
+        if len(fields) < 20 or fields[0] in ("Z", "X") or not fields[19].isdigit():
+            return None
+        cmdline = tuple(raw.decode("utf-8", "replace").rstrip("\0").split("\0"))
+        return cls(int(fields[19]), boot_id.strip(), cmdline, int(fields[2]))
+
+    def same_process(self, recorded: dict[str, Any]) -> bool:
+        return (
+            recorded.get("start_ticks") == self.start_ticks
+            and recorded.get("boot_id") == self.boot_id
+            and recorded.get("cmdline") == list(self.cmdline)
+        )
+
+
+@dataclass(frozen=True)
 class LocalServer:
     pid: int
     port: int
@@ -90,16 +129,6 @@ def _healthy(url: str) -> bool:
         return False
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _port_free(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         try:
@@ -115,14 +144,33 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+def _read_state(state_file: Path) -> tuple[int, dict[str, Any]]:
+    """The recorded PID and the whole state; ValueError when the file cannot be one."""
+    state = json.loads(state_file.read_text(encoding="utf-8"))
+    if not isinstance(state, dict):
+        raise ValueError("it is not a JSON object")
+    pid = state.get("pid")
+    if type(pid) is not int or pid <= 1:
+        raise ValueError(f"its pid {pid!r} is not a process id")
+    return pid, state
+
+
+def _verified(pid: int, state: dict[str, Any]) -> ProcessIdentity | None:
+    """The process ``pid`` if it is the one the state file recorded, else None."""
+    identity = ProcessIdentity.of(pid)
+    if identity is None or not identity.same_process(state):
+        return None
+    return identity
+
+
 def recorded_server() -> LocalServer | None:
     """The server a previous ``cwh demo`` started, if it is still running and healthy."""
     try:
-        state = json.loads((prefect_home() / STATE_FILE).read_text(encoding="utf-8"))
-        server = LocalServer(int(state["pid"]), int(state["port"]))
+        pid, state = _read_state(prefect_home() / STATE_FILE)
+        server = LocalServer(pid, int(state["port"]))
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    if _alive(server.pid) and _healthy(server.url):
+    if _verified(pid, state) is not None and _healthy(server.url):
         return server
     return None
 
@@ -171,45 +219,83 @@ def start_server(port: int | None) -> LocalServer:
         if process.poll() is not None:
             raise ServerError(f"Prefect server exited with {process.returncode}:\n{_tail(log)}")
         if _healthy(server.url):
-            state = {"pid": server.pid, "port": server.port}
+            # Read only now: right after the spawn the command line may not be set yet.
+            identity = ProcessIdentity.of(process.pid)
+            state: dict[str, Any] = {"pid": server.pid, "port": server.port}
+            if identity is not None:
+                state.update(
+                    start_ticks=identity.start_ticks,
+                    boot_id=identity.boot_id,
+                    cmdline=list(identity.cmdline),
+                )
             (home / STATE_FILE).write_text(json.dumps(state), encoding="utf-8")
             return server
         time.sleep(0.25)
-    _terminate(server.pid)
+    _terminate(process.pid, lambda: process.poll() is None)
+    process.wait()
     raise ServerError(
         f"Prefect server not healthy after {HEALTH_TIMEOUT_SECONDS:.0f} s:\n{_tail(log)}"
     )
 
 
-def stop_server() -> bool:
+class StopRefused(RuntimeError):
+    """The state file does not show that its PID is still the demo's server."""
+
+
+def stop_server() -> str:
+    """Stop the recorded server; what happened, or :class:`StopRefused` saying why not."""
     state_file = prefect_home() / STATE_FILE
+    if not state_file.exists():
+        return "no demo Prefect server was running"
     try:
-        state = json.loads(state_file.read_text(encoding="utf-8"))
-        pid = int(state["pid"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return False
-    stopped = _terminate(pid) if _alive(pid) else False
+        pid, state = _read_state(state_file)
+    except (OSError, ValueError) as exc:
+        raise StopRefused(
+            f"the state file {state_file} cannot be read ({exc}); not stopping anything. "
+            "Remove the file once no demo server runs."
+        ) from None
+    identity = ProcessIdentity.of(pid)
+    if identity is None:
+        state_file.unlink(missing_ok=True)
+        return (
+            f"no demo Prefect server was running (PID {pid} has exited; "
+            f"removed the stale state file {state_file})"
+        )
+    if "start_ticks" not in state:
+        raise StopRefused(
+            f"the state file {state_file} does not record when PID {pid} started, so it "
+            "cannot be checked to be the demo's Prefect server; not stopping it. If it is, "
+            f"stop it with: kill -TERM -- -{pid}"
+        )
+    if not identity.same_process(state) or identity.group != pid:
+        state_file.unlink(missing_ok=True)
+        raise StopRefused(
+            f"PID {pid} is no longer the demo's Prefect server (another process started "
+            f"since); not stopping it. Removed the stale state file {state_file}."
+        )
+    _terminate(pid, lambda: _verified(pid, state) is not None)
     state_file.unlink(missing_ok=True)
-    return stopped
+    return "demo Prefect server stopped"
 
 
-def _terminate(pid: int) -> bool:
+def _terminate(group: int, still_ours: Callable[[], bool]) -> None:
+    """SIGTERM to the process group ``group`` (the server's own session), SIGKILL after 15 s.
+
+    ``still_ours`` says whether the group's leader is still the server; nothing is sent once
+    it is not.
+    """
+    if not still_ours():
+        return
     try:
-        os.killpg(pid, signal.SIGTERM)
+        os.killpg(group, signal.SIGTERM)
     except ProcessLookupError:
-        return False
+        return
     deadline = time.monotonic() + 15
-    while time.monotonic() < deadline and _alive(pid):
-        try:
-            waited, _ = os.waitpid(pid, os.WNOHANG)
-        except ChildProcessError:
-            waited = 0
-        if waited == pid:
-            break
+    while time.monotonic() < deadline and still_ours():
         time.sleep(0.2)
-    if _alive(pid):
-        os.killpg(pid, signal.SIGKILL)
-    return True
+    if still_ours():
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(group, signal.SIGKILL)
 
 
 def _tail(log: Path, lines: int = 30) -> str:
@@ -221,8 +307,11 @@ def _tail(log: Path, lines: int = 30) -> str:
 
 def run(args: argparse.Namespace) -> int:
     if args.stop_server:
-        stopped = stop_server()
-        print("demo Prefect server stopped" if stopped else "no demo Prefect server was running")
+        try:
+            print(stop_server())
+        except StopRefused as exc:
+            print(f"cwh demo: {exc}", file=sys.stderr)
+            return 1
         return 0
     if not 1 <= args.students <= 1000:
         print("cwh demo: --students must be between 1 and 1000", file=sys.stderr)

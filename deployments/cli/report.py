@@ -34,6 +34,12 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--output-dir", help="report directory (default ~/.cwh/reports)")
     parser.add_argument("--timezone", default=DEFAULT_TIMEZONE, help="time zone of the report")
+    parser.add_argument(
+        "--include-suspect",
+        action="store_true",
+        help="count suspect executions too (records that do not match the log file or its "
+        "owner on disk); by default they are left out and only their number is reported",
+    )
     add_store_arguments(parser)
     parser.set_defaults(handler=run)
 
@@ -59,6 +65,7 @@ def run(args: argparse.Namespace) -> int:
             students=tuple(args.students) if args.students else None,
             output_dir=args.output_dir,
             timezone=args.timezone,
+            include_suspect=args.include_suspect,
         )
         reports = run_report(config)
     except (ReportConfigError, RosterError, ValueError, OSError) as exc:
@@ -71,6 +78,9 @@ def run(args: argparse.Namespace) -> int:
             f"{matrix.course}: {len(matrix.students)} students x {len(matrix.questions)} "
             f"questions, {len(report.summary.stuck)} latest run(s) failed"
         )
+        note = matrix.suspect_note()
+        if note:
+            print(f"  {note}")
         print(f"  heatmap: {report.files.png}")
         print(f"  html:    {report.files.html}")
     return 0

@@ -127,6 +127,7 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from cwh.safe_input import printable
     from cwh.timetable import PlanRefused, TimetableError
 
     commands = {
@@ -139,14 +140,21 @@ def run(args: argparse.Namespace) -> int:
     try:
         return commands[args.schedule_action](args)
     except TimetableError as exc:
-        print(f"cwh schedule: {exc}", file=sys.stderr)
+        print(f"cwh schedule: {printable(str(exc), keep_newlines=True)}", file=sys.stderr)
         return 1
     except PlanRefused as exc:
         print(f"cwh schedule: plan refused: {exc}", file=sys.stderr)
         return 1
     except _UsageError as exc:
-        print(f"cwh schedule {args.schedule_action}: {exc}", file=sys.stderr)
+        print(f"cwh schedule {args.schedule_action}: {printable(str(exc))}", file=sys.stderr)
         return 1
+
+
+def _print(text: str, end: str = "\n") -> None:
+    """Print text built from a user's file, control characters escaped."""
+    from cwh.safe_input import printable
+
+    print(printable(text, keep_newlines=True), end=end)
 
 
 class _UsageError(Exception):
@@ -156,7 +164,7 @@ class _UsageError(Exception):
 def _validate(args: argparse.Namespace) -> int:
     timetable = _load(args)
     for line in _summary(timetable, args.file):
-        print(line)
+        _print(line)
     return 0
 
 
@@ -171,21 +179,24 @@ def _preview(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps([row.to_json() for row in rows], indent=2, ensure_ascii=False))
     else:
-        print(render_preview_markdown(rows, timetable), end="")
+        _print(render_preview_markdown(rows, timetable), end="")
     return 0
 
 
 def _plan(args: argparse.Namespace) -> int:
-    from cwh.timetable import observed_from_json, plan_on_paper, render_plan_text
+    from cwh.safe_input import InputRefused
+    from cwh.timetable import load_observed, plan_on_paper, render_plan_text
 
     timetable = _load(args)
     at = _instant(args.at, timetable) if args.at else datetime.now(timetable.timezone)
     observed = None
     if args.observed is not None:
         try:
-            observed = observed_from_json(json.loads(args.observed.read_text(encoding="utf-8")))
-        except (OSError, ValueError) as exc:
-            raise _UsageError(f"--observed {args.observed}: {exc}") from exc
+            observed = load_observed(args.observed)
+        except InputRefused as exc:
+            raise _UsageError(f"--observed {exc}") from None
+        except OSError as exc:
+            raise _UsageError(f"--observed {args.observed}: {exc.strerror}") from None
     plan = plan_on_paper(
         timetable,
         at,
@@ -196,7 +207,7 @@ def _plan(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(plan.to_json(), indent=2, ensure_ascii=False))
     else:
-        print(render_plan_text(plan), end="")
+        _print(render_plan_text(plan), end="")
     return 0
 
 
@@ -214,7 +225,7 @@ def _to_prefect(args: argparse.Namespace) -> int:
         )
     except ValueError as exc:
         raise _UsageError(str(exc)) from exc
-    print(
+    _print(
         render_schedules_yaml(schedules, notes, indent=args.indent, source=args.file.name), end=""
     )
     return 0
@@ -223,19 +234,21 @@ def _to_prefect(args: argparse.Namespace) -> int:
 def _savings(args: argparse.Namespace) -> int:
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-    from cwh.timetable import parse_ledger, render_savings_table, weekly_savings
+    from cwh.safe_input import InputRefused, printable
+    from cwh.timetable import load_ledger, render_savings_table, weekly_savings
 
     try:
         zone = ZoneInfo(args.timezone)
     except (ZoneInfoNotFoundError, ValueError) as exc:
         raise _UsageError(f"--timezone {args.timezone!r} is not an IANA time zone") from exc
     try:
-        text = args.ledger.read_text(encoding="utf-8")
+        entries, problems = load_ledger(args.ledger)
+    except InputRefused as exc:
+        raise _UsageError(f"cannot read the ledger {exc}") from None
     except OSError as exc:
-        raise _UsageError(f"cannot read the ledger: {exc}") from exc
-    entries, problems = parse_ledger(text)
+        raise _UsageError(f"cannot read the ledger {args.ledger}: {exc.strerror}") from None
     for problem in problems:
-        print(f"cwh schedule savings: {args.ledger}: {problem}", file=sys.stderr)
+        print(printable(f"cwh schedule savings: {args.ledger}: {problem}"), file=sys.stderr)
     until = _aware(args.until, zone) if args.until else datetime.now(zone)
     weeks = weekly_savings(entries, until=until, timezone=zone)
     if args.json:
@@ -281,15 +294,22 @@ def _summary(timetable: Timetable, path: Path) -> list[str]:
 def _start(value: str | None, timetable: Timetable) -> datetime:
     if value is None:
         today = datetime.now(timetable.timezone).date()
-        return datetime.combine(today, time(), timetable.timezone)
+        return timetable.instant_of(datetime.combine(today, time()))
     try:
-        return datetime.combine(date.fromisoformat(value), time(), timetable.timezone)
+        return timetable.instant_of(datetime.combine(date.fromisoformat(value), time()))
     except ValueError:
         return _instant(value, timetable)
 
 
 def _instant(value: str, timetable: Timetable) -> datetime:
-    return _aware(value, timetable.timezone)
+    """An ISO time; without an offset it is the timetable's wall clock, read by the rule for
+    clock changes (a skipped time is the first instant after the gap, a repeated one its
+    first occurrence)."""
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise _UsageError(f"{value!r} is not an ISO date-time (e.g. 2025-04-07T08:30)") from exc
+    return timetable.instant_of(moment) if moment.tzinfo is None else moment
 
 
 def _aware(value: str, zone: Any) -> datetime:

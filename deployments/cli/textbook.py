@@ -58,6 +58,19 @@ def _add_selection(parser: argparse.ArgumentParser) -> None:
         "--keep-branch-number",
         "keep MEME branch numbers in lc_cell_meme (default: first five parts only)",
     )
+    _switch(
+        parser,
+        "--allow-outside-links",
+        "read notebooks that are symbolic links leading out of the textbook directory"
+        " (refused by default)",
+    )
+    parser.add_argument(
+        "--max-notebook-mb",
+        type=_positive,
+        default=None,
+        metavar="MB",
+        help="largest notebook read, in MiB (default 32); larger ones are reported and skipped",
+    )
 
 
 def _command(commands: Any, name: str, help: str, description: str) -> argparse.ArgumentParser:
@@ -183,20 +196,26 @@ def run(args: argparse.Namespace) -> int:
 def _options(args: argparse.Namespace, **extra: Any) -> Any:
     from cwh.textbook import DEFAULT_INCLUDE, IndexOptions
 
+    if args.max_notebook_mb is not None:
+        extra["max_notebook_bytes"] = int(args.max_notebook_mb * (1 << 20))
     return IndexOptions(
         include=tuple(args.include) if args.include else DEFAULT_INCLUDE,
         exclude=tuple(args.exclude or ()),
         keep_branch_number=args.keep_branch_number,
+        allow_outside_links=args.allow_outside_links,
         **extra,
     )
 
 
 def _error(action: str, message: str) -> None:
-    print(f"cwh textbook {action}: error: {message}", file=sys.stderr)
+    from cwh.safe_input import printable
+
+    print(f"cwh textbook {action}: error: {printable(message)}", file=sys.stderr)
 
 
 def _run_index(args: argparse.Namespace) -> int:
     from cwh import textbook
+    from cwh.safe_input import InputRefused, printable
     from cwh.textbook import LedgerError, TextbookDirError, format_report
 
     try:
@@ -215,11 +234,11 @@ def _run_index(args: argparse.Namespace) -> int:
         scan = textbook.scan(args.textbook_dir, options, args.output)
         problems = textbook.validate(scan, options)
         outcome = textbook.write_index(scan, problems, options, args.output)
-    except (TextbookDirError, LedgerError, textbook.IndexLockTimeout, OSError) as exc:
+    except (TextbookDirError, LedgerError, textbook.IndexLockTimeout, OSError, InputRefused) as exc:
         _error("index", str(exc))
         return EXIT_PROBLEMS
     for note in outcome.notes:
-        print(f"note: {note}", file=sys.stderr)
+        print(f"note: {printable(note)}", file=sys.stderr)
     if problems:
         print(format_report(problems, textbook_dir=args.textbook_dir), file=sys.stderr)
     if outcome.refusal:
@@ -227,8 +246,8 @@ def _run_index(args: argparse.Namespace) -> int:
         return EXIT_PROBLEMS
     verb = {"written": "wrote", "unchanged": "unchanged:"}[outcome.status]
     print(
-        f"{verb} {outcome.index}: {outcome.rows} question(s) from {len(outcome.notebooks)}"
-        f" notebook(s); {outcome.files_read} notebook file(s) read"
+        f"{verb} {printable(str(outcome.index))}: {outcome.rows} question(s) from"
+        f" {len(outcome.notebooks)} notebook(s); {outcome.files_read} notebook file(s) read"
     )
     return EXIT_PROBLEMS if problems else EXIT_OK
 

@@ -50,15 +50,17 @@ class _Node:
 
 
 def _node(url: str) -> _Node:
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ElasticsearchConfigError(f"Elasticsearch URL {url!r} must be http(s)://host[:port]")
-    if parts.username or parts.password or parts.query:
-        raise ElasticsearchConfigError("Elasticsearch URL must not carry credentials or a query")
     try:
+        parts = urlsplit(url)
         port = parts.port or (443 if parts.scheme == "https" else 80)
     except ValueError as exc:
-        raise ElasticsearchConfigError(f"Elasticsearch URL {url!r}: {exc}") from None
+        raise ElasticsearchConfigError(f"Elasticsearch URL {_shown(url)}: {exc}") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ElasticsearchConfigError(
+            f"Elasticsearch URL {_shown(url)} must be http(s)://host[:port]"
+        )
+    if parts.username or parts.password or parts.query:
+        raise ElasticsearchConfigError("Elasticsearch URL must not carry credentials or a query")
     return _Node(
         url=f"{parts.scheme}://{parts.netloc}{parts.path.rstrip('/')}",
         https=parts.scheme == "https",
@@ -66,6 +68,14 @@ def _node(url: str) -> _Node:
         port=port,
         path=parts.path.rstrip("/"),
     )
+
+
+def _shown(url: str) -> str:
+    """The URL as an error may show it: userinfo and query redacted (imported only here, as
+    the setup package costs a tenth of a second of start-up)."""
+    from cwh.setup import redact_url
+
+    return repr(redact_url(url))
 
 
 @dataclass

@@ -4,7 +4,9 @@ The same :class:`Enricher` serves the live path (fluentd pipes records through
 ``cwh enrich``) and the batch path (backfill, re-enrichment), so a document always gets the
 same fields and the same id whichever way it arrives. It never raises for bad input: a
 record that cannot be parsed or enriched becomes a dead-letter document that keeps the raw
-text and the reason.
+text and the reason. Times are held to a sane window (years 2000 to 2100 by default): an
+execution stamped outside it is a dead letter (``TimeOutOfRange``), and a receive time outside
+it is not trusted for stamping dead letters.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
+
+import orjson
 
 from cwh.defaults import DEADLETTER_INFIX, DEFAULT_INDEX_PREFIX
 from cwh.enrich.logrecord import DEFAULT_ZONES, LogParseError, parse_log
@@ -42,6 +46,13 @@ _CACHED_USERS = 65536
 _CACHED_DIRECTORIES = 65536
 # Distinct cell or notebook MEMEs remembered per index version (a textbook has a few thousand).
 _CACHED_MEMES = 65536
+# Executions are accepted from 1 January of the first year to 31 December of the last (UTC).
+DEFAULT_FIRST_YEAR = 2000
+DEFAULT_LAST_YEAR = 2100
+# The last year whose end (1 January of the next) is still a valid date.
+_LAST_REPRESENTABLE_YEAR = 9998
+# A tuple, not ``int | float``: that expression would build a union object on every call.
+_NUMBERS = (int, float)
 _K = TypeVar("_K")
 _V = TypeVar("_V")
 
@@ -79,6 +90,32 @@ def deadletter_id(raw: str) -> str:
     return hashlib.blake2b(
         b"dead\x00" + raw.encode("utf-8", "surrogatepass"), digest_size=16
     ).hexdigest()
+
+
+def year_window(first_year: int, last_year: int) -> tuple[int, int]:
+    """(epoch of 1 January ``first_year``, epoch of 1 January after ``last_year``), UTC.
+
+    Raises ``ValueError`` unless ``1 <= first_year <= last_year <= 9998``.
+    """
+    if not 1 <= first_year <= last_year <= _LAST_REPRESENTABLE_YEAR:
+        raise ValueError(
+            f"time window years {first_year}..{last_year} must satisfy "
+            f"1 <= first <= last <= {_LAST_REPRESENTABLE_YEAR}"
+        )
+    start = datetime(first_year, 1, 1, tzinfo=UTC)
+    end = datetime(last_year + 1, 1, 1, tzinfo=UTC)
+    return int(start.timestamp()), int(end.timestamp())
+
+
+DEFAULT_TIME_WINDOW = year_window(DEFAULT_FIRST_YEAR, DEFAULT_LAST_YEAR)
+
+
+def _utc_text(epoch: int) -> str:
+    """``epoch`` as ISO 8601 UTC, or as the bare number when no date has that time."""
+    try:
+        return datetime.fromtimestamp(epoch, UTC).isoformat().replace("+00:00", "Z")
+    except (OverflowError, ValueError, OSError):
+        return str(epoch)
 
 
 # "00".."59": the seconds of a timestamp, without formatting an integer per record.
@@ -156,6 +193,8 @@ class Enricher:
     ``passwd`` and ``meme_index`` are callables so that reloading tables (which swap in a
     new file's contents atomically) and fixed tables (tests, batch runs) look the same.
     ``results`` is None when result files are not reachable from this host.
+    ``time_window`` is (first accepted epoch second, first refused one after it), see
+    :func:`year_window`.
     """
 
     passwd: Callable[[], PasswdTable]
@@ -166,6 +205,7 @@ class Enricher:
     check_provenance: bool = True
     stats: EnrichStats = field(default_factory=EnrichStats)
     home_prefix: str = "/home"
+    time_window: tuple[int, int] = DEFAULT_TIME_WINDOW
     _days: _DayNames = field(default_factory=_DayNames, repr=False)
 
     def __post_init__(self) -> None:
@@ -206,7 +246,7 @@ class Enricher:
         # costs more than the rest of this method.
         if type(record) is not dict and not isinstance(record, Mapping):
             return self.dead_letter(
-                repr(record), "InvalidRecord", "record is not a JSON object", received_at
+                _shown(record), "InvalidRecord", "record is not a JSON object", received_at
             )
         text = record.get("log")
         if not isinstance(text, str):
@@ -224,11 +264,29 @@ class Enricher:
             parsed = parse_log(text, self.zones)
         except LogParseError as exc:
             return self.dead_letter(text, "LogParseError", str(exc), received_at)
+        except Exception as error:
+            _log.exception("parsing failed for a record")
+            return self.dead_letter(text, type(error).__name__, str(error), received_at)
+        earliest, latest = self.time_window
+        start = parsed["start_time"]
+        end = parsed["end_time"]
+        if not (earliest <= start < latest and earliest <= end < latest):
+            return self._out_of_range(text, start, end, received_at)
         try:
             return self._enrich(parsed, text)
         except Exception as error:
             _log.exception("enrichment failed for a parsed record")
             return self.dead_letter(text, type(error).__name__, str(error), received_at)
+
+    def _out_of_range(self, text: str, start: int, end: int, received_at: float | None) -> Document:
+        earliest, latest = self.time_window
+        inside = earliest <= start < latest
+        field_name, value = ("end_time", end) if inside else ("start_time", start)
+        message = (
+            f"{field_name} {value} ({_utc_text(value)}) lies outside the accepted window "
+            f"{_utc_text(earliest)} to {_utc_text(latest - 1)}"
+        )
+        return self.dead_letter(text, "TimeOutOfRange", message, received_at)
 
     def _enrich(self, doc: Document, text: str) -> Document:
         """Add the looked-up fields to a ``parse_log`` result.
@@ -393,15 +451,46 @@ class Enricher:
     def dead_letter(
         self, raw: str, error_type: str, message: str, received_at: float | None = None
     ) -> Document:
-        """A document for the dead-letter index: nothing is dropped, the reason is kept."""
+        """A document for the dead-letter index: nothing is dropped, the reason is kept.
+
+        It is stamped with ``received_at`` when that is a number inside the time window, else
+        with the current time: a receive time comes from the sender and is not trusted.
+        """
         self.stats.dead_letters[error_type] = self.stats.dead_letters.get(error_type, 0) + 1
-        when = int(received_at if received_at is not None else time.time())
+        when = self._dead_letter_time(received_at)
         return {
             "raw": raw,
             "error_type": error_type,
             "error_message": message,
             "@timestamp": self._days.iso(when),
             TARGET_INDEX: f"{self.index_prefix}-{DEADLETTER_INFIX}-{self._days.day(when)}",
+            DOC_ID: deadletter_id(raw),
+        }
+
+    def _dead_letter_time(self, received_at: object) -> int:
+        earliest, latest = self.time_window
+        # Both comparisons are False for NaN; infinities and huge numbers fail one of them.
+        if isinstance(received_at, _NUMBERS) and earliest <= received_at < latest:
+            return int(received_at)
+        return int(time.time())
+
+    def internal_error(self, raw: str, error: BaseException) -> Document:
+        """The dead letter for a line whose handling failed unexpectedly.
+
+        Built from the raw text, the error's type and the clock only, so that nothing of
+        the record that caused the failure is touched again.
+        """
+        kind = type(error).__name__
+        self.stats.dead_letters["InternalError"] = (
+            self.stats.dead_letters.get("InternalError", 0) + 1
+        )
+        now = datetime.now(UTC)
+        return {
+            "raw": raw,
+            "error_type": "InternalError",
+            "error_message": f"internal error ({kind}) while enriching this line, kept as raw",
+            "@timestamp": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            TARGET_INDEX: f"{self.index_prefix}-{DEADLETTER_INFIX}-{now.strftime('%Y.%m.%d')}",
             DOC_ID: deadletter_id(raw),
         }
 
@@ -481,9 +570,19 @@ def _lexical_home_directory(directory: str, home_prefix: str, homes_dir: str) ->
 
 
 def _compact(record: Mapping[str, Any]) -> str:
+    """The record as compact JSON, else as its repr, else a note of what it was."""
     try:
-        import orjson
-
         return orjson.dumps(record, default=str).decode()
-    except TypeError:
+    except Exception:
+        pass
+    try:
         return repr(dict(record))
+    except Exception as error:
+        return f"<{type(record).__name__} that cannot be shown: {type(error).__name__}>"
+
+
+def _shown(value: object) -> str:
+    try:
+        return repr(value)
+    except Exception as error:
+        return f"<{type(value).__name__} that cannot be shown: {type(error).__name__}>"

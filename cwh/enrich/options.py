@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cwh.defaults import DEFAULT_INDEX_PREFIX
-from cwh.enrich.enricher import Enricher
+from cwh.enrich.enricher import DEFAULT_FIRST_YEAR, DEFAULT_LAST_YEAR, Enricher, year_window
 from cwh.enrich.logrecord import DEFAULT_ZONES, parse_zone_mapping
 from cwh.enrich.memeindex import MemeIndex
 from cwh.enrich.passwd import PasswdTable
@@ -34,10 +34,15 @@ class EnrichOptions:
     zones: Sequence[str] = ()
     max_result_bytes: int = 10 * 1024 * 1024
     reload_interval: float = 2.0
+    # Executions stamped before 1 January of first_year or after 31 December of last_year
+    # (UTC) become dead letters.
+    first_year: int = DEFAULT_FIRST_YEAR
+    last_year: int = DEFAULT_LAST_YEAR
 
 
 def build_enricher(options: EnrichOptions) -> Enricher:
     zones = dict(DEFAULT_ZONES)
+    time_window = year_window(options.first_year, options.last_year)
     zones.update(parse_zone_mapping(options.zones))
     if not options.index_prefix or options.index_prefix != options.index_prefix.lower():
         raise ValueError(
@@ -79,4 +84,5 @@ def build_enricher(options: EnrichOptions) -> Enricher:
         index_prefix=options.index_prefix,
         zones=zones,
         home_prefix=options.home_prefix,
+        time_window=time_window,
     )

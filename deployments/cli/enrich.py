@@ -61,6 +61,20 @@ def register(subparsers: Any) -> None:
         default=2.0,
         help="seconds between checks of the index and passwd files for changes",
     )
+    parser.add_argument(
+        "--first-year",
+        type=int,
+        default=2000,
+        help="executions stamped before 1 January of this year (UTC) become dead letters "
+        "(TimeOutOfRange); default 2000",
+    )
+    parser.add_argument(
+        "--last-year",
+        type=int,
+        default=2100,
+        help="executions stamped after 31 December of this year (UTC) become dead letters; "
+        "default 2100",
+    )
     parser.set_defaults(handler=run)
 
 
@@ -94,6 +108,8 @@ def run(args: argparse.Namespace) -> int:
                 zones=tuple(args.zones),
                 max_result_bytes=args.max_result_bytes,
                 reload_interval=args.reload_interval,
+                first_year=args.first_year,
+                last_year=args.last_year,
             )
         )
     except ValueError as exc:

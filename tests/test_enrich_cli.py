@@ -22,6 +22,7 @@ from tests.enrich_support import (
     enrich_command,
     expected_documents,
     forward_records,
+    record_with_result,
 )
 
 
@@ -166,15 +167,6 @@ def test_owner_mismatch_is_flagged_and_owned_files_are_not(
         assert_matches_expected(document, want)
 
 
-def _record_with_result(sample: Path, result_path: str) -> bytes:
-    record = forward_records(sample)[2]["record"]
-    log = record["log"]
-    original = next(line for line in log.splitlines() if line.startswith("result: ")).removeprefix(
-        "result: "
-    )
-    return json.dumps({"log": log.replace(original, result_path)}).encode() + b"\n"
-
-
 class _Exploit:
     def __init__(self, marker: Path) -> None:
         self.marker = marker
@@ -201,7 +193,7 @@ def test_hostile_result_files_are_refused_and_never_executed(
         "/etc/passwd",
         f"{base}/link.pkl",
     ]
-    lines = [_record_with_result(lcwrapper_sample, path) for path in hostile]
+    lines = [record_with_result(lcwrapper_sample, path) for path in hostile]
     documents = _enrich_lines(
         enrich_command(fixture_index, lcwrapper_sample / "passwd", homes), lines
     )

@@ -22,6 +22,8 @@ _NUMBERS = (int, float)
 # Unexpected failures logged with their traceback; after that, one in every _LOG_EVERY.
 _TRACEBACKS_LOGGED = 10
 _LOG_EVERY = 1000
+# Answers held before they are written, when a chunk's answers are large.
+_WRITE_BYTES = 1 << 20
 
 _log = logging.getLogger("cwh.enrich")
 
@@ -116,18 +118,35 @@ def _dump(enricher: Enricher, doc: Document, line: bytes) -> bytes:
 
 
 def transform_lines(
-    transform: Callable[[bytes], bytes], chunk: bytes, newline: int
-) -> tuple[bytes, int, int]:
+    transform: Callable[[bytes], bytes],
+    chunk: bytes,
+    newline: int,
+    write: Callable[[bytes], None],
+) -> tuple[int, int]:
     """Answer every complete line of ``chunk``, whose first newline is at ``newline``.
 
-    Returns (the answers joined, how many lines, where the incomplete rest starts). A
-    trailing carriage return is not part of a line. Lines are cut with ``find`` (memchr)
-    rather than ``split``, which would also copy the incomplete rest.
+    The answers are passed to ``write`` joined, in one call for the whole chunk unless
+    they add up to more than ``_WRITE_BYTES`` (documents with large results), in which case
+    they are written as that much accumulates, so memory does not grow with the chunk.
+    Returns (how many lines, where the incomplete rest starts). A trailing carriage return
+    is not part of a line. Lines are cut with ``find`` (memchr) rather than ``split``,
+    which would also copy the incomplete rest.
     """
     out: list[bytes] = []
+    held = 0
+    lines = 0
     start = 0
     while newline >= 0:
-        out.append(transform(chunk[start:newline].rstrip(b"\r")))
+        answer = transform(chunk[start:newline].rstrip(b"\r"))
+        out.append(answer)
+        lines += 1
+        held += len(answer)
+        if held > _WRITE_BYTES:
+            write(b"".join(out))
+            out = []
+            held = 0
         start = newline + 1
         newline = chunk.find(b"\n", start)
-    return b"".join(out), len(out), start
+    if out:
+        write(b"".join(out))
+    return lines, start

@@ -10,7 +10,8 @@ import orjson
 import pytest
 
 from cwh.enrich import LineTransformer, MemeIndex, PasswdTable, ResultReader
-from cwh.enrich.enricher import Enricher, EnrichStats, _DayNames, year_window
+from cwh.enrich.enricher import Enricher, EnrichStats, _DayNames
+from cwh.enrich.logtime import year_window
 from tests.enrich_support import forward_records
 
 PASSWD = (

@@ -24,6 +24,7 @@ import orjson
 
 from cwh.defaults import DEADLETTER_INFIX, DEFAULT_INDEX_PREFIX
 from cwh.enrich.logrecord import DEFAULT_ZONES, LogParseError, parse_log
+from cwh.enrich.logtime import DEFAULT_TIME_WINDOW, utc_text
 from cwh.enrich.memeindex import MemeIndex, cell_meme_uuid
 from cwh.enrich.passwd import PasswdTable, local_name
 from cwh.enrich.provenance import DirectoryOwners, check_owner
@@ -46,11 +47,6 @@ _CACHED_USERS = 65536
 _CACHED_DIRECTORIES = 65536
 # Distinct cell or notebook MEMEs remembered per index version (a textbook has a few thousand).
 _CACHED_MEMES = 65536
-# Executions are accepted from 1 January of the first year to 31 December of the last (UTC).
-DEFAULT_FIRST_YEAR = 2000
-DEFAULT_LAST_YEAR = 2100
-# The last year whose end (1 January of the next) is still a valid date.
-_LAST_REPRESENTABLE_YEAR = 9998
 # A tuple, not ``int | float``: that expression would build a union object on every call.
 _NUMBERS = (int, float)
 _K = TypeVar("_K")
@@ -90,32 +86,6 @@ def deadletter_id(raw: str) -> str:
     return hashlib.blake2b(
         b"dead\x00" + raw.encode("utf-8", "surrogatepass"), digest_size=16
     ).hexdigest()
-
-
-def year_window(first_year: int, last_year: int) -> tuple[int, int]:
-    """(epoch of 1 January ``first_year``, epoch of 1 January after ``last_year``), UTC.
-
-    Raises ``ValueError`` unless ``1 <= first_year <= last_year <= 9998``.
-    """
-    if not 1 <= first_year <= last_year <= _LAST_REPRESENTABLE_YEAR:
-        raise ValueError(
-            f"time window years {first_year}..{last_year} must satisfy "
-            f"1 <= first <= last <= {_LAST_REPRESENTABLE_YEAR}"
-        )
-    start = datetime(first_year, 1, 1, tzinfo=UTC)
-    end = datetime(last_year + 1, 1, 1, tzinfo=UTC)
-    return int(start.timestamp()), int(end.timestamp())
-
-
-DEFAULT_TIME_WINDOW = year_window(DEFAULT_FIRST_YEAR, DEFAULT_LAST_YEAR)
-
-
-def _utc_text(epoch: int) -> str:
-    """``epoch`` as ISO 8601 UTC, or as the bare number when no date has that time."""
-    try:
-        return datetime.fromtimestamp(epoch, UTC).isoformat().replace("+00:00", "Z")
-    except (OverflowError, ValueError, OSError):
-        return str(epoch)
 
 
 # "00".."59": the seconds of a timestamp, without formatting an integer per record.
@@ -194,7 +164,7 @@ class Enricher:
     new file's contents atomically) and fixed tables (tests, batch runs) look the same.
     ``results`` is None when result files are not reachable from this host.
     ``time_window`` is (first accepted epoch second, first refused one after it), see
-    :func:`year_window`.
+    :func:`cwh.enrich.logtime.year_window`.
     """
 
     passwd: Callable[[], PasswdTable]
@@ -283,8 +253,8 @@ class Enricher:
         inside = earliest <= start < latest
         field_name, value = ("end_time", end) if inside else ("start_time", start)
         message = (
-            f"{field_name} {value} ({_utc_text(value)}) lies outside the accepted window "
-            f"{_utc_text(earliest)} to {_utc_text(latest - 1)}"
+            f"{field_name} {value} ({utc_text(value)}) lies outside the accepted window "
+            f"{utc_text(earliest)} to {utc_text(latest - 1)}"
         )
         return self.dead_letter(text, "TimeOutOfRange", message, received_at)
 

@@ -15,8 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cwh.defaults import DEFAULT_INDEX_PREFIX
-from cwh.enrich.enricher import DEFAULT_FIRST_YEAR, DEFAULT_LAST_YEAR, Enricher, year_window
+from cwh.enrich.enricher import Enricher
 from cwh.enrich.logrecord import DEFAULT_ZONES, parse_zone_mapping
+from cwh.enrich.logtime import DEFAULT_FIRST_YEAR, DEFAULT_LAST_YEAR, year_window
 from cwh.enrich.memeindex import MemeIndex
 from cwh.enrich.passwd import PasswdTable
 from cwh.enrich.reloading import ReloadingFile

@@ -237,9 +237,10 @@ class Enricher:
         except Exception as error:
             _log.exception("parsing failed for a record")
             return self.dead_letter(text, type(error).__name__, str(error), received_at)
+        # Typed, so that the compiled build compares machine integers.
         earliest, latest = self.time_window
-        start = parsed["start_time"]
-        end = parsed["end_time"]
+        start: int = parsed["start_time"]
+        end: int = parsed["end_time"]
         if not (earliest <= start < latest and earliest <= end < latest):
             return self._out_of_range(text, start, end, received_at)
         try:

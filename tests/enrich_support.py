@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import pickle
 import random
 import subprocess
 import sys
@@ -74,6 +75,13 @@ def enrich_command(index: Path, passwd: Path, homes: Path, *extra: str) -> list[
         sys.executable,
         "-m",
         "deployments.cli.main",
+        *enrich_args(index, passwd, homes, *extra),
+    ]
+
+
+def enrich_args(index: Path, passwd: Path, homes: Path, *extra: str) -> list[str]:
+    """The arguments of ``cwh`` for ``cwh enrich`` on these files."""
+    return [
         "enrich",
         "--index",
         str(index),
@@ -83,6 +91,16 @@ def enrich_command(index: Path, passwd: Path, homes: Path, *extra: str) -> list[
         str(homes),
         *extra,
     ]
+
+
+def record_with_result(sample: Path, result_path: str) -> bytes:
+    """A fixture record (with a result) whose footer names ``result_path`` instead."""
+    record = forward_records(sample)[2]["record"]
+    log = record["log"]
+    original = next(line for line in log.splitlines() if line.startswith("result: ")).removeprefix(
+        "result: "
+    )
+    return json.dumps({"log": log.replace(original, result_path)}).encode() + b"\n"
 
 
 def assert_matches_expected(document: dict[str, Any], expected: dict[str, Any]) -> None:
@@ -140,3 +158,76 @@ def generated_lines(sample: Path, count: int) -> list[bytes]:
             text = _mutate(rng, rng.choice(logs))
             lines.append(json.dumps({"log": text}).encode())
     return lines
+
+
+MiB = 1024 * 1024
+
+
+def hostile_pickles(size: int = 10 * MiB - 64) -> dict[str, bytes]:
+    """Pickles of about ``size`` bytes built to exhaust an unpickler's memory.
+
+    Each opcode costs one or two bytes of file but builds an object of 56 to 216 bytes, or
+    grows a table of the unpickler (its stack, marks or memo) by a pointer.
+    """
+    half = size // 2
+    start = b"\x80\x04"
+    under = 99_000  # values pushed: just below the unpickler's cap, so these get built
+    shared: list[Any] = []
+    for _ in range(12):
+        shared = [shared] * 10
+    return {
+        "sets-then-global": (start + b"(" + b"\x8f" * under + b"l\x8c\x02os\x8c\x06system\x93."),
+        "cycle-under-cap": start + b"]\x94(" + b"]" * under + b"lah\x00a.",
+        "deep-under-cap": start + b"]" * (under // 2) + b"a" * (under // 2 - 1) + b".",
+        "cycle-then-failure": start + b"]\x94(" + b"]" * under + b"lah\x00a}Na.",
+        "shared-amplification": pickle.dumps(shared, protocol=4),
+        "nested-lists": start + b"]" * half + b"a" * (half - 1) + b".",
+        "long-list": start + b"(" + b"]" * size + b"l.",
+        "empty-sets": start + b"(" + b"\x8f" * size + b"l.",
+        "empty-dicts": start + b"(" + b"}" * size + b"l.",
+        "open-marks": start + b"(" * size + b"N.",
+        "memo-flood": start + b"]" + b"\x94" * size + b".",
+        "self-references": start + b"]\x94(" + b"h\x00" * half + b"e.",
+        "cyclic-garbage": start + b"]\x94(" + b"]" * (size - 8) + b"lah\x00a.",
+        "refused-global-after-bulk": (
+            start + b"(" + b"]" * (size - 32) + b"l\x8c\x02os\x8c\x06system\x93."
+        ),
+    }
+
+
+# Runs the ``cwh`` CLI module in this process and, at exit, writes its peak resident set
+# (VmHWM, counted from exec) to the file named by the first argument. ``ru_maxrss`` from
+# ``wait4`` would not do: it also counts the parent's pages the child had before exec.
+_MEASURED = """
+import atexit, resource, runpy, sys
+report, limit = sys.argv[1], int(sys.argv[2])
+resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+def peak():
+    with open("/proc/self/status") as status:
+        kib = next(line.split()[1] for line in status if line.startswith("VmHWM:"))
+    with open(report, "w") as out:
+        out.write(kib)
+
+atexit.register(peak)
+sys.argv = ["cwh", *sys.argv[3:]]
+runpy.run_module("deployments.cli.main", run_name="__main__", alter_sys=True)
+"""
+
+
+def run_measured(
+    cli_args: Sequence[str], stdin: Path, stdout: Path, *, address_space: int = 2 << 30
+) -> tuple[int, int, bytes]:
+    """Run ``cwh <cli_args>`` with files as stdin/stdout: (exit status, peak RSS, stderr).
+
+    The peak (bytes) is what the command's own process reached. Its address space is
+    capped, so that a runaway command fails instead of exhausting the machine.
+    """
+    report = stdout.with_name(stdout.name + ".peak")
+    command = [sys.executable, "-c", _MEASURED, str(report), str(address_space), *cli_args]
+    with stdin.open("rb") as source, stdout.open("wb") as sink:
+        done = subprocess.run(
+            command, stdin=source, stdout=sink, stderr=subprocess.PIPE, cwd=ROOT, check=False
+        )
+    peak = int(report.read_text()) * 1024 if report.exists() else -1
+    return done.returncode, peak, done.stderr

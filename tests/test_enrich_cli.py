@@ -22,6 +22,7 @@ from tests.enrich_support import (
     enrich_command,
     expected_documents,
     forward_records,
+    record_with_result,
 )
 
 
@@ -166,15 +167,6 @@ def test_owner_mismatch_is_flagged_and_owned_files_are_not(
         assert_matches_expected(document, want)
 
 
-def _record_with_result(sample: Path, result_path: str) -> bytes:
-    record = forward_records(sample)[2]["record"]
-    log = record["log"]
-    original = next(line for line in log.splitlines() if line.startswith("result: ")).removeprefix(
-        "result: "
-    )
-    return json.dumps({"log": log.replace(original, result_path)}).encode() + b"\n"
-
-
 class _Exploit:
     def __init__(self, marker: Path) -> None:
         self.marker = marker
@@ -201,7 +193,7 @@ def test_hostile_result_files_are_refused_and_never_executed(
         "/etc/passwd",
         f"{base}/link.pkl",
     ]
-    lines = [_record_with_result(lcwrapper_sample, path) for path in hostile]
+    lines = [record_with_result(lcwrapper_sample, path) for path in hostile]
     documents = _enrich_lines(
         enrich_command(fixture_index, lcwrapper_sample / "passwd", homes), lines
     )
@@ -226,3 +218,36 @@ def test_invalid_configuration_is_rejected_before_reading(
     done = subprocess.run(command, input=b"", capture_output=True, cwd=ROOT, check=False)
     assert done.returncode == 2
     assert b"JST=banana" in done.stderr
+
+
+def test_hostile_receive_times_never_end_the_filter(
+    lcwrapper_sample: Path, fixture_index: Path
+) -> None:
+    good = json.dumps(forward_records(lcwrapper_sample)[0]["record"]).encode()
+    times = [b"1e12", b"-1e20", b"1e308", b"18446744073709551615", b"-9223372036854775808"]
+    lines = []
+    for stamp in times:
+        lines += [
+            b'{"time": ' + stamp + b"}\n",
+            b'{"time": ' + stamp + b', "log": 42}\n',
+            b'{"time": ' + stamp + b', "log": "not a log"}\n',
+            b'{"time": NaN, "log": "x"}\n',
+            good[:-1] + b', "time": ' + stamp + b"}\n",
+        ]
+    # Records nested too deeply to be rendered again by repr or orjson.
+    deep = [b"[" * 1000 + b"]" * 1000, b'{"a":' * 1000 + b"1" + b"}" * 1000]
+    lines += [line + b"\n" for line in deep]
+    command = enrich_command(fixture_index, lcwrapper_sample / "passwd", lcwrapper_sample / "users")
+    documents = _enrich_lines(command, lines)
+    kinds = [doc.get("error_type", "ok") for doc in documents]
+    assert kinds == [
+        *(["InvalidRecord", "InvalidRecord", "LogParseError", "InvalidJSON", "ok"] * 5),
+        "InvalidRecord",
+        "InvalidRecord",
+    ]
+    assert [doc["raw"].encode() for doc in documents[-2:]] == deep
+    for doc in documents:
+        if "error_type" in doc:
+            # An impossible receive time is ignored: the dead letter is stamped now.
+            assert doc["@timestamp"][:2] == "20"
+            assert doc["target_index"].startswith("lcwrapper-deadletter-20")

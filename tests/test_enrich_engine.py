@@ -6,10 +6,12 @@ import os
 from datetime import UTC, datetime
 from pathlib import Path
 
+import orjson
 import pytest
 
-from cwh.enrich import MemeIndex, PasswdTable, ResultReader
-from cwh.enrich.enricher import Enricher, _DayNames
+from cwh.enrich import LineTransformer, MemeIndex, PasswdTable, ResultReader
+from cwh.enrich.enricher import Enricher, EnrichStats
+from cwh.enrich.logtime import DayNames, year_window
 from tests.enrich_support import forward_records
 
 PASSWD = (
@@ -25,7 +27,7 @@ def _enricher(**kwargs: object) -> Enricher:
 
 @pytest.mark.parametrize("epoch", [0, 59, 86399, 86400, 1795355777, 951782400, 4102444799])
 def test_day_names_agree_with_datetime(epoch: int) -> None:
-    names = _DayNames()
+    names = DayNames()
     moment = datetime.fromtimestamp(epoch, UTC)
     assert names.iso(epoch) == moment.strftime("%Y-%m-%dT%H:%M:%SZ")
     assert names.day(epoch) == moment.strftime("%Y.%m.%d")
@@ -63,11 +65,72 @@ def test_files_in_another_users_home_make_the_record_suspect(lcwrapper_sample: P
 
 def test_same_text_same_id_and_dead_letters_are_stable() -> None:
     enricher = _enricher()
-    first = enricher.dead_letter("garbage", "LogParseError", "bad", received_at=0)
-    second = enricher.dead_letter("garbage", "LogParseError", "bad", received_at=99999)
+    first = enricher.dead_letter("garbage", "LogParseError", "bad", received_at=1795355773)
+    second = enricher.dead_letter("garbage", "LogParseError", "bad", received_at=1795399999)
     assert first["doc_id"] == second["doc_id"]
-    assert first["target_index"] == "lcwrapper-deadletter-1970.01.01"
+    assert first["target_index"] == "lcwrapper-deadletter-2026.11.22"
+    assert first["@timestamp"] == "2026-11-22T13:56:13Z"
     assert enricher.stats.dead_letters == {"LogParseError": 2}
+
+
+@pytest.mark.parametrize(
+    "received",
+    [0, -1.0, 1e12, -1e20, float("nan"), float("inf"), float("-inf"), 2**64, -(2**63), 10**400,
+     4133980800, True],
+)  # fmt: skip
+def test_receive_times_outside_the_window_stamp_dead_letters_now(received: float) -> None:
+    enricher = _enricher()
+    before = datetime.now(UTC).strftime("%Y.%m.%d")
+    document = enricher.dead_letter("garbage", "LogParseError", "bad", received_at=received)
+    after = datetime.now(UTC).strftime("%Y.%m.%d")
+    assert document["target_index"].removeprefix("lcwrapper-deadletter-") in (before, after)
+    for record in ({"time": received}, {"time": received, "log": "not a log"}, [received]):
+        assert "error_type" in enricher.enrich_record(record, received_at=received)
+
+
+def test_window_edges_and_a_configured_window(lcwrapper_sample: Path) -> None:
+    log = forward_records(lcwrapper_sample)[0]["record"]["log"]
+    assert "error_type" not in _enricher().enrich_text(log)
+    start = _enricher().enrich_text(log)["start_time"]
+    inside = _enricher(time_window=(start, start + 3600)).enrich_text(log)
+    assert "error_type" not in inside
+    late = _enricher(time_window=year_window(2000, 2025)).enrich_text(log)
+    assert late["error_type"] == "TimeOutOfRange"
+    assert late["raw"] == log
+    assert late["error_message"].startswith(f"start_time {start} (2026-11-22T")
+    assert "2000-01-01T00:00:00Z to 2025-12-31T23:59:59Z" in late["error_message"]
+    assert _enricher(time_window=(start + 1, 2**40)).enrich_text(log)["error_type"] == (
+        "TimeOutOfRange"
+    )
+    with pytest.raises(ValueError, match="1 <= first <= last <= 9998"):
+        year_window(2100, 2000)
+
+
+@pytest.mark.parametrize(
+    ("stamp", "shown"),
+    [
+        ("9999-12-31 23:59:59(UTC)", "253402300799 (9999-12-31T23:59:59Z)"),
+        ("0001-01-01 00:00:00(UTC)", "-62135596800 (0001-01-01T00:00:00Z)"),
+        ("1999-12-31 23:59:59(UTC)", "946684799 (1999-12-31T23:59:59Z)"),
+        ("2101-01-01 00:00:00(UTC)", "4133980800 (2101-01-01T00:00:00Z)"),
+    ],
+)
+def test_execution_times_outside_the_window_are_dead_letters(
+    lcwrapper_sample: Path, stamp: str, shown: str
+) -> None:
+    log = forward_records(lcwrapper_sample)[0]["record"]["log"]
+    header = next(line for line in log.splitlines() if line.startswith("start time: "))
+    footer = next(line for line in log.splitlines() if line.startswith("end time: "))
+    for old, name in ((header, "start_time"), (footer, "end_time")):
+        prefix = old.split(": ", 1)[0]
+        forged = log.replace(old, f"{prefix}: {stamp}")
+        document = _enricher().enrich_text(forged, received_at=1795355773)
+        assert document["error_type"] == "TimeOutOfRange", name
+        assert document["error_message"] == (
+            f"{name} {shown} lies outside the accepted window "
+            "2000-01-01T00:00:00Z to 2100-12-31T23:59:59Z"
+        )
+        assert document["target_index"] == "lcwrapper-deadletter-2026.11.22"
 
 
 def test_an_unexpected_failure_becomes_a_dead_letter(lcwrapper_sample: Path) -> None:
@@ -124,3 +187,37 @@ def test_log_file_owner_is_read_from_the_file_unless_its_directory_vouches(
     assert (mismatch is not None) is flagged
     if mismatch is not None:
         assert mismatch == (str(log), log_owner)
+
+
+class _FailingCounts(dict[str, int]):
+    """Dead-letter counts that fail for every reason but ``spared``: a stand-in for a bug."""
+
+    def __init__(self, spared: str) -> None:
+        super().__init__()
+        self.spared = spared
+
+    def __setitem__(self, key: str, value: int) -> None:
+        if key != self.spared:
+            raise KeyError("a bug")
+        super().__setitem__(key, value)
+
+
+@pytest.mark.parametrize("spared", ["InternalError", ""])
+def test_an_unexpected_exception_still_answers_the_line(
+    spared: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    enricher = _enricher(stats=EnrichStats(dead_letters=_FailingCounts(spared)))
+    transform = LineTransformer(enricher)
+    line = b"not JSON \xff"
+    for _ in range(12):
+        answer = transform(line)
+    assert answer.endswith(b"\n") and answer.count(b"\n") == 1
+    document = orjson.loads(answer)
+    assert document["error_type"] == "InternalError"
+    assert document["target_index"].startswith("lcwrapper-deadletter-")
+    assert len(document["doc_id"]) == 32
+    if spared:
+        assert document["raw"] == "not JSON \ufffd"
+        assert "KeyError" in document["error_message"]
+    # The first tracebacks are logged, then only counts.
+    assert len([r for r in caplog.records if r.exc_info]) == 10

@@ -141,3 +141,18 @@ def test_local_name_rule_holds_for_any_name(user_name: str) -> None:
         suffix = user_name[len(result) + 1 :]
         assert user_name == f"{result}x{suffix}"
         assert "x" not in suffix
+
+
+def test_complete_mode_refuses_damage_but_not_what_real_files_hold() -> None:
+    real = "root:x:0:0:root:/root:/bin/bash\ntoor:x:0:0::/root:/bin/sh\n+@netgroup::::::\n# end\n"
+    table = PasswdTable.from_text(real, complete=True)
+    assert table.user_name(0) == "root" and len(table.problems) == 2
+    for damaged, message in [
+        ("", "empty"),
+        ("root:x:0:0:root:/root:/bin/bash", "not terminated by a newline"),
+        ("root:x:0:0:root:/root\n", "line 1: expected 7"),
+        ("root:x:zero:0:root:/root:/bin/sh\n", "line 1: uid 'zero'"),
+    ]:
+        with pytest.raises(PasswdError, match=message):
+            PasswdTable.from_text(damaged, complete=True)
+        PasswdTable.from_text(damaged)

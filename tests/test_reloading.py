@@ -4,12 +4,20 @@ from __future__ import annotations
 
 import logging
 import os
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from cwh.enrich import MemeIndex, PasswdTable, ReloadingFile
+from cwh.enrich import (
+    Enricher,
+    EnrichOptions,
+    MemeIndex,
+    PasswdTable,
+    ReloadingFile,
+    build_enricher,
+)
 
 LOGGER = "tests.reloading"
 CELL = "63658f20-e67b-11f1-8ade-02fc00000001"
@@ -238,3 +246,150 @@ def test_invalid_arguments(tmp_path: Path) -> None:
         ReloadingFile(tmp_path / "x", str, empty="", check_interval=-1)
     with pytest.raises(ValueError, match="max_bytes"):
         ReloadingFile(tmp_path / "x", str, empty="", max_bytes=0)
+
+
+def passwd_text(first: int, last: int) -> str:
+    return "".join(f"user{n}:x:{n}:100::/home/user{n}:/bin/bash\n" for n in range(first, last))
+
+
+def index_rows(count: int) -> str:
+    notebook = uuid.UUID(int=10**6)
+    rows = [
+        f'{n // 100:02}-{n % 100:03},,{uuid.UUID(int=n + 1)},{notebook},c/a.ipynb,c,"x"\n'
+        for n in range(count)
+    ]
+    return HEADER.replace("\r\n", "\n") + "".join(rows)
+
+
+def tables(tmp_path: Path, **options: float) -> tuple[Path, Path, Enricher]:
+    tmp_path.mkdir(exist_ok=True)
+    passwd, index = tmp_path / "passwd", tmp_path / "meme.csv"
+    passwd.write_text(passwd_text(1000, 1100), encoding="utf-8")
+    index.write_text(index_rows(100), encoding="utf-8")
+    enricher = build_enricher(
+        EnrichOptions(index=index, passwd=passwd, homes_dir=None, reload_interval=0, **options)
+    )
+    assert len(enricher.passwd()) == 100 and len(enricher.meme_index()) == 100
+    return passwd, index, enricher
+
+
+def warnings_of(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+
+
+@pytest.mark.parametrize(
+    ("damage", "reason"),
+    [
+        (lambda text: text[: len(text) // 2 + 3], "not terminated by a newline"),
+        (lambda text: text[:-1], "not terminated by a newline"),
+        (lambda text: "", "the file is empty"),
+        (lambda text: "\n\n", "the file is empty"),
+        (lambda text: "<html>\n<body>502 Bad Gateway</body>\n</html>\n", "line 1: expected 7"),
+        (lambda text: text.replace("user1050:x:1050", "user1050:x:"), "line 51: uid ''"),
+        (lambda text: text + ":x:5:5::/:/bin/sh\n", "line 101: empty user name"),
+        (lambda text: text[: text.index("user1030")], "loses 70 of the 100 loaded entries (70%)"),
+    ],
+)
+def test_a_damaged_passwd_keeps_the_loaded_table(
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    damage: Callable[[str], str],
+    reason: str,
+) -> None:
+    caplog.set_level(logging.INFO, logger="cwh.enrich")
+    passwd, _, enricher = tables(tmp_path)
+    loaded = enricher.passwd()
+    replace_atomically(passwd, damage(passwd_text(1000, 1100)))
+    assert enricher.passwd() is loaded
+    assert enricher.passwd() is loaded
+    (warning,) = warnings_of(caplog)
+    assert reason in warning and str(passwd) in warning
+    assert "keeping the previously loaded version" in warning
+
+
+@pytest.mark.parametrize(
+    ("damage", "reason"),
+    [
+        (lambda text: text[: len(text) // 2 + 3], "not terminated by a newline"),
+        (lambda text: "", "the index is empty"),
+        (lambda text: "garbage\nmore garbage\n", "header lacks required column"),
+        (lambda text: text[: text.index("00-040")], "loses 60 of the 100 loaded entries (60%)"),
+        (lambda text: text.splitlines(keepends=True)[0], "loses 100 of the 100 loaded entries"),
+    ],
+)
+def test_a_damaged_index_keeps_the_loaded_table(
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    damage: Callable[[str], str],
+    reason: str,
+) -> None:
+    caplog.set_level(logging.INFO, logger="cwh.enrich")
+    _, index, enricher = tables(tmp_path)
+    loaded = enricher.meme_index()
+    replace_atomically(index, damage(index_rows(100)))
+    assert enricher.meme_index() is loaded
+    (warning,) = warnings_of(caplog)
+    assert reason in warning and str(index) in warning
+
+
+def test_small_changes_are_accepted_and_the_share_is_configurable(tmp_path: Path) -> None:
+    passwd, index, enricher = tables(tmp_path)
+    replace_atomically(passwd, passwd_text(1040, 1200))  # 40 of 100 gone, 100 new
+    assert len(enricher.passwd()) == 160
+    replace_atomically(index, index_rows(55))
+    assert len(enricher.meme_index()) == 55
+    strict = tables(tmp_path / "strict", reload_max_loss=0.0)
+    replace_atomically(strict[0], passwd_text(1001, 1101))
+    assert len(strict[2].passwd()) == 100
+    assert strict[2].passwd().user_name(1000) == "user1000"
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        tables(tmp_path / "bad", reload_max_loss=1.5)
+
+
+def test_a_large_change_goes_through_once_with_the_override(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="cwh.enrich")
+    passwd, _, enricher = tables(tmp_path)
+    marker = tmp_path / "passwd.accept-loss"
+    # End of term: most students leave. Held back until the operator confirms.
+    replace_atomically(passwd, passwd_text(1090, 1100))
+    assert len(enricher.passwd()) == 100
+    assert f"create {marker}" in warnings_of(caplog)[0]
+    marker.touch()
+    assert len(enricher.passwd()) == 10
+    assert not marker.exists()
+    accepted = warnings_of(caplog)[-1]
+    assert "accepting" in accepted and "loses 90 of the 100" in accepted and str(marker) in accepted
+    # Used once: the next large loss is held back again.
+    replace_atomically(passwd, passwd_text(1099, 1100))
+    assert len(enricher.passwd()) == 10
+    # A marker created ahead of the change works too, and is removed with it.
+    marker.touch()
+    replace_atomically(passwd, passwd_text(1099, 1101))
+    assert len(enricher.passwd()) == 2
+    assert not marker.exists()
+    # It never makes a damaged file acceptable.
+    marker.touch()
+    replace_atomically(passwd, passwd_text(1099, 1101)[:-3])
+    assert len(enricher.passwd()) == 2
+    assert marker.exists()
+
+
+def test_an_unneeded_or_stuck_override_is_not_left_to_cover_later_changes(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="cwh.enrich")
+    passwd, index, enricher = tables(tmp_path)
+    marker = tmp_path / "passwd.accept-loss"
+    marker.touch()
+    replace_atomically(passwd, passwd_text(1000, 1101))
+    assert len(enricher.passwd()) == 101
+    assert not marker.exists()
+    assert any(f"removed {marker}" in r.getMessage() for r in caplog.records)
+    # A marker that cannot be removed (here a non-empty directory) is not honoured.
+    index_marker = tmp_path / "meme.csv.accept-loss"
+    (index_marker / "x").mkdir(parents=True)
+    replace_atomically(index, index_rows(10))
+    assert len(enricher.meme_index()) == 100
+    assert any("it is not honoured" in warning for warning in warnings_of(caplog))

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import pickle
 import shutil
+import tracemalloc
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from cwh.enrich import ResultFile, ResultFileError, ResultReader
+from tests.enrich_support import hostile_pickles
 
 FIXTURE = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "lcwrapper-sample"
 RESULT = {"msg_type": "execute_result", "content": {"data": {"text/plain": "42"}}}
@@ -340,3 +343,43 @@ def test_file_growing_after_fstat_is_read_whole_or_refused(homes: Path) -> None:
             reader._read_all("/home/alice/course/growing.pkl", fd, 100)
     finally:
         os.close(fd)
+
+
+def test_refused_files_are_cached_as_their_reason_only(homes: Path) -> None:
+    course = homes / "alice" / "course"
+    (course / "cycle.pkl").write_bytes(hostile_pickles()["cycle-under-cap"])
+    reader = ResultReader(homes)
+    gc.collect()
+    gc.disable()
+    tracemalloc.start()
+    try:
+        before, _ = tracemalloc.get_traced_memory()
+        messages = []
+        for _ in range(2):  # decoded, then answered from the cache
+            with pytest.raises(ResultFileError, match="refused pickle") as caught:
+                reader.read("/home/alice/course/cycle.pkl")
+            assert caught.value.__cause__ is None and caught.value.__context__ is None
+            messages.append(str(caught.value))
+            del caught
+        kept, peak = tracemalloc.get_traced_memory()
+        # Nothing of the refused graph is kept, nor left for the cycle collector.
+        assert gc.collect() == 0
+    finally:
+        tracemalloc.stop()
+        gc.enable()
+    assert peak - before > 5_000_000  # the graph was built (99,000 lists) ...
+    assert kept - before < 100_000  # ... and none of it outlives the refusal
+    assert messages[0] == messages[1]
+
+
+def test_cache_budget_counts_what_a_result_holds_in_memory(homes: Path) -> None:
+    course = homes / "alice" / "course"
+    write_pickle(course / "many.pkl", [{} for _ in range(50_000)])
+    assert (course / "many.pkl").stat().st_size < 200_000
+    # 50,000 dicts take megabytes once loaded: more than a 1 MiB budget.
+    reader = ResultReader(homes, cache_bytes=1024 * 1024)
+    first = reader.read("/home/alice/course/many.pkl")
+    assert reader.read("/home/alice/course/many.pkl").result_json is not first.result_json
+    roomy = ResultReader(homes, cache_bytes=64 * 1024 * 1024)
+    kept = roomy.read("/home/alice/course/many.pkl")
+    assert roomy.read("/home/alice/course/many.pkl").result_json is kept.result_json

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import copyreg
+import gc
 import json
 import math
 import os
 import pickle
+import re
 import struct
 import subprocess
+import tracemalloc
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,6 +28,7 @@ from cwh.enrich import (
     safe_loads,
     to_json_value,
 )
+from tests.enrich_support import hostile_pickles
 
 FIXTURE = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "lcwrapper-sample"
 MERSENNE_61 = 2**61 - 1
@@ -196,7 +200,7 @@ def test_shared_reference_amplification_is_refused() -> None:
         level = [level] * 10
     data = pickle.dumps(level)
     assert len(data) < 1000
-    with pytest.raises(UnsafePickleError, match="more than 1000000 items"):
+    with pytest.raises(UnsafePickleError, match="more than 250000 items"):
         safe_loads(data)
 
 
@@ -386,3 +390,80 @@ def test_to_json_value_refuses_foreign_types_and_depth() -> None:
     loop.append(loop)
     with pytest.raises(ValueError, match="nested too deeply"):
         to_json_value(loop)
+
+
+BOMBS = hostile_pickles()
+# Refused by the pre-scan: nothing is built.
+UNBUILT = ["nested-lists", "long-list", "empty-sets", "empty-dicts", "open-marks", "memo-flood",
+           "self-references", "cyclic-garbage", "refused-global-after-bulk"]  # fmt: skip
+# Within the pre-scan's caps: built, then refused and taken apart.
+BUILT = ["sets-then-global", "cycle-under-cap", "deep-under-cap", "cycle-then-failure",
+         "shared-amplification"]  # fmt: skip
+
+
+def test_every_hostile_pickle_is_classified() -> None:
+    assert sorted(BOMBS) == sorted(UNBUILT + BUILT)
+
+
+@pytest.mark.parametrize("name", UNBUILT)
+def test_memory_bombs_are_refused_before_they_are_built(name: str) -> None:
+    data = BOMBS[name]
+    tracemalloc.start()
+    try:
+        with pytest.raises(UnsafePickleError, match="refused pickle") as caught:
+            safe_loads(data)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 2 * 1024 * 1024, f"{peak} bytes allocated for a {len(data)}-byte bomb"
+    assert re.search(
+        "more than 100000 (values|memo entries)|more than 100 marks", str(caught.value)
+    )
+
+
+@pytest.mark.parametrize("name", BUILT)
+def test_refused_graphs_leave_no_cycles_and_no_references(name: str) -> None:
+    gc.collect()
+    gc.disable()
+    try:
+        with pytest.raises(UnsafePickleError) as caught:
+            safe_loads(BOMBS[name])
+        error = caught.value
+        assert error.__cause__ is None and error.__context__ is None
+        del caught
+        assert gc.collect() == 0
+    finally:
+        gc.enable()
+    assert error.__traceback__ is not None
+    # The frames of the traceback hold no part of the refused graph.
+    frame: Any = error.__traceback__
+    while frame is not None:
+        assert not any(
+            isinstance(value, list | dict | set) and len(value) > 1000
+            for value in frame.tb_frame.f_locals.values()
+        )
+        frame = frame.tb_next
+
+
+def test_object_cap_and_mark_depth_are_configurable() -> None:
+    data = pickle.dumps(list(range(10)), protocol=4)
+    assert safe_loads(data, max_objects=11) == list(range(10))
+    with pytest.raises(UnsafePickleError, match="more than 10 values"):
+        safe_loads(data, max_objects=10)
+    nested: Any = 0
+    for _ in range(99):
+        nested = [nested, 1]
+    # Python's pickler opens one mark per level: a value as deep as allowed loads.
+    assert safe_loads(pickle.dumps(nested, protocol=4)) == nested
+    with pytest.raises(UnsafePickleError, match="more than 50 marks open"):
+        safe_loads(pickle.dumps(nested, protocol=4), max_depth=50)
+
+
+def test_dup_and_long_names_are_refused_briefly() -> None:
+    with pytest.raises(UnsafePickleError, match="DUP opcode at byte 3"):
+        safe_loads(b"\x80\x04]2a.")
+    with pytest.raises(UnsafePickleError, match="refused global") as caught:
+        safe_loads(
+            b"\x80\x04\x8d" + struct.pack("<Q", 100_000) + b"m" * 100_000 + b"\x8c\x01x\x93."
+        )
+    assert len(str(caught.value)) < 400

@@ -4,7 +4,9 @@ The same :class:`Enricher` serves the live path (fluentd pipes records through
 ``cwh enrich``) and the batch path (backfill, re-enrichment), so a document always gets the
 same fields and the same id whichever way it arrives. It never raises for bad input: a
 record that cannot be parsed or enriched becomes a dead-letter document that keeps the raw
-text and the reason.
+text and the reason. Times are held to a sane window (years 2000 to 2100 by default): an
+execution stamped outside it is a dead letter (``TimeOutOfRange``), and a receive time outside
+it is not trusted for stamping dead letters.
 """
 
 from __future__ import annotations
@@ -18,8 +20,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+import orjson
+
 from cwh.defaults import DEADLETTER_INFIX, DEFAULT_INDEX_PREFIX
 from cwh.enrich.logrecord import DEFAULT_ZONES, LogParseError, parse_log
+from cwh.enrich.logtime import DEFAULT_TIME_WINDOW, DayNames, utc_text
 from cwh.enrich.memeindex import MemeIndex, cell_meme_uuid
 from cwh.enrich.passwd import PasswdTable, local_name
 from cwh.enrich.provenance import DirectoryOwners, LogDirectories, check_owner
@@ -42,6 +47,8 @@ _CACHED_USERS = 65536
 _CACHED_DIRECTORIES = 65536
 # Distinct cell or notebook MEMEs remembered per index version (a textbook has a few thousand).
 _CACHED_MEMES = 65536
+# A tuple, not ``int | float``: that expression would build a union object on every call.
+_NUMBERS = (int, float)
 _K = TypeVar("_K")
 _V = TypeVar("_V")
 
@@ -91,59 +98,6 @@ def deadletter_id(raw: str) -> str:
     ).hexdigest()
 
 
-# "00".."59": the seconds of a timestamp, without formatting an integer per record.
-_TWO_DIGITS = tuple(f"{n:02}" for n in range(60))
-_CACHED_PERIODS = 4096
-
-
-class _DayNames:
-    """Caches the date part of index names and the minute part of timestamps.
-
-    Formatting dates with ``strftime`` would cost more than parsing a small record; the
-    records of a class cluster in a few days and minutes, so the text of a day and of a
-    minute is computed once and a timestamp only appends its seconds.
-    """
-
-    def __init__(self) -> None:
-        self._days: dict[int, tuple[str, str]] = {}
-        self._minutes: dict[int, tuple[str, str]] = {}
-
-    def _names(self, key: int) -> tuple[str, str]:
-        names = self._days.get(key)
-        if names is None:
-            date = datetime.fromtimestamp(key * 86400, UTC)
-            names = (date.strftime("%Y.%m.%d"), date.strftime("%Y-%m-%dT"))
-            if len(self._days) > _CACHED_PERIODS:
-                self._days.clear()
-            self._days[key] = names
-        return names
-
-    def _minute(self, key: int) -> tuple[str, str]:
-        """(``YYYY-mm-ddTHH:MM:``, ``YYYY.mm.dd``) of the minute ``key`` (epoch // 60)."""
-        names = self._minutes.get(key)
-        if names is None:
-            days, minutes = divmod(key, 1440)
-            day, iso_date = self._names(days)
-            hours, minute = divmod(minutes, 60)
-            names = (f"{iso_date}{_TWO_DIGITS[hours]}:{_TWO_DIGITS[minute]}:", day)
-            if len(self._minutes) > _CACHED_PERIODS:
-                self._minutes.clear()
-            self._minutes[key] = names
-        return names
-
-    def day(self, epoch: int) -> str:
-        return self._names(epoch // 86400)[0]
-
-    def iso(self, epoch: int) -> str:
-        return self.stamp(epoch)[0]
-
-    def stamp(self, epoch: int) -> tuple[str, str]:
-        """(ISO 8601 UTC timestamp, ``YYYY.mm.dd`` day) of ``epoch``, for one document."""
-        minute, second = divmod(epoch, 60)
-        prefix, day = self._minute(minute)
-        return f"{prefix}{_TWO_DIGITS[second]}Z", day
-
-
 @dataclass(frozen=True, slots=True)
 class _User:
     """What a uid adds to a document, worked out once per passwd table."""
@@ -166,6 +120,8 @@ class Enricher:
     ``passwd`` and ``meme_index`` are callables so that reloading tables (which swap in a
     new file's contents atomically) and fixed tables (tests, batch runs) look the same.
     ``results`` is None when result files are not reachable from this host.
+    ``time_window`` is (first accepted epoch second, first refused one after it), see
+    :func:`cwh.enrich.logtime.year_window`.
     """
 
     passwd: Callable[[], PasswdTable]
@@ -176,7 +132,8 @@ class Enricher:
     check_provenance: bool = True
     stats: EnrichStats = field(default_factory=EnrichStats)
     home_prefix: str = "/home"
-    _days: _DayNames = field(default_factory=_DayNames, repr=False)
+    time_window: tuple[int, int] = DEFAULT_TIME_WINDOW
+    _days: DayNames = field(default_factory=DayNames, repr=False)
 
     def __post_init__(self) -> None:
         # Work that depends only on a table or a setting is done once per version of it, not
@@ -221,7 +178,7 @@ class Enricher:
         # costs more than the rest of this method.
         if type(record) is not dict and not isinstance(record, Mapping):
             return self.dead_letter(
-                repr(record), "InvalidRecord", "record is not a JSON object", received_at
+                _shown(record), "InvalidRecord", "record is not a JSON object", received_at
             )
         text = record.get("log")
         if not isinstance(text, str):
@@ -246,11 +203,30 @@ class Enricher:
             parsed = parse_log(text, self.zones)
         except LogParseError as exc:
             return self.dead_letter(text, "LogParseError", str(exc), received_at)
+        except Exception as error:
+            _log.exception("parsing failed for a record")
+            return self.dead_letter(text, type(error).__name__, str(error), received_at)
+        # Typed, so that the compiled build compares machine integers.
+        earliest, latest = self.time_window
+        start: int = parsed["start_time"]
+        end: int = parsed["end_time"]
+        if not (earliest <= start < latest and earliest <= end < latest):
+            return self._out_of_range(text, start, end, received_at)
         try:
             return self._enrich(parsed, text, log_file)
         except Exception as error:
             _log.exception("enrichment failed for a parsed record")
             return self.dead_letter(text, type(error).__name__, str(error), received_at)
+
+    def _out_of_range(self, text: str, start: int, end: int, received_at: float | None) -> Document:
+        earliest, latest = self.time_window
+        inside = earliest <= start < latest
+        field_name, value = ("end_time", end) if inside else ("start_time", start)
+        message = (
+            f"{field_name} {value} ({utc_text(value)}) lies outside the accepted window "
+            f"{utc_text(earliest)} to {utc_text(latest - 1)}"
+        )
+        return self.dead_letter(text, "TimeOutOfRange", message, received_at)
 
     def _enrich(self, doc: Document, text: str, log_file: str | None = None) -> Document:
         """Add the looked-up fields to a ``parse_log`` result.
@@ -458,15 +434,46 @@ class Enricher:
     def dead_letter(
         self, raw: str, error_type: str, message: str, received_at: float | None = None
     ) -> Document:
-        """A document for the dead-letter index: nothing is dropped, the reason is kept."""
+        """A document for the dead-letter index: nothing is dropped, the reason is kept.
+
+        It is stamped with ``received_at`` when that is a number inside the time window, else
+        with the current time: a receive time comes from the sender and is not trusted.
+        """
         self.stats.dead_letters[error_type] = self.stats.dead_letters.get(error_type, 0) + 1
-        when = int(received_at if received_at is not None else time.time())
+        when = self._dead_letter_time(received_at)
         return {
             "raw": raw,
             "error_type": error_type,
             "error_message": message,
             "@timestamp": self._days.iso(when),
             TARGET_INDEX: f"{self.index_prefix}-{DEADLETTER_INFIX}-{self._days.day(when)}",
+            DOC_ID: deadletter_id(raw),
+        }
+
+    def _dead_letter_time(self, received_at: object) -> int:
+        earliest, latest = self.time_window
+        # Both comparisons are False for NaN; infinities and huge numbers fail one of them.
+        if isinstance(received_at, _NUMBERS) and earliest <= received_at < latest:
+            return int(received_at)
+        return int(time.time())
+
+    def internal_error(self, raw: str, error: BaseException) -> Document:
+        """The dead letter for a line whose handling failed unexpectedly.
+
+        Built from the raw text, the error's type and the clock only, so that nothing of
+        the record that caused the failure is touched again.
+        """
+        kind = type(error).__name__
+        self.stats.dead_letters["InternalError"] = (
+            self.stats.dead_letters.get("InternalError", 0) + 1
+        )
+        now = datetime.now(UTC)
+        return {
+            "raw": raw,
+            "error_type": "InternalError",
+            "error_message": f"internal error ({kind}) while enriching this line, kept as raw",
+            "@timestamp": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            TARGET_INDEX: f"{self.index_prefix}-{DEADLETTER_INFIX}-{now.strftime('%Y.%m.%d')}",
             DOC_ID: deadletter_id(raw),
         }
 
@@ -546,9 +553,19 @@ def _lexical_home_directory(directory: str, home_prefix: str, homes_dir: str) ->
 
 
 def _compact(record: Mapping[str, Any]) -> str:
+    """The record as compact JSON, else as its repr, else a note of what it was."""
     try:
-        import orjson
-
         return orjson.dumps(record, default=str).decode()
-    except TypeError:
+    except Exception:
+        pass
+    try:
         return repr(dict(record))
+    except Exception as error:
+        return f"<{type(record).__name__} that cannot be shown: {type(error).__name__}>"
+
+
+def _shown(value: object) -> str:
+    try:
+        return repr(value)
+    except Exception as error:
+        return f"<{type(value).__name__} that cannot be shown: {type(error).__name__}>"

@@ -10,29 +10,45 @@ carry their offset and are understood without a table entry.
 Converting a timestamp sits on the hot path of the live enrichment filter (tens of thousands of
 records per second), so this module avoids ``datetime.strptime``: the epoch is computed with
 integer arithmetic and the minute prefix is memoised, because the records of a stream cluster in
-time.
+time. It also defines the window of years enrichment accepts (``year_window``): a timestamp
+outside it is a forgery or a broken clock, and such a time must never reach a date formatter
+(or a report) that cannot represent it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
 from functools import lru_cache
 from types import MappingProxyType
 from typing import Final
 
 __all__ = [
+    "DEFAULT_FIRST_YEAR",
+    "DEFAULT_LAST_YEAR",
+    "DEFAULT_TIME_WINDOW",
     "DEFAULT_ZONES",
     "TIMESTAMP_PATTERN",
+    "DayNames",
     "ZoneSpecError",
     "local_seconds",
     "minute_seconds",
     "parse_offset",
     "parse_zone_mapping",
     "split_timestamp",
+    "utc_text",
+    "year_window",
     "zone_offset",
 ]
 
 _HOUR: Final = 3600
+
+# Enrichment's sane time window: executions are accepted from 1 January of the first year to
+# 31 December of the last (UTC); see ``year_window``.
+DEFAULT_FIRST_YEAR = 2000
+DEFAULT_LAST_YEAR = 2100
+# The last year whose end (1 January of the next) is still a valid date.
+_LAST_REPRESENTABLE_YEAR = 9998
 
 # Every letter abbreviation below is one that tzdata uses, between 2019 and 2030, for exactly one
 # UTC offset in every zone that uses it (``tests/test_logrecord.py`` re-checks this against the
@@ -261,3 +277,82 @@ def _format_offset(seconds: int) -> str:
     sign = "-" if seconds < 0 else "+"
     hours, rest = divmod(abs(seconds), _HOUR)
     return f"{sign}{hours:02d}:{rest // 60:02d}"
+
+
+def year_window(first_year: int, last_year: int) -> tuple[int, int]:
+    """(epoch of 1 January ``first_year``, epoch of 1 January after ``last_year``), UTC.
+
+    Raises ``ValueError`` unless ``1 <= first_year <= last_year <= 9998``.
+    """
+    if not 1 <= first_year <= last_year <= _LAST_REPRESENTABLE_YEAR:
+        raise ValueError(
+            f"time window years {first_year}..{last_year} must satisfy "
+            f"1 <= first <= last <= {_LAST_REPRESENTABLE_YEAR}"
+        )
+    start = datetime(first_year, 1, 1, tzinfo=UTC)
+    end = datetime(last_year + 1, 1, 1, tzinfo=UTC)
+    return int(start.timestamp()), int(end.timestamp())
+
+
+DEFAULT_TIME_WINDOW = year_window(DEFAULT_FIRST_YEAR, DEFAULT_LAST_YEAR)
+
+
+def utc_text(epoch: int) -> str:
+    """``epoch`` as ISO 8601 UTC, or as the bare number when no date has that time."""
+    try:
+        return datetime.fromtimestamp(epoch, UTC).isoformat().replace("+00:00", "Z")
+    except (OverflowError, ValueError, OSError):
+        return str(epoch)
+
+
+# "00".."59": the seconds of a timestamp, without formatting an integer per record.
+_TWO_DIGITS = tuple(f"{n:02}" for n in range(60))
+_CACHED_PERIODS = 4096
+
+
+class DayNames:
+    """Caches the date part of index names and the minute part of timestamps.
+
+    Formatting dates with ``strftime`` would cost more than parsing a small record; the
+    records of a class cluster in a few days and minutes, so the text of a day and of a
+    minute is computed once and a timestamp only appends its seconds.
+    """
+
+    def __init__(self) -> None:
+        self._days: dict[int, tuple[str, str]] = {}
+        self._minutes: dict[int, tuple[str, str]] = {}
+
+    def _names(self, key: int) -> tuple[str, str]:
+        names = self._days.get(key)
+        if names is None:
+            date = datetime.fromtimestamp(key * 86400, UTC)
+            names = (date.strftime("%Y.%m.%d"), date.strftime("%Y-%m-%dT"))
+            if len(self._days) > _CACHED_PERIODS:
+                self._days.clear()
+            self._days[key] = names
+        return names
+
+    def _minute(self, key: int) -> tuple[str, str]:
+        """(``YYYY-mm-ddTHH:MM:``, ``YYYY.mm.dd``) of the minute ``key`` (epoch // 60)."""
+        names = self._minutes.get(key)
+        if names is None:
+            days, minutes = divmod(key, 1440)
+            day, iso_date = self._names(days)
+            hours, minute = divmod(minutes, 60)
+            names = (f"{iso_date}{_TWO_DIGITS[hours]}:{_TWO_DIGITS[minute]}:", day)
+            if len(self._minutes) > _CACHED_PERIODS:
+                self._minutes.clear()
+            self._minutes[key] = names
+        return names
+
+    def day(self, epoch: int) -> str:
+        return self._names(epoch // 86400)[0]
+
+    def iso(self, epoch: int) -> str:
+        return self.stamp(epoch)[0]
+
+    def stamp(self, epoch: int) -> tuple[str, str]:
+        """(ISO 8601 UTC timestamp, ``YYYY.mm.dd`` day) of ``epoch``, for one document."""
+        minute, second = divmod(epoch, 60)
+        prefix, day = self._minute(minute)
+        return f"{prefix}{_TWO_DIGITS[second]}Z", day

@@ -19,7 +19,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import TYPE_CHECKING, ClassVar, NamedTuple
 
 if TYPE_CHECKING:
@@ -223,6 +223,10 @@ class MemeIndex:
             if bare is not None:
                 return self._notebooks_by_uuid.get(bare)
         return entry
+
+    def cell_uuids(self) -> Collection[str]:
+        """The MEME UUID of every textbook cell in the index."""
+        return self._cells.keys()
 
     @property
     def notebook_count(self) -> int:

@@ -2,7 +2,9 @@
 
 Configuration errors (a bad JSONPath, a malformed zone) are raised as ``ValueError`` before
 any record is read. Missing lookup files are not errors: the filter must be able to start
-before the first textbook release, and it picks the files up as soon as they appear.
+before the first textbook release, and it picks the files up as soon as they appear. A new
+version of a lookup file replaces the loaded one only when it parses completely and loses
+at most ``reload_max_loss`` of its entries (see :mod:`cwh.enrich.reloading`).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from pathlib import Path
 from cwh.defaults import DEFAULT_INDEX_PREFIX
 from cwh.enrich.enricher import Enricher
 from cwh.enrich.logrecord import DEFAULT_ZONES, parse_zone_mapping
+from cwh.enrich.logtime import DEFAULT_FIRST_YEAR, DEFAULT_LAST_YEAR, year_window
 from cwh.enrich.memeindex import MemeIndex
 from cwh.enrich.passwd import PasswdTable
 from cwh.enrich.reloading import ReloadingFile
@@ -34,22 +37,35 @@ class EnrichOptions:
     zones: Sequence[str] = ()
     max_result_bytes: int = 10 * 1024 * 1024
     reload_interval: float = 2.0
+    # Share of the loaded passwd users or index cells a new version may lose at once.
+    reload_max_loss: float = 0.5
+    # Executions stamped before 1 January of first_year or after 31 December of last_year
+    # (UTC) become dead letters.
+    first_year: int = DEFAULT_FIRST_YEAR
+    last_year: int = DEFAULT_LAST_YEAR
 
 
 def build_enricher(options: EnrichOptions) -> Enricher:
     zones = dict(DEFAULT_ZONES)
+    time_window = year_window(options.first_year, options.last_year)
     zones.update(parse_zone_mapping(options.zones))
     if not options.index_prefix or options.index_prefix != options.index_prefix.lower():
         raise ValueError(
             f"index prefix {options.index_prefix!r} must be non-empty lowercase "
             "(Elasticsearch index names are lowercase)"
         )
+    if not 0.0 <= options.reload_max_loss <= 1.0:
+        raise ValueError(
+            f"reload max loss {options.reload_max_loss} must be a share between 0 and 1"
+        )
     passwd = ReloadingFile(
         options.passwd,
-        PasswdTable.from_text,
-        empty=PasswdTable.from_text(""),
+        _complete_passwd,
+        empty=PasswdTable.EMPTY,
         check_interval=options.reload_interval,
         logger=_log,
+        entries=PasswdTable.uids,
+        max_loss=options.reload_max_loss,
     )
     index = ReloadingFile(
         options.index,
@@ -57,6 +73,8 @@ def build_enricher(options: EnrichOptions) -> Enricher:
         empty=MemeIndex.EMPTY,
         check_interval=options.reload_interval,
         logger=_log,
+        entries=MemeIndex.cell_uuids,
+        max_loss=options.reload_max_loss,
     )
     results = None
     if options.homes_dir is not None:
@@ -79,4 +97,9 @@ def build_enricher(options: EnrichOptions) -> Enricher:
         index_prefix=options.index_prefix,
         zones=zones,
         home_prefix=options.home_prefix,
+        time_window=time_window,
     )
+
+
+def _complete_passwd(text: str) -> PasswdTable:
+    return PasswdTable.from_text(text, complete=True)

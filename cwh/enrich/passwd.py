@@ -12,7 +12,7 @@ password hash on some systems, and problems end up in logs.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import ClassVar
@@ -38,16 +38,30 @@ class PasswdTable:
     EMPTY: ClassVar[PasswdTable]
 
     @classmethod
-    def from_text(cls, text: str) -> PasswdTable:
+    def from_text(cls, text: str, *, complete: bool = False) -> PasswdTable:
         """Parse passwd lines (``name:passwd:uid:gid:gecos:home:shell``).
 
         Blank lines and ``#`` comments are ignored.  A line with the wrong number of
         fields, an empty name, a NIS compat entry (``+``/``-``) or a uid that is not a
         plain decimal number is skipped and reported.  When two lines claim the same
         uid the first one wins, as it does for getpwuid(3).
+
+        With ``complete``, the text must be a whole passwd file, as a table that replaces
+        a loaded one must be: ``PasswdError`` is raised when it is empty, does not end
+        with a newline (cut short, or still being written) or has a malformed line (wrong
+        number of fields, empty name, bad uid: damage, or not a passwd file at all).  NIS
+        entries and repeated uids, which real passwd files hold, are still only reported.
         """
         if not isinstance(text, str):
             raise PasswdError(f"passwd text must be str, not {type(text).__name__}")
+        if complete:
+            if not text.strip():
+                raise PasswdError("the file is empty")
+            if not text.endswith("\n"):
+                raise PasswdError(
+                    "the last line is not terminated by a newline: the file is truncated "
+                    "or still being written"
+                )
         users: dict[int, str] = {}
         first_line: dict[int, int] = {}
         problems: list[str] = []
@@ -57,13 +71,18 @@ class PasswdTable:
                 continue
             fields = line.split(":")
             if len(fields) != _FIELD_COUNT:
-                problems.append(
+                problem = (
                     f"line {line_no}: expected {_FIELD_COUNT} ':'-separated fields, "
-                    f"found {len(fields)}; line skipped"
+                    f"found {len(fields)}"
                 )
+                if complete:
+                    raise PasswdError(problem)
+                problems.append(f"{problem}; line skipped")
                 continue
             name, uid_text = fields[0], fields[2]
             if not name:
+                if complete:
+                    raise PasswdError(f"line {line_no}: empty user name")
                 problems.append(f"line {line_no}: empty user name; line skipped")
                 continue
             if name[0] in "+-":
@@ -73,10 +92,13 @@ class PasswdTable:
                 continue
             uid = _parse_uid(uid_text)
             if uid is None:
-                problems.append(
+                problem = (
                     f"line {line_no}: uid {uid_text!r} of {name!r} is not a decimal number "
-                    f"between 0 and {_MAX_UID}; line skipped"
+                    f"between 0 and {_MAX_UID}"
                 )
+                if complete:
+                    raise PasswdError(problem)
+                problems.append(f"{problem}; line skipped")
                 continue
             if uid in users:
                 problems.append(
@@ -87,6 +109,10 @@ class PasswdTable:
             users[uid] = name
             first_line[uid] = line_no
         return cls(MappingProxyType(users), tuple(problems))
+
+    def uids(self) -> Collection[int]:
+        """Every uid the table knows."""
+        return self.users.keys()
 
     def user_name(self, uid: int) -> str | None:
         """The login name owning ``uid``, or None when the table does not know it."""

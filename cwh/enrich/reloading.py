@@ -5,7 +5,13 @@ operator edits the passwd file and the textbook indexer rewrites the MEME index.
 The table it uses must follow those files without ever getting worse:
 
 * a missing, oversized, unreadable, non-UTF-8, half-written or unparseable file
-  keeps the table that was loaded before, so one bad write never erases the lookups;
+  keeps the table that was loaded before, so one bad write never erases the lookups
+  (the loaders refuse anything that does not parse completely);
+* a new version that loses more than ``max_loss`` of the loaded entries at once (a file
+  cut at a line boundary, emptied, or replaced by the wrong one) keeps the loaded table
+  too, unless an override marker, the file ``<name>.accept-loss`` beside it, is present:
+  the marker lets one new version through whatever it loses, with a warning, and is
+  removed when a version is accepted, so it never covers a later change;
 * a warning names the file and the reason, once per distinct problem, not on every
   check;
 * a file that changes while it is being read (an in-place rewrite) is not trusted
@@ -24,15 +30,17 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Hashable
 from pathlib import Path
 from typing import Generic, TypeVar
 
-__all__ = ["DEFAULT_MAX_BYTES", "ReloadingFile"]
+__all__ = ["DEFAULT_MAX_BYTES", "OVERRIDE_SUFFIX", "ReloadingFile"]
 
 T = TypeVar("T")
 
 DEFAULT_MAX_BYTES = 64 * 1024 * 1024
+#: Appended to a table's file name to name its one-shot override marker.
+OVERRIDE_SUFFIX = ".accept-loss"
 _PROBLEMS_LOGGED = 5
 
 _Signature = tuple[int, int, int, int]
@@ -43,7 +51,11 @@ def _signature(info: os.stat_result) -> _Signature:
 
 
 class ReloadingFile(Generic[T]):
-    """The value ``loader(text of path)``, refreshed when the file changes."""
+    """The value ``loader(text of path)``, refreshed when the file changes.
+
+    ``entries`` gives the keys of a loaded value (uids, cell MEMEs); with it, a new version
+    losing more than the share ``max_loss`` of the loaded keys is held back (see above).
+    """
 
     def __init__(
         self,
@@ -54,12 +66,22 @@ class ReloadingFile(Generic[T]):
         check_interval: float = 1.0,
         logger: logging.Logger | None = None,
         max_bytes: int = DEFAULT_MAX_BYTES,
+        entries: Callable[[T], Collection[Hashable]] | None = None,
+        max_loss: float = 1.0,
     ) -> None:
         if check_interval < 0:
             raise ValueError("check_interval must not be negative")
         if max_bytes < 1:
             raise ValueError("max_bytes must be positive")
+        if not 0.0 <= max_loss <= 1.0:
+            raise ValueError(f"max_loss must be a share between 0 and 1, not {max_loss}")
         self.path = Path(path)
+        self.override = self.path.with_name(self.path.name + OVERRIDE_SUFFIX)
+        self._entries = entries
+        self._max_loss = max_loss
+        # The version held back for losing too many entries, until it changes or the
+        # override marker appears.
+        self._held: _Signature | None = None
         self._loader = loader
         self._value = empty
         self._interval = check_interval
@@ -110,7 +132,7 @@ class ReloadingFile(Generic[T]):
             self._seen = None
             return self._fail(f"cannot stat the file: {exc.strerror or exc}")
         signature = _signature(info)
-        if signature == self._seen and not force:
+        if signature == self._seen and not force and not self._override_for(signature):
             return False
         if info.st_size > self._max_bytes:
             self._seen = signature
@@ -129,10 +151,68 @@ class ReloadingFile(Generic[T]):
         except Exception as failure:
             # Any loader failure must leave the previous table in service.
             return self._fail(f"cannot parse: {type(failure).__name__}: {failure}")
+        loss = self._loss(value)
+        override = self._take_override()
+        if loss is not None:
+            if not override:
+                self._held = self._seen
+                return self._fail(
+                    f"{loss}; to accept it, create {self.override} (used for one new version)"
+                )
+            self._logger.warning(
+                "accepting %s although %s: override %s present (now removed)",
+                self.path,
+                loss,
+                self.override,
+            )
+        elif override:
+            self._logger.info(
+                "removed %s: the new version of %s did not need it", self.override, self.path
+            )
+        self._held = None
         self._value = value
         self._loaded = True
         self._last_error = None
         self._report_loaded(value)
+        return True
+
+    def _loss(self, value: T) -> str | None:
+        """Why ``value`` loses too many of the loaded entries at once, or None."""
+        if self._entries is None or not self._loaded:
+            return None
+        old = self._entries(self._value)
+        if not old:
+            return None
+        new = self._entries(value)
+        lost = sum(1 for key in old if key not in new)
+        if lost <= len(old) * self._max_loss:
+            return None
+        return (
+            f"the new version loses {lost} of the {len(old)} loaded entries "
+            f"({lost / len(old):.0%}) at once, more than the allowed {self._max_loss:.0%}"
+        )
+
+    def _override_for(self, signature: _Signature) -> bool:
+        """Whether ``signature`` is a held-back version and the override marker is present."""
+        return signature == self._held and os.path.lexists(self.override)
+
+    def _take_override(self) -> bool:
+        """Remove the override marker; True if it was there and is gone now.
+
+        A marker that cannot be removed does not count: it would let every later
+        change through as well.
+        """
+        try:
+            os.unlink(self.override)
+        except FileNotFoundError:
+            return False
+        except OSError as exc:
+            self._logger.warning(
+                "cannot remove the override %s (%s): it is not honoured",
+                self.override,
+                exc.strerror or exc,
+            )
+            return False
         return True
 
     def _read(self) -> tuple[bytes, _Signature]:

@@ -20,13 +20,15 @@ would block the reader, or at a pickle built to run code.  ``ResultReader`` ther
   claims (:mod:`cwh.enrich.provenance`).
 
 The same result is often attached many times (re-enrichment, retries), so decoded
-results are cached in a bounded LRU, keyed by what identifies one version of one file:
+results are cached in a bounded LRU (entries, and an estimate of the memory they hold),
+keyed by what identifies one version of one file:
 device, inode, size, modification and change times.  The ctime cannot be set from
 user space and changes with every write, truncate, rename, link, chmod and chown, so an
 unchanged key means the file still holds the bytes that were decoded when it was
 verified to lie in a home; the entry remembers which home, and a request from any other
 home never gets it.  A cache hit costs one ``stat``; only a miss opens, verifies and
-decodes.
+decodes.  A refused file is cached as the text of its reason only: nothing that was
+built from it, nor any exception or traceback, outlives the refusal.
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 import orjson
 
 from cwh.defaults import DEFAULT_JSONPATHS
-from cwh.enrich.safe_unpickle import UnsafePickleError, safe_loads, to_json_value
+from cwh.enrich.safe_unpickle import UnsafePickleError, _load_counted, to_json_value
 
 if TYPE_CHECKING:
     from jsonpath_ng.jsonpath import JSONPath
@@ -122,7 +124,12 @@ class ResultFile:
     path: Path
 
 
-_Decoded = tuple[Any, str | None]
+# (result_json, result_text, estimated bytes held), or the reason the file was refused.
+_Decoded = tuple[Any, str | None, int]
+# What the cache is charged per item of a decoded value (a pointer plus a small object,
+# or a dict entry) and for the reason text of a refused file.
+_BYTES_PER_ITEM = 128
+_REFUSAL_BYTES = 256
 # (st_dev, st_ino, st_size, st_mtime_ns, st_ctime_ns): one version of one file.
 _CacheKey = tuple[int, int, int, int, int]
 
@@ -137,11 +144,12 @@ class _Entry:
 
     A decoded result is kept as the ``ResultFile`` that ``read`` returns, so a cache hit
     builds nothing: the owner in it cannot go stale, as a chown changes the ctime and with
-    it the cache key.
+    it the cache key. A refused file is kept as the reason text only.
     """
 
     real: str
-    outcome: ResultFile | UnsafePickleError
+    outcome: ResultFile | str
+    cost: int  # estimated bytes held, charged against the cache's budget
 
 
 class ResultReader:
@@ -155,7 +163,7 @@ class ResultReader:
         max_bytes: int = 10 * MiB,
         jsonpaths: Sequence[str] = DEFAULT_JSONPATHS,
         cache_entries: int = 4096,
-        cache_bytes: int = 64 * MiB,
+        cache_bytes: int = 32 * MiB,
     ) -> None:
         prefix = home_prefix.rstrip("/")
         if not prefix.startswith("/") or os.path.normpath(prefix) != prefix:
@@ -204,8 +212,8 @@ class ResultReader:
         recalled = self._recall(lexical, home)
         entry, info = recalled if recalled is not None else self._open_and_load(path, lexical, home)
         outcome = entry.outcome
-        if isinstance(outcome, UnsafePickleError):
-            raise ResultFileError("unsafe_pickle", path, str(outcome)) from outcome
+        if isinstance(outcome, str):
+            raise ResultFileError("unsafe_pickle", path, outcome)
         if outcome.owner_uid != info.st_uid:
             # Not reachable through a cache hit (see _Entry); kept so that the owner reported
             # is always the one just read from the file system.
@@ -221,7 +229,7 @@ class ResultReader:
             entry = self._cached(_identity(info))
             if entry is None:
                 entry = self._load(container_path, fd, lexical, home, info)
-                self._remember(_identity(info), entry, info.st_size)
+                self._remember(_identity(info), entry, entry.cost)
         finally:
             os.close(fd)
         if not entry.real.startswith(home):
@@ -373,10 +381,10 @@ class ResultReader:
                 f"{info.st_size} bytes exceeds the {self._max_bytes}-byte limit",
             )
         decoded = self._decode(self._read_all(container_path, fd, info.st_size))
-        if isinstance(decoded, UnsafePickleError):
-            return _Entry(real, decoded)
-        result_json, result_text = decoded
-        return _Entry(real, ResultFile(result_json, result_text, info.st_uid, Path(real)))
+        if isinstance(decoded, str):
+            return _Entry(real, decoded, len(decoded) + _REFUSAL_BYTES)
+        result_json, result_text, cost = decoded
+        return _Entry(real, ResultFile(result_json, result_text, info.st_uid, Path(real)), cost)
 
     def _read_all(self, container_path: str, fd: int, expected: int) -> bytes:
         """The whole file, refusing it if it grew past ``max_bytes`` since ``fstat``.
@@ -401,14 +409,23 @@ class ResultReader:
             "too_large", container_path, f"grew beyond the {self._max_bytes}-byte limit"
         )
 
-    def _decode(self, data: bytes) -> _Decoded | UnsafePickleError:
+    def _decode(self, data: bytes) -> _Decoded | str:
+        """The decoded value, its text and its estimated size; or why it was refused.
+
+        Only the reason's text leaves this method on refusal: the exception, its
+        traceback and whatever the unpickler built are released here.
+        """
         try:
-            value = to_json_value(safe_loads(data))
-        except UnsafePickleError as exc:
-            return exc
-        except ValueError as exc:
-            return UnsafePickleError(str(exc))
-        return value, self._text_of(value)
+            loaded, items = _load_counted(data)
+            value = to_json_value(loaded)
+        except (UnsafePickleError, ValueError) as exc:
+            return str(exc)
+        del loaded
+        text = self._text_of(value)
+        cost = len(data) + items * _BYTES_PER_ITEM
+        if text is not None:
+            cost += len(text)
+        return value, text, cost
 
     def _text_of(self, value: Any) -> str | None:
         """The first non-null match of the configured JSONPaths, as text."""

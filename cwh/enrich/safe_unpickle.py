@@ -11,7 +11,11 @@ in the collector.  ``safe_loads`` reconstructs only builtin containers and scala
    extension codes (``EXT1/2/4`` are answered from copyreg's process-wide cache
    without asking ``find_class``), integers wider than ``MAX_INT_BITS``, numbers
    crafted to share one hash value and more than ``MAX_TUPLES`` tuples (both would
-   make dict/set insertion quadratic).
+   make dict/set insertion quadratic).  It also refuses a memory bomb before it is
+   built: a one-byte opcode can build a 216-byte empty set or push a pointer, so more
+   than ``max_objects`` values pushed (each object built or referenced again, hence
+   also every container element), more than ``max_objects`` memo entries or marks
+   open more than ``max_depth`` deep are refused.
 2. The C unpickler then loads the stream, with ``find_class`` refusing every global
    (``GLOBAL``, ``STACK_GLOBAL``, ``INST``; hence also anything ``REDUCE``, ``NEWOBJ``,
    ``OBJ`` or ``BUILD`` could call) and naming the refused ``module.name``; persistent
@@ -19,7 +23,8 @@ in the collector.  ``safe_loads`` reconstructs only builtin containers and scala
 3. The loaded graph is walked: nesting deeper than ``max_depth`` (which is also how
    a reference cycle shows) and more than ``max_items`` items counted along every path
    (so a few kilobytes of shared references cannot expand into billions of nodes) are
-   refused.
+   refused.  A refused graph (which may hold reference cycles) is taken apart before the
+   error is raised, so reference counting frees it at once.
 
 Nothing in the pickle is ever executed: no callable can be obtained without a global.
 The C unpickler does the building, so a typical lc_wrapper result loads in about ten
@@ -28,6 +33,7 @@ microseconds.
 
 from __future__ import annotations
 
+import contextlib
 import copyreg
 import io
 import math
@@ -44,6 +50,7 @@ import orjson
 __all__ = [
     "DEFAULT_MAX_DEPTH",
     "DEFAULT_MAX_ITEMS",
+    "DEFAULT_MAX_OBJECTS",
     "MAX_INT_BITS",
     "MAX_SAME_HASH",
     "MAX_TUPLES",
@@ -53,7 +60,12 @@ __all__ = [
 ]
 
 DEFAULT_MAX_DEPTH = 100
-DEFAULT_MAX_ITEMS = 1_000_000
+# Items counted along every path of the loaded graph (what a JSON conversion would build).
+DEFAULT_MAX_ITEMS = 250_000
+# Values pushed while loading: objects built plus references to them. A result lc_wrapper
+# writes (a Jupyter message holding a few strings) needs tens; the cap bounds what a
+# hostile file can make the unpickler allocate to about 25 MB.
+DEFAULT_MAX_OBJECTS = 100_000
 # Wider integers cannot be rendered as decimal text by default (sys.int_info limits).
 MAX_INT_BITS = 4096
 _INT64_MIN = -(2**63)
@@ -72,7 +84,10 @@ class _DataOnlyUnpickler(pickle.Unpickler):
     """A C unpickler that can build no object other than builtin containers and scalars."""
 
     def find_class(self, module: str, name: str) -> NoReturn:
-        raise UnsafePickleError(f"refused global {module}.{name}: only plain data is accepted")
+        raise UnsafePickleError(
+            f"refused global {_bounded(module, 100)}.{_bounded(name, 100)}: "
+            "only plain data is accepted"
+        )
 
     def persistent_load(self, pid: Any) -> NoReturn:
         raise UnsafePickleError("refused persistent id: only plain data is accepted")
@@ -83,33 +98,88 @@ def safe_loads(
     *,
     max_depth: int = DEFAULT_MAX_DEPTH,
     max_items: int = DEFAULT_MAX_ITEMS,
+    max_objects: int = DEFAULT_MAX_OBJECTS,
 ) -> object:
     """Unpickle ``data`` if it holds nothing but builtin containers and scalars.
 
     Raises ``UnsafePickleError`` with the reason otherwise (the refused global, a
     corrupt or truncated stream, excessive nesting or size).  Python 2 era pickles
     (protocols 0-2) spell ``set`` and ``bytes`` as calls to globals and are refused like
-    any other global; lc_wrapper writes protocol 4.
+    any other global; lc_wrapper writes protocol 4.  The error carries no reference to
+    anything that was built (no cause, no context), so keeping it keeps nothing alive.
     """
+    return _load_counted(data, max_depth, max_items, max_objects)[0]
+
+
+def _load_counted(
+    data: bytes,
+    max_depth: int = DEFAULT_MAX_DEPTH,
+    max_items: int = DEFAULT_MAX_ITEMS,
+    max_objects: int = DEFAULT_MAX_OBJECTS,
+) -> tuple[object, int]:
+    """``safe_loads``, also returning the items counted along every path of the value."""
     if not isinstance(data, bytes | bytearray | memoryview):
         raise UnsafePickleError(f"pickle data must be bytes, not {type(data).__name__}")
-    if max_depth < 1 or max_items < 1:
-        raise ValueError("max_depth and max_items must be positive")
+    if max_depth < 1 or max_items < 1 or max_objects < 1:
+        raise ValueError("max_depth, max_items and max_objects must be positive")
     payload = bytes(data)
-    _prescan(payload)
+    _prescan(payload, max_depth, max_objects)
+    reason = None
     unpickler = _DataOnlyUnpickler(io.BytesIO(payload), encoding="utf-8", errors="strict")
     try:
         obj = unpickler.load()
-    except UnsafePickleError:
-        raise
-    except RecursionError as exc:
-        raise UnsafePickleError("refused pickle: structure too deeply nested") from exc
-    except MemoryError as exc:
-        raise UnsafePickleError("refused pickle: it needs more memory than available") from exc
+    except UnsafePickleError as exc:
+        reason = str(exc)
+    except RecursionError:
+        reason = "refused pickle: structure too deeply nested"
+    except MemoryError:
+        reason = "refused pickle: it needs more memory than available"
     except Exception as exc:
-        raise UnsafePickleError(f"not a valid pickle: {type(exc).__name__}: {exc}") from exc
-    _check_shape(obj, max_depth, max_items)
-    return obj
+        reason = f"not a valid pickle: {type(exc).__name__}: {exc}"
+    if reason is not None:
+        # Only the memo can lead back into a cycle (DUP, the other way, is refused).
+        with contextlib.suppress(Exception):
+            _dismantle(unpickler.memo.copy().values())
+        del unpickler
+        raise UnsafePickleError(_bounded(reason))
+    del unpickler
+    reason, items = _shape_problem(obj, max_depth, max_items)
+    if reason is not None:
+        _dismantle((obj,))
+        del obj
+        raise UnsafePickleError(reason)
+    return obj, items
+
+
+def _bounded(text: str, limit: int = 300) -> str:
+    """``text`` cut to ``limit`` characters: reasons may quote names taken from the pickle."""
+    return text if len(text) <= limit else f"{text[:limit]}..."
+
+
+def _dismantle(roots: Iterable[object]) -> None:
+    """Empty every mutable container reachable from ``roots``, breaking reference cycles.
+
+    A refused graph may be cyclic (a list holding itself); emptied, it is freed by
+    reference counting as soon as the last outside reference goes, instead of waiting
+    for the cyclic garbage collector. Each container is visited once.
+    """
+    pending = list(roots)
+    seen: set[int] = set()
+    while pending:
+        item = pending.pop()
+        kind = type(item)
+        if kind not in _CONTAINER_TYPES or id(item) in seen:
+            continue
+        seen.add(id(item))
+        if kind is dict:
+            mapping = cast("dict[object, object]", item)
+            pending.extend(mapping.keys())
+            pending.extend(mapping.values())
+            mapping.clear()
+        else:
+            pending.extend(cast("Iterable[object]", item))
+            if kind is list or kind is set:
+                cast("list[object] | set[object]", item).clear()
 
 
 # How each opcode's argument is laid out, from the stdlib's own opcode table.
@@ -125,15 +195,30 @@ _WATCHED = frozenset(
     {
         "STOP", "MEMOIZE", "PUT", "BINPUT", "LONG_BINPUT", "INT", "LONG", "LONG1", "LONG4",
         "FLOAT", "BINFLOAT", "TUPLE", "TUPLE1", "TUPLE2", "TUPLE3", "FROZENSET",
-        "EXT1", "EXT2", "EXT4", "FRAME",
+        "EXT1", "EXT2", "EXT4", "FRAME", "MARK", "DUP",
     }
 )  # fmt: skip
+# Opcodes that change a value already on the stack instead of pushing one.
+_MODIFIERS = frozenset(
+    {"APPEND", "APPENDS", "SETITEM", "SETITEMS", "ADDITEMS", "BUILD", "READONLY_BUFFER", "MEMOIZE"}
+)
+# The pre-scan's name for an opcode that closes the innermost mark and is otherwise only
+# stepped over (LIST, DICT, APPENDS, SETITEMS, ...).
+_CLOSES_MARK = "closes mark"
 
 
-def _opcode_layouts() -> dict[int, tuple[int, int, bool, str | None]]:
-    layouts: dict[int, tuple[int, int, bool, str | None]] = {}
+def _pushes(op: pickletools.OpcodeInfo) -> bool:
+    """Whether ``op`` puts a new value on the stack: an object built, or one referenced again."""
+    after = op.stack_after
+    return bool(after) and after[-1] is not pickletools.markobject and op.name not in _MODIFIERS
+
+
+def _opcode_layouts() -> dict[int, tuple[int, int, bool, str | None, bool]]:
+    layouts: dict[int, tuple[int, int, bool, str | None, bool]] = {}
     for op in pickletools.opcodes:
         watched = op.name if op.name in _WATCHED else None
+        if watched is None and pickletools.markobject in op.stack_before:
+            watched = _CLOSES_MARK
         arg = op.arg
         if arg is None:
             layout = (_NO_ARG, 0, False)
@@ -145,23 +230,29 @@ def _opcode_layouts() -> dict[int, tuple[int, int, bool, str | None]]:
         else:
             width, signed = _COUNT_WIDTH[arg.n]
             layout = (_COUNTED_ARG, width, signed)
-        layouts[ord(op.code.encode("latin-1"))] = (*layout, watched)
+        layouts[ord(op.code.encode("latin-1"))] = (*layout, watched, _pushes(op))
     return layouts
 
 
 _LAYOUTS = _opcode_layouts()
 # Fast paths for the opcodes that make up nearly all of a real result pickle: ones that
 # are only stepped over and have no argument or a fixed one (total size by opcode byte),
-# and the short strings whose one-byte count follows the opcode.
+# split by whether they push a value, and the short strings (which all push one) whose
+# one-byte count follows the opcode.
 _PLAIN_STEP = {
     code: 1 + width
-    for code, (shape, width, _, watched) in _LAYOUTS.items()
-    if watched is None and shape in (_NO_ARG, _FIXED_ARG)
+    for code, (shape, width, _, watched, pushes) in _LAYOUTS.items()
+    if watched is None and shape in (_NO_ARG, _FIXED_ARG) and not pushes
+}
+_PUSHING_STEP = {
+    code: 1 + width
+    for code, (shape, width, _, watched, pushes) in _LAYOUTS.items()
+    if watched is None and shape in (_NO_ARG, _FIXED_ARG) and pushes
 }
 _SHORT_COUNTED = frozenset(
     code
-    for code, (shape, width, _, watched) in _LAYOUTS.items()
-    if watched is None and shape == _COUNTED_ARG and width == 1
+    for code, (shape, width, _, watched, pushes) in _LAYOUTS.items()
+    if watched is None and shape == _COUNTED_ARG and width == 1 and pushes
 )
 _MEMOIZE = pickle.MEMOIZE[0]
 # A crafted pickle can fill a dict or set with distinct numbers (or tuples of them) that
@@ -173,7 +264,7 @@ MAX_TUPLES = 4096
 _DECIMAL_DIGITS_LIMIT = MAX_INT_BITS * 30103 // 100000 + 2
 
 
-def _prescan(data: bytes) -> None:
+def _prescan(data: bytes, max_depth: int, max_objects: int) -> None:
     """Step over every opcode before the C unpickler sees the stream.
 
     The C unpickler trusts three things a hostile pickle controls: explicit memo indices
@@ -181,12 +272,15 @@ def _prescan(data: bytes) -> None:
     8-byte file), extension codes (answered from copyreg's process-wide cache without
     asking ``find_class``) and the hash values of numbers (see ``MAX_SAME_HASH``).  The
     scan also checks every counted argument against the bytes actually present, so a
-    forged length never reaches an allocation.
+    forged length never reaches an allocation, and bounds what the stream would build:
+    values pushed and memo entries (``max_objects``), marks open at once (``max_depth``).
     """
     size = len(data)
     pos = 0
     memo_entries = 0
     tuples = 0
+    objects = 0
+    marks = 0
     first_by_hash: dict[int, int | float] = {}
     collisions: dict[int, list[int | float]] = {}
     while pos < size:
@@ -195,20 +289,28 @@ def _prescan(data: bytes) -> None:
         if step is not None:
             pos += step
             continue
-        if code in _SHORT_COUNTED:
+        step = _PUSHING_STEP.get(code)
+        if step is None and code in _SHORT_COUNTED:
             if pos + 1 >= size:
                 break
-            pos += 2 + data[pos + 1]
+            step = 2 + data[pos + 1]
+        if step is not None:
+            pos += step
+            objects += 1
+            if objects > max_objects:
+                raise _too_many_objects(max_objects)
             continue
         if code == _MEMOIZE:
             memo_entries += 1
+            if memo_entries > max_objects:
+                raise _too_many_memo_entries(max_objects)
             pos += 1
             continue
         start = pos
         layout = _LAYOUTS.get(code)
         if layout is None:
             raise UnsafePickleError(f"not a valid pickle: unknown opcode {code:#04x} at byte {pos}")
-        shape, width, signed, watched = layout
+        shape, width, signed, watched, pushes = layout
         pos += 1
         arg_start = pos
         if shape == _FIXED_ARG:
@@ -229,10 +331,29 @@ def _prescan(data: bytes) -> None:
                 pos = newline + 1
         if pos > size:
             raise UnsafePickleError(f"not a valid pickle: truncated at byte {start}")
+        if pushes:
+            objects += 1
+            if objects > max_objects:
+                raise _too_many_objects(max_objects)
         if watched is None:
             continue
+        if watched == "MARK":
+            marks += 1
+            if marks > max_depth:
+                raise UnsafePickleError(
+                    f"refused pickle: more than {max_depth} marks open at once "
+                    f"(nested deeper than {max_depth} levels)"
+                )
+            continue
+        if watched == _CLOSES_MARK or watched == "TUPLE" or watched == "FROZENSET":
+            marks -= 1
+            if watched == _CLOSES_MARK:
+                continue
         if watched == "STOP":
             return
+        if watched == "DUP":
+            # Python's pickler never writes DUP; it is a way to build a cycle without the memo.
+            raise UnsafePickleError(f"refused pickle: DUP opcode at byte {start}")
         arg = data[arg_start:pos]
         if watched == "FRAME":
             if int.from_bytes(arg, "little") > size - pos:
@@ -246,6 +367,8 @@ def _prescan(data: bytes) -> None:
                     f"{memo_entries} entries stored so far"
                 )
             memo_entries += 1
+            if memo_entries > max_objects:
+                raise _too_many_memo_entries(max_objects)
             continue
         if watched.startswith("EXT"):
             code = int.from_bytes(arg, "little", signed=watched == "EXT4")
@@ -277,6 +400,17 @@ def _prescan(data: bytes) -> None:
     raise UnsafePickleError("not a valid pickle: truncated (no STOP opcode)")
 
 
+def _too_many_objects(max_objects: int) -> UnsafePickleError:
+    return UnsafePickleError(
+        f"refused pickle: it would build or reference more than {max_objects} values "
+        "(a memory bomb)"
+    )
+
+
+def _too_many_memo_entries(max_objects: int) -> UnsafePickleError:
+    return UnsafePickleError(f"refused pickle: more than {max_objects} memo entries")
+
+
 def _number(kind: str, arg: bytes, start: int) -> int | float:
     try:
         if kind in ("LONG1", "LONG4"):
@@ -306,21 +440,23 @@ def _decimal(text: bytes, start: int) -> int:
         raise UnsafePickleError(f"not a valid pickle: bad number at byte {start}") from exc
 
 
-def _check_shape(root: object, max_depth: int, max_items: int) -> None:
-    """Walk the loaded graph level by level; refuse foreign types and excessive size.
+def _shape_problem(root: object, max_depth: int, max_items: int) -> tuple[str | None, int]:
+    """(Why the loaded graph is refused (foreign type, too deep, too big) or None, items).
 
-    Items are counted along every path (a shared list counts each time it is reached),
-    which is what a JSON conversion would produce; a reference cycle therefore shows up
-    as unbounded nesting.
+    The graph is walked level by level. Items are counted along every path (a shared
+    list counts each time it is reached), which is what a JSON conversion would produce;
+    a reference cycle therefore shows up as unbounded nesting.
     """
-    _require_plain_type(root)
+    if not _plain_type(root):
+        return _foreign_type(root), 1
     items = 1
     depth = 1
     level = [root] if type(root) in _CONTAINER_TYPES else []
     while level:
         if depth > max_depth:
-            raise UnsafePickleError(
-                f"refused pickle: nested deeper than {max_depth} levels (or self-referencing)"
+            return (
+                f"refused pickle: nested deeper than {max_depth} levels (or self-referencing)",
+                items,
             )
         below: list[object] = []
         for container in level:
@@ -332,22 +468,26 @@ def _check_shape(root: object, max_depth: int, max_items: int) -> None:
                 members = cast("list[object]", container)
                 items += len(members)
             if items > max_items:
-                raise UnsafePickleError(f"refused pickle: more than {max_items} items")
+                return f"refused pickle: more than {max_items} items", items
             for member in members:
                 kind = type(member)
                 if kind in _CONTAINER_TYPES:
                     below.append(member)
                 elif kind not in _SCALAR_TYPES:
-                    _require_plain_type(member)
+                    return _foreign_type(member), items
         level = below
         depth += 1
+    return None, items
 
 
-def _require_plain_type(obj: object) -> None:
+def _plain_type(obj: object) -> bool:
     kind = type(obj)
-    if kind not in _SCALAR_TYPES and kind not in _CONTAINER_TYPES:
-        # Unreachable without a global; kept so that no future opcode can slip through.
-        raise UnsafePickleError(f"refused object of type {kind.__qualname__}")
+    return kind in _SCALAR_TYPES or kind in _CONTAINER_TYPES
+
+
+def _foreign_type(obj: object) -> str:
+    # Unreachable without a global; kept so that no future opcode can slip through.
+    return f"refused object of type {type(obj).__qualname__}"
 
 
 def to_json_value(obj: object, *, max_depth: int = DEFAULT_MAX_DEPTH) -> Any:

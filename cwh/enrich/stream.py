@@ -4,9 +4,10 @@ Contract: exactly one output line per input line, in order; a broken input line 
 dead-letter line, never an exit. The process ends only at end of input or on SIGTERM, and
 in both cases everything already read is answered first.
 
-Output is written once per chunk read from stdin, and always before the next read: no
-answer is ever held back while the filter waits for input, which is what per-line
-flushing guarantees, without one write system call per record when fluentd sends a burst.
+Output is written once per chunk read from stdin (sooner when a chunk's answers exceed a
+megabyte), and always before the next read: no answer is ever held back while the filter
+waits for input, which is what per-line flushing guarantees, without one write system call
+per record when fluentd sends a burst.
 """
 
 from __future__ import annotations
@@ -70,6 +71,10 @@ def run_stream(
     previous: Any = None
     if install_sigterm:
         previous = signal.signal(signal.SIGTERM, on_sigterm)
+
+    def write(data: bytes) -> None:
+        _write_all(out_fd, data)
+
     # Chunks of a line whose newline has not arrived yet; joined once it does, so a line longer
     # than a chunk costs no repeated copying.
     pending: list[bytes] = []
@@ -98,11 +103,10 @@ def run_stream(
                 pending.append(chunk)
                 chunk = b"".join(pending)
                 pending = []
-            answers, lines, rest = transform_lines(transform, chunk, newline)
+            lines, rest = transform_lines(transform, chunk, newline, write)
             if rest < len(chunk):
                 pending.append(chunk[rest:])
             result.lines += lines
-            _write_all(out_fd, answers)
         if state["stop"]:
             result.terminated = True
         if pending:

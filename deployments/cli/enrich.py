@@ -26,7 +26,13 @@ def register(subparsers: Any) -> None:
         description=(
             "Reads one fluentd record per line ({'log': <lc_wrapper log text>, ...}) and writes "
             "exactly one enriched document per line, in order. Records that cannot be parsed "
-            "become dead-letter documents. Runs until end of input or SIGTERM."
+            "become dead-letter documents. Runs until end of input or SIGTERM. "
+            "The index and passwd files are reloaded when they change; a new version is "
+            "used only when it parses completely and loses at most --reload-max-loss of the "
+            "loaded entries at once, else the loaded table stays and a warning says why. To "
+            "let one larger change through (the end of a term, say), create FILE.accept-loss "
+            "beside the file (e.g. touch /srv/cwh/passwd.accept-loss): the next new version "
+            "is accepted with a warning and the marker is removed."
         ),
     )
     parser.add_argument("--index", type=Path, required=True, help="textbook MEME index CSV")
@@ -65,6 +71,28 @@ def register(subparsers: Any) -> None:
         type=float,
         default=2.0,
         help="seconds between checks of the index and passwd files for changes",
+    )
+    parser.add_argument(
+        "--reload-max-loss",
+        type=float,
+        default=0.5,
+        metavar="SHARE",
+        help="largest share (0..1) of the loaded users or index cells a new version of the "
+        "passwd or index file may drop at once without an override marker; default 0.5",
+    )
+    parser.add_argument(
+        "--first-year",
+        type=int,
+        default=2000,
+        help="executions stamped before 1 January of this year (UTC) become dead letters "
+        "(TimeOutOfRange); default 2000",
+    )
+    parser.add_argument(
+        "--last-year",
+        type=int,
+        default=2100,
+        help="executions stamped after 31 December of this year (UTC) become dead letters; "
+        "default 2100",
     )
     parser.add_argument(
         "--log-file",
@@ -162,6 +190,9 @@ def run(args: argparse.Namespace) -> int:
                 zones=tuple(args.zones),
                 max_result_bytes=args.max_result_bytes,
                 reload_interval=args.reload_interval,
+                reload_max_loss=args.reload_max_loss,
+                first_year=args.first_year,
+                last_year=args.last_year,
             )
         )
     except ValueError as exc:

@@ -155,7 +155,8 @@ class FluentdSettings:
     log_file: str = DEFAULT_ENRICH_LOG
     """The delivery's own log (fluentd's log shows only its warnings)."""
     state_dir: str = DEFAULT_DELIVERY_STATE_DIR
-    """Running totals for health checks, and documents even the dead-letter index refused."""
+    """Running totals for health checks, the last accepted passwd and index, and documents
+    even the dead-letter index refused."""
 
     def delivery_argv(self) -> list[str]:
         """The command fluentd's out_exec runs, before the chunk path it appends."""
@@ -163,6 +164,8 @@ class FluentdSettings:
         args = [
             *self.enrich.argv(),
             *self.elasticsearch.argv(),
+            "--accepted-dir",
+            f"{state}/accepted",
             "--log-file",
             self.log_file,
             "--stats-file",

@@ -95,6 +95,12 @@ def register(subparsers: Any) -> None:
         "default 2100",
     )
     parser.add_argument(
+        "--accepted-dir",
+        type=Path,
+        help="keep the last accepted passwd and index here, so that each new process (fluentd "
+        "starts one per chunk) judges a changed file against them",
+    )
+    parser.add_argument(
         "--log-file",
         type=Path,
         help="also append the log here (fluentd keeps only what its own log shows)",
@@ -193,6 +199,7 @@ def run(args: argparse.Namespace) -> int:
                 reload_max_loss=args.reload_max_loss,
                 first_year=args.first_year,
                 last_year=args.last_year,
+                accepted_dir=args.accepted_dir,
             )
         )
     except ValueError as exc:

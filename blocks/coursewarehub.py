@@ -16,7 +16,7 @@ from prefect_docker import DockerHost  # type: ignore[import-untyped]
 from pydantic import ConfigDict, Field, field_validator
 
 from cwh.enrich import DEFAULT_JSONPATHS
-from cwh.setup import redact_url
+from cwh.setup import DEFAULT_DELIVERY_STATE_DIR, DEFAULT_ENRICH_LOG, redact_url
 
 _TAG_RE = re.compile(r"^[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*$")
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -90,6 +90,18 @@ class CoursewareHub(Block):
     fluentd_buffer_dir: str = Field(
         default="/var/lib/fluentd/buffer/cwh-lc-wrapper",
         description="File buffers (records survive restarts and Elasticsearch outages).",
+    )
+    enrich_log_file: str = Field(
+        default=DEFAULT_ENRICH_LOG,
+        title="Delivery log file",
+        description="Log of the `cwh enrich` delivery fluentd runs (fluentd keeps only its "
+        "warnings).",
+    )
+    enrich_state_dir: str = Field(
+        default=DEFAULT_DELIVERY_STATE_DIR,
+        title="Delivery state directory",
+        description="Running totals for health checks, and any document even the "
+        "dead-letter index refused.",
     )
     fluentd_port: int = Field(default=24224, ge=1, le=65535)
     fluentd_tag: str = Field(default="cwh.lc_wrapper")

@@ -36,3 +36,9 @@ def validate_index_prefix(prefix: str) -> str:
     if problems:
         raise ValueError(f"index prefix {prefix!r} is not usable: " + "; ".join(problems))
     return prefix
+
+
+PASSWORD_ENV = "CWH_ES_PASSWORD"
+"""Environment variable holding the Elasticsearch password of fluentd's delivery."""
+API_KEY_ENV = "CWH_ES_API_KEY"
+"""Environment variable holding the Elasticsearch API key of fluentd's delivery."""

@@ -1,7 +1,9 @@
 """Flow ``backfill-logs``: index the executions users' ``.log`` trees hold.
 
 Lists the log files, enriches and stores them (:mod:`tasks.backfill`: idempotent and
-resumable, progress shown as a progress artifact) and publishes a summary.
+resumable, progress shown as a progress artifact), publishes a summary and announces the
+result as the event ``cwh.backfill.completed``. Scheduled nightly over the last days' logs,
+it is the safety net behind the live path: what it adds is what fluentd did not deliver.
 """
 
 from __future__ import annotations
@@ -17,10 +19,11 @@ from tasks.backfill import (
     DEFAULT_BATCH_SIZE,
     BackfillConfig,
     BackfillCounts,
+    announce_backfill,
     store_files,
     summary_markdown,
 )
-from tasks.log_files import list_log_files
+from tasks.log_files import first_recent_day, list_log_files
 from tasks.store import StoreConfig
 
 
@@ -44,7 +47,10 @@ def backfill_logs(
     resume: bool = True,
     result_jsonpaths: list[str] | None = None,
     zones: list[str] | None = None,
+    recent_days: int | None = None,
 ) -> BackfillCounts:
+    """``recent_days`` limits the run to the dated log directories of the last days (the
+    nightly safety net behind the live path); None reads every log."""
     config = BackfillConfig(
         homes_dir=homes_dir,
         index=index,
@@ -59,11 +65,13 @@ def backfill_logs(
         checkpoint=checkpoint,
         resume=resume,
     )
-    files = list_log_files(homes_dir, config.users)
+    since_day = first_recent_day(recent_days)
+    files = list_log_files(homes_dir, config.users, since_day)
     result = store_files(config, cast(list[str], quote(files)))
     create_markdown_artifact(
         summary_markdown(result, config),
         key="backfill-summary",
         description=f"Backfill of {homes_dir}",
     )
+    announce_backfill(result, homes_dir, since_day)
     return result.to_dict()

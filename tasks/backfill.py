@@ -29,6 +29,7 @@ from uuid import UUID
 
 from prefect import task
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
+from prefect.events import emit_event
 
 from cwh.enrich import DEFAULT_JSONPATHS, Enricher, EnrichOptions, build_enricher
 from tasks.common import NOT_CACHED, run_logger
@@ -230,7 +231,8 @@ def summary_markdown(result: BackfillResult, config: BackfillConfig) -> str:
         "",
         f"- Homes: `{config.homes_dir}`; store: {result.store}",
         f"- Log files: {result.files} ({result.resumed_after} done by an earlier, interrupted run)",
-        f"- Newly indexed: **{counts.indexed}**; already present: {counts.already_present}",
+        f"- Newly indexed: **{counts.indexed}** (executions the live path had not stored); "
+        f"already present: {counts.already_present}",
         f"- Dead letters: {counts.dead_letters}",
         f"- Time: {result.seconds:.1f} s ({rate:,.0f} files/s)",
     ]
@@ -239,6 +241,45 @@ def summary_markdown(result: BackfillResult, config: BackfillConfig) -> str:
         for reason, count in sorted(counts.dead_letters_by_reason.items()):
             lines.append(f"| {reason} | {count} |")
     return "\n".join(lines) + "\n"
+
+
+BACKFILL_COMPLETED_EVENT = "cwh.backfill.completed"
+BACKFILL_RESOURCE_ID = "cwh.backfill"
+
+
+@task(name="announce-backfill", **NOT_CACHED)
+def announce_backfill(result: BackfillResult, homes_dir: str, since_day: str | None) -> None:
+    """Emit ``cwh.backfill.completed``: how many executions only the backfill stored.
+
+    When fluentd delivers live, everything a scheduled backfill finds is normally already
+    stored; what it had to add is the live path's measured gap, for automations and the
+    pipeline-health view to watch.
+    """
+    counts = result.summary
+    event = emit_event(
+        event=BACKFILL_COMPLETED_EVENT,
+        resource={
+            "prefect.resource.id": f"{BACKFILL_RESOURCE_ID}.{homes_dir}",
+            "prefect.resource.name": homes_dir,
+        },
+        payload={
+            "homes_dir": homes_dir,
+            "since_day": since_day,
+            "files": result.files,
+            "indexed": counts.indexed,
+            "already_present": counts.already_present,
+            "dead_letters": counts.dead_letters,
+            "store": result.store,
+        },
+    )
+    logger = run_logger("cwh.backfill")
+    if event is None:
+        logger.warning("events are disabled; %s not emitted", BACKFILL_COMPLETED_EVENT)
+    if counts.indexed:
+        logger.warning(
+            "the backfill stored %d execution(s) the live path had not delivered",
+            counts.indexed,
+        )
 
 
 @task(name="enrich-and-store", **NOT_CACHED)

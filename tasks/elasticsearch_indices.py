@@ -167,11 +167,3 @@ def cause_of(error: ApiError) -> dict[str, Any]:
     while isinstance(failure.get("caused_by"), dict):
         failure = failure["caused_by"]
     return failure
-
-
-def reason_of(result: dict[str, Any]) -> str:
-    """Why one bulk item failed."""
-    error = result.get("error")
-    if isinstance(error, dict):
-        return f"{error.get('type')}: {error.get('reason')}"
-    return str(error or f"status {result.get('status')}")

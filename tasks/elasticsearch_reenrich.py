@@ -13,12 +13,11 @@ from typing import Any
 
 from elasticsearch import helpers
 
-from cwh.enrich import MemeIndex
+from cwh.enrich import MemeIndex, reason_of
 from tasks.elasticsearch_indices import (
     BULK_CHUNK,
     ElasticsearchStoreError,
     ExecutionIndices,
-    reason_of,
 )
 
 

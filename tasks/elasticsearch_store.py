@@ -17,20 +17,25 @@ import fnmatch
 from collections.abc import Sequence
 from typing import Any, cast
 
-import orjson
 from elasticsearch import Elasticsearch, helpers
 from elasticsearch.serializer import OrjsonSerializer
 
 from cwh.defaults import DEADLETTER_INFIX
-from cwh.enrich import DOC_ID, TARGET_INDEX
+from cwh.enrich import (
+    ItemOutcome,
+    classify,
+    item_result,
+    reason_of,
+    rejection_dead_letter,
+    split_document,
+)
 from cwh.setup import index_templates
 from tasks.elasticsearch_counts import ProgressCounts
-from tasks.elasticsearch_indices import BULK_CHUNK, ElasticsearchStoreError, reason_of
+from tasks.elasticsearch_indices import BULK_CHUNK, ElasticsearchStoreError
 from tasks.elasticsearch_reenrich import Reenrichment
 from tasks.store import Document, Store, WriteSummary, is_dead_letter
 
 BULK_BYTES = 50 * 1024 * 1024
-REJECTED = "IndexRejected"
 URL_CLIENT_OPTIONS: dict[str, Any] = {
     "request_timeout": 120,
     "max_retries": 3,
@@ -38,7 +43,7 @@ URL_CLIENT_OPTIONS: dict[str, Any] = {
 }
 """A plain URL (a local node, no credentials) gets patient timeouts and client retries."""
 
-__all__ = ["REJECTED", "ElasticsearchStore", "ElasticsearchStoreError", "connect"]
+__all__ = ["ElasticsearchStore", "ElasticsearchStoreError", "connect"]
 
 
 def connect(url: str | None = None, block_name: str | None = None) -> tuple[Elasticsearch, str]:
@@ -98,13 +103,10 @@ class ElasticsearchStore(ProgressCounts, Reenrichment, Store):
         sources: dict[str, dict[str, Any]] = {}
         actions = []
         for document in documents:
-            source = dict(document)
-            doc_id = source.pop(DOC_ID, None)
-            index = source.pop(TARGET_INDEX, None)
-            if not isinstance(doc_id, str) or not isinstance(index, str):
-                raise ElasticsearchStoreError(
-                    "a document without doc_id/target_index cannot be stored idempotently"
-                )
+            try:
+                doc_id, index, source = split_document(document)
+            except ValueError as exc:
+                raise ElasticsearchStoreError(str(exc)) from None
             if is_dead_letter(source):
                 summary.count_dead_letter(str(source["error_type"]))
             sources[doc_id] = source
@@ -113,7 +115,7 @@ class ElasticsearchStore(ProgressCounts, Reenrichment, Store):
             )
         rejected: list[Document] = []
         failures: list[str] = []
-        for ok, item in helpers.streaming_bulk(
+        for _ok, item in helpers.streaming_bulk(
             self.client,
             actions,
             chunk_size=BULK_CHUNK,
@@ -123,17 +125,19 @@ class ElasticsearchStore(ProgressCounts, Reenrichment, Store):
             max_retries=5,
             initial_backoff=1,
         ):
-            result = item["create"]
+            result = item_result(item)
             source = sources[result["_id"]]
-            status = int(result.get("status", 0))
             if is_dead_letter(source):
                 continue
-            if ok:
+            outcome = classify(result)
+            if outcome is ItemOutcome.STORED:
                 summary.indexed += 1
-            elif status == 409:
+            elif outcome is ItemOutcome.ALREADY_STORED:
                 summary.already_present += 1
-            elif 400 <= status < 500 and status != 429:
-                rejected.append(self._rejection(result, source))
+            elif outcome is ItemOutcome.REJECTED:
+                rejected.append(
+                    rejection_dead_letter(result, source, result["_id"], self.index_prefix)
+                )
             else:
                 failures.append(f"{result.get('_index')}: {reason_of(result)}")
         if rejected:
@@ -144,17 +148,6 @@ class ElasticsearchStore(ProgressCounts, Reenrichment, Store):
                 "the batch can be written again safely"
             )
         return summary
-
-    def _rejection(self, result: dict[str, Any], source: Document) -> Document:
-        day = str(result.get("_index", "")).removeprefix(f"{self.index_prefix}-")
-        return {
-            "raw": orjson.dumps(source, default=str).decode(),
-            "error_type": REJECTED,
-            "error_message": f"{result.get('_index')}: {reason_of(result)}",
-            "@timestamp": source.get("@timestamp"),
-            DOC_ID: result["_id"],
-            TARGET_INDEX: f"{self.index_prefix}-{DEADLETTER_INFIX}-{day}",
-        }
 
     def count(self) -> int:
         response = self.client.count(

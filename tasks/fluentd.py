@@ -25,7 +25,6 @@ from prefect import task
 from blocks.coursewarehub import CoursewareHub
 from blocks.elasticsearch import ElasticsearchConnection
 from cwh.atomic_write import write_bytes_atomic
-from cwh.defaults import DEADLETTER_INFIX
 from cwh.setup import (
     ElasticsearchOutput,
     EnrichCommand,
@@ -143,9 +142,10 @@ def fluentd_settings(
             verify_certs=es.verify_certs,
             ca_file=es.ca_certs,
             request_timeout_s=max(1, round(es.request_timeout)),
-            fallback_index=f"{es.index_prefix}-{DEADLETTER_INFIX}-unrouted",
         ),
         buffer_dir=hub.fluentd_buffer_dir,
+        log_file=hub.enrich_log_file,
+        state_dir=hub.enrich_state_dir,
     )
 
 

@@ -18,7 +18,7 @@ import os
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -41,12 +41,17 @@ class CheckpointError(ValueError):
     """A checkpoint file that exists but cannot be used; it is never silently discarded."""
 
 
-def find_log_files(homes: Path, users: Sequence[str] | None = None) -> list[str]:
+def find_log_files(
+    homes: Path, users: Sequence[str] | None = None, since_day: str | None = None
+) -> list[str]:
     """Every lc_wrapper log under ``homes``, as sorted POSIX paths relative to it.
 
-    ``users`` limits the walk to those home directories. Relative paths keep checkpoints
-    valid when the homes root is mounted elsewhere.
+    ``users`` limits the walk to those home directories; ``since_day`` (``YYYYMMDD``) to the
+    dated directories of that day and later, without reading the older ones. Relative paths
+    keep checkpoints valid when the homes root is mounted elsewhere.
     """
+    if since_day is not None and not _DAY.fullmatch(since_day):
+        raise ValueError(f"since_day {since_day!r} must be YYYYMMDD")
     root = Path(homes)
     if not root.is_dir():
         raise FileNotFoundError(f"homes directory {root} does not exist")
@@ -57,7 +62,7 @@ def find_log_files(homes: Path, users: Sequence[str] | None = None) -> list[str]
         if "/" in name or name in ("", ".", "..") or not home.is_dir() or home.is_symlink():
             _log.warning("no home directory %s; user skipped", home)
             continue
-        found.extend(_logs_in(root, home))
+        found.extend(_logs_in(root, home, since_day or ""))
     found.sort()
     return found
 
@@ -69,14 +74,14 @@ def _subdirectories(root: Path) -> Iterator[str]:
                 yield entry.name
 
 
-def _logs_in(root: Path, home: Path) -> Iterator[str]:
+def _logs_in(root: Path, home: Path, since_day: str) -> Iterator[str]:
     def on_error(error: OSError) -> None:
         _log.warning("cannot read %s: %s", error.filename, error.strerror)
 
     for directory, subdirs, files in os.walk(home, onerror=on_error):
         here = Path(directory)
         if here.name == LOG_DIR:
-            subdirs[:] = [d for d in subdirs if _DAY.fullmatch(d)]
+            subdirs[:] = [d for d in subdirs if _DAY.fullmatch(d) and d >= since_day]
             continue
         if here.parent.name == LOG_DIR and _DAY.fullmatch(here.name):
             subdirs[:] = []
@@ -210,9 +215,26 @@ def fingerprint(*parts: object) -> str:
     return hashlib.sha256(orjson.dumps([str(p) for p in parts])).hexdigest()[:32]
 
 
+def first_recent_day(recent_days: int | None, now: datetime | None = None) -> str | None:
+    """``YYYYMMDD`` of the oldest dated directory within ``recent_days`` (None: all).
+
+    lc_wrapper names directories by the kernel's local date, so one more day is included:
+    no zone is more than a day away from UTC.
+    """
+    if recent_days is None:
+        return None
+    if recent_days < 0:
+        raise ValueError(f"recent_days must be 0 or more, got {recent_days}")
+    day = (now or datetime.now(UTC)) - timedelta(days=recent_days + 1)
+    return day.strftime("%Y%m%d")
+
+
 @task(name="find-log-files", **retrying(retries=2, delay=5))
-def list_log_files(homes_dir: str, users: tuple[str, ...] | None) -> list[str]:
+def list_log_files(
+    homes_dir: str, users: tuple[str, ...] | None, since_day: str | None = None
+) -> list[str]:
     """:func:`find_log_files` as a task: retried, as NFS-mounted homes can stall briefly."""
-    files = find_log_files(Path(homes_dir), users)
-    run_logger("cwh.backfill").info("%d log file(s) under %s", len(files), homes_dir)
+    files = find_log_files(Path(homes_dir), users, since_day)
+    since = f" in directories from {since_day} on" if since_day else ""
+    run_logger("cwh.backfill").info("%d log file(s) under %s%s", len(files), homes_dir, since)
     return files

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,7 @@ import pytest
 from cwh.enrich import DOC_ID, TARGET_INDEX
 from tasks.backfill import BackfillConfig, run_backfill
 from tasks.embedded_store import EmbeddedStore
-from tasks.log_files import CheckpointError, find_log_files
+from tasks.log_files import CheckpointError, find_log_files, first_recent_day
 from tasks.store import StoreConfig, WriteSummary
 from tests.enrich_support import ROOT
 from tests.test_backfill_stores import two_user_course
@@ -53,6 +54,21 @@ def test_scan_finds_each_log_once_and_skips_hidden_and_linked_directories(
     assert find_log_files(homes, ["kanox5e6f7a"]) == [f for f in files if f.startswith("kano")]
     with pytest.raises(FileNotFoundError, match="does not exist"):
         find_log_files(tmp_path / "nowhere")
+    assert find_log_files(homes, since_day="20261123") == [
+        f for f in files if f.split("/.log/")[1][:8] >= "20261123"
+    ]
+    assert find_log_files(homes, since_day="20300101") == []
+    with pytest.raises(ValueError, match="YYYYMMDD"):
+        find_log_files(homes, since_day="2026-11-23")
+
+
+def test_recent_days_include_one_more_day_for_time_zones() -> None:
+    now = datetime(2026, 12, 6, 17, 30, tzinfo=UTC)
+    assert first_recent_day(2, now) == "20261203"
+    assert first_recent_day(0, now) == "20261205"
+    assert first_recent_day(None, now) is None
+    with pytest.raises(ValueError, match="0 or more"):
+        first_recent_day(-1, now)
 
 
 def test_an_interrupted_backfill_resumes_after_the_last_committed_batch(

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from elasticsearch import Elasticsearch, helpers
 
-from cwh.enrich import DOC_ID, TARGET_INDEX
+from cwh.enrich import DOC_ID, REJECTED, TARGET_INDEX
 from cwh.progress import ProgressCell
-from tasks.elasticsearch_store import REJECTED, ElasticsearchStore
+from tasks.elasticsearch_store import ElasticsearchStore
 
 
 def _execution(prefix: str, number: int, **changes: object) -> dict[str, object]:

@@ -1,4 +1,4 @@
-"""``cwh enrich`` end to end on real lc_wrapper logs, as fluentd's exec_filter drives it."""
+"""``cwh enrich`` as a filter, end to end on real lc_wrapper logs."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""fluentd's lc_wrapper.conf: golden files, structure, the exact exec_filter command run as
+"""fluentd's lc_wrapper.conf: golden files, structure, the exact delivery command run as
 fluentd runs it, and the transactional install (secret file, dry run, reload, restore)."""
 
 from __future__ import annotations
@@ -78,7 +78,6 @@ def _api_key_settings() -> FluentdSettings:
             auth=EsAuth.API_KEY,
             ca_file="/etc/ssl/cwh/ca.pem",
             request_timeout_s=60,
-            fallback_index="course2026-deadletter-unrouted",
         ),
         buffer_dir="/srv/hub2/buffer/",
     )
@@ -150,43 +149,47 @@ def test_rendered_config_matches_golden_file(name: str, settings: Any) -> None:
     )
 
 
-def test_structure_uses_stock_plugins_and_loses_nothing() -> None:
-    source, enrich, output = parse_fluentd(render_lc_wrapper_conf(_basic_auth_settings()))
+def test_structure_uses_core_plugins_and_commits_only_delivered_chunks() -> None:
+    source, delivery = parse_fluentd(render_lc_wrapper_conf(_basic_auth_settings()))
     assert (source["name"], source["params"]["@type"]) == ("source", "forward")
     assert source["params"]["bind"] == "172.30.2.100"
     assert source["params"]["port"] == "24224"
-    assert (enrich["arg"], enrich["params"]["@type"]) == ("cwh.lc_wrapper", "exec_filter")
-    assert _child(enrich, "format")["params"]["@type"] == "json"
-    assert _child(enrich, "parse")["params"]["@type"] == "json"
-    assert enrich["params"]["tag"] == output["arg"] == "cwh.lc_wrapper.enriched"
-    params = output["params"]
-    assert params["@type"] == "elasticsearch"
-    assert params["hosts"] == "https://es.example.org:443"
-    assert (params["id_key"], params["target_index_key"]) == ("doc_id", "target_index")
-    assert params["remove_keys"] == "doc_id,target_index"
-    assert params["password"] == f"\"#{{ENV['{PASSWORD_ENV}']}}\""
-    for section in (enrich, output):
-        buffer = _child(section, "buffer")["params"]
-        assert buffer["@type"] == "file"
-        assert buffer["retry_forever"] == "true"
-        assert buffer["path"].startswith("/var/lib/fluentd/buffer/cwh-lc-wrapper/")
-    assert _child(enrich, "buffer")["params"]["path"] != _child(output, "buffer")["params"]["path"]
+    assert (delivery["arg"], delivery["params"]["@type"]) == ("cwh.lc_wrapper", "exec")
+    assert _child(delivery, "format")["params"]["@type"] == "json"
+    command = shlex.split(delivery["params"]["command"])
+    assert command[-1] == "--chunk", "fluentd appends the chunk path after --chunk"
+    assert command[command.index("--elasticsearch") + 1] == "https://es.example.org:443"
+    assert command[command.index("--es-auth") + 1] == "basic"
+    assert command[command.index("--es-username") + 1] == "fluentd"
+    assert "password" not in delivery["params"]["command"].lower()
+    buffer = _child(delivery, "buffer")["params"]
+    assert buffer["@type"] == "file"
+    assert buffer["retry_forever"] == "true"
+    assert buffer["overflow_action"] == "block"
+    assert buffer["path"] == "/var/lib/fluentd/buffer/cwh-lc-wrapper/delivery"
+    timeout = int(delivery["params"]["command_timeout"].removesuffix("s"))
+    assert int(buffer["delayed_commit_timeout"].removesuffix("s")) > timeout
+    assert float(buffer["flush_thread_interval"]) < 1
 
 
 def test_api_key_config_reads_the_key_from_the_environment() -> None:
     text = render_lc_wrapper_conf(_api_key_settings())
-    output = parse_fluentd(text)[2]["params"]
-    assert output["api_key"] == f"\"#{{ENV['{API_KEY_ENV}']}}\""
-    assert "password" not in output and "user" not in output
-    assert output["hosts"] == "http://10.0.0.21:9200/es,http://[fd00::22]:9201"
-    assert output["ca_file"] == "/etc/ssl/cwh/ca.pem"
+    command = shlex.split(parse_fluentd(text)[1]["params"]["command"])
+    assert command[command.index("--es-auth") + 1] == "api_key"
+    assert "--es-username" not in command
+    urls = [command[i + 1] for i, arg in enumerate(command) if arg == "--elasticsearch"]
+    assert urls == ["http://10.0.0.21:9200/es", "http://[fd00::22]:9201"]
+    assert command[command.index("--es-ca-file") + 1] == "/etc/ssl/cwh/ca.pem"
+    assert command[command.index("--stats-file") + 1].endswith("/delivery-stats.json")
     assert "None" not in text
+    assert API_KEY_ENV not in text and PASSWORD_ENV not in text
 
 
 def test_command_round_trips_quotes_and_spaces() -> None:
     settings = _api_key_settings()
-    enrich = parse_fluentd(render_lc_wrapper_conf(settings))[1]
-    assert shlex.split(enrich["params"]["command"]) == settings.enrich.argv()
+    delivery = parse_fluentd(render_lc_wrapper_conf(settings))[1]
+    assert shlex.split(delivery["params"]["command"]) == settings.delivery_argv()
+    assert settings.delivery_argv()[: len(settings.enrich.argv())] == settings.enrich.argv()
 
 
 @pytest.mark.parametrize(
@@ -210,6 +213,9 @@ def test_urls_always_get_an_explicit_port(url: str, expected: str) -> None:
         ({"tag": "cwh.**"}, "fluentd tag"),
         ({"port": 70000}, "outside 1-65535"),
         ({"buffer_dir": "buffer"}, "absolute path"),
+        ({"buffer_dir": "/var/lib/fluentd buffer"}, "unquoted"),
+        ({"buffer_dir": "/var/lib/$(reboot)"}, "unquoted"),
+        ({"log_file": "enrich.log"}, "absolute path"),
     ],
 )
 def test_unsafe_settings_are_refused(change: dict[str, Any], message: str) -> None:
@@ -225,13 +231,15 @@ def test_urls_with_credentials_and_multiline_values_are_refused() -> None:
         quote("a\nb")
 
 
-# ---------------------------------------------------------------- exec_filter, for real
+# ---------------------------------------------------------------- the delivery, for real
 
 
-def test_exec_filter_command_enriches_fixture_records(
-    lcwrapper_sample: Path, tmp_path: Path
+def test_delivery_command_stores_fixture_records_as_fluentd_runs_it(
+    lcwrapper_sample: Path, tmp_path: Path, es_url: str, es_client: Any, es_index_prefix: str
 ) -> None:
-    """Run the command line exactly as written in the config, fed as fluentd feeds it."""
+    """Run the command line exactly as written in the config, with a chunk as fluentd
+    writes it appended, against the real Elasticsearch node: every record is stored, and
+    running the same chunk again (fluentd's retry after a crash) adds nothing."""
     index = build_index(lcwrapper_sample / "textbook", tmp_path / "meme.csv")
     settings = FluentdSettings(
         bind_address="10.0.0.5",
@@ -242,32 +250,41 @@ def test_exec_filter_command_enriches_fixture_records(
             index=str(index),
             passwd=str(lcwrapper_sample / "passwd"),
             homes_dir=str(lcwrapper_sample / "users"),
+            index_prefix=es_index_prefix,
             result_jsonpaths=('$.content.data["text/plain"]', "$.content.ename"),
         ),
-        elasticsearch=ElasticsearchOutput(urls=("http://127.0.0.1:9200",)),
+        elasticsearch=ElasticsearchOutput(urls=(es_url,)),
         buffer_dir=str(tmp_path / "buffer"),
+        log_file=str(tmp_path / "log" / "enrich.log"),
+        state_dir=str(tmp_path / "state"),
     )
-    enrich = parse_fluentd(render_lc_wrapper_conf(settings))[1]
+    delivery = parse_fluentd(render_lc_wrapper_conf(settings))[1]
     records = [item["record"] for item in load_forward_records(lcwrapper_sample)]
-    stdin = "".join(
-        json.dumps(r, ensure_ascii=False, separators=(",", ":")) + "\n" for r in records
+    chunk = tmp_path / "buffer.q5f0c.log"
+    chunk.write_text(
+        "".join(json.dumps(r, ensure_ascii=False, separators=(",", ":")) + "\n" for r in records),
+        encoding="utf-8",
     )
-    done = subprocess.run(
-        ["/bin/sh", "-c", enrich["params"]["command"]],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        timeout=300,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    documents = [json.loads(line) for line in done.stdout.splitlines()]
+    for _ in range(2):
+        done = subprocess.run(
+            ["/bin/sh", "-c", f"{delivery['params']['command']} {chunk}"],
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+            timeout=300,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+    es_client.indices.refresh(index=f"{es_index_prefix}-*")
+    hits = es_client.search(index=f"{es_index_prefix}-*", size=100)["hits"]["hits"]
     expected = expected_documents(lcwrapper_sample)
-    assert len(documents) == len(expected) == len(records)
-    for document, wanted in zip(documents, expected, strict=True):
-        assert_matches_expected(document, wanted)
-        assert document["doc_id"] and document["target_index"].startswith("lcwrapper-")
+    assert len(hits) == len(expected) == len(records)
+    stored = {hit["_source"]["path"]: hit["_source"] for hit in hits}
+    for wanted in expected:
+        assert_matches_expected(stored[wanted["path"]], wanted)
+    stats = json.loads((tmp_path / "state" / "delivery-stats.json").read_text())
+    assert (stats["chunks"], stats["stored"], stats["already_stored"]) == (2, 14, 14)
+    assert "chunk buffer.q5f0c.log: 14 records" in (tmp_path / "log" / "enrich.log").read_text()
 
 
 # ---------------------------------------------------------------- install transaction

@@ -7,6 +7,8 @@ report's table (one row per student, one column per question), summary and link.
 from __future__ import annotations
 
 import json
+import shutil
+import time
 from pathlib import Path
 from typing import Any
 
@@ -87,3 +89,48 @@ def test_flows_publish_their_results_as_artifacts(
     changed = reenrich(index=str(course.index), database=database)
     assert changed["changed"] == 14  # python-basic executions with a qno, renumbered
     assert "Documents updated: **14**" in _artifact("reenrich-summary").data
+
+
+def _backfill_events(homes: Path, timeout: float = 20.0) -> list[Any]:
+    """``cwh.backfill.completed`` events for ``homes`` (the server stores events in batches)."""
+    from prefect.client.orchestration import get_client
+    from prefect.events.filters import EventFilter, EventNameFilter, EventResourceFilter
+
+    wanted = EventFilter(
+        event=EventNameFilter(name=["cwh.backfill.completed"]),
+        resource=EventResourceFilter(id=[f"cwh.backfill.{homes}"]),
+    )
+    deadline = time.monotonic() + timeout
+    while True:
+        with get_client(sync_client=True) as client:
+            events = client.read_events(wanted, limit=50).events
+        if events or time.monotonic() > deadline:
+            return events
+        time.sleep(0.5)
+
+
+def test_nightly_backfill_reads_the_recent_days_and_announces_the_live_gap(
+    prefect_api: str, lcwrapper_sample: Path, tmp_path: Path
+) -> None:
+    """What the nightly run adds is what the live path missed: here, one execution of
+    today that never arrived live, beside older logs it does not read again."""
+    course = two_user_course(lcwrapper_sample, tmp_path, numbering="name")
+    database = str(tmp_path / "store.sqlite3")
+    today = time.strftime("%Y%m%d", time.gmtime())
+    old = next(course.homes.glob("student09x0c0ffee/*/.log/2026112*/*.log"))
+    recent = old.parent.parent / today / old.name
+    recent.parent.mkdir()
+    shutil.copy(old, recent)
+    counts = backfill_logs(
+        homes_dir=str(course.homes),
+        index=str(course.index),
+        passwd=str(course.passwd),
+        database=database,
+        recent_days=2,
+        resume=False,
+    )
+    assert (counts["files"], counts["indexed"]) == (1, 1)
+    [event] = _backfill_events(course.homes)
+    assert (event.payload["indexed"], event.payload["files"]) == (1, 1)
+    assert event.payload["since_day"] <= today
+    assert "executions the live path had not stored" in _artifact("backfill-summary").data

@@ -7,6 +7,7 @@ import os
 import uuid
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -261,7 +262,7 @@ def index_rows(count: int) -> str:
     return HEADER.replace("\r\n", "\n") + "".join(rows)
 
 
-def tables(tmp_path: Path, **options: float) -> tuple[Path, Path, Enricher]:
+def tables(tmp_path: Path, **options: Any) -> tuple[Path, Path, Enricher]:
     tmp_path.mkdir(exist_ok=True)
     passwd, index = tmp_path / "passwd", tmp_path / "meme.csv"
     passwd.write_text(passwd_text(1000, 1100), encoding="utf-8")
@@ -393,3 +394,31 @@ def test_an_unneeded_or_stuck_override_is_not_left_to_cover_later_changes(
     replace_atomically(index, index_rows(10))
     assert len(enricher.meme_index()) == 100
     assert any("it is not honoured" in warning for warning in warnings_of(caplog))
+
+
+def test_a_new_process_judges_a_changed_file_against_the_last_accepted_one(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """fluentd starts one delivery per chunk: a passwd cut short between two deliveries must
+    not become the table of the next one just because that one has no earlier table."""
+    caplog.set_level(logging.INFO, logger="cwh.enrich")
+    accepted = tmp_path / "accepted"
+    passwd, index, _ = tables(tmp_path, accepted_dir=accepted)
+    assert (accepted / "passwd.accepted").read_text() == passwd.read_text()
+    assert (accepted / "meme-index.csv.accepted").stat().st_mode & 0o777 == 0o600
+    replace_atomically(passwd, passwd_text(1000, 1010))
+    replace_atomically(index, index_rows(100)[:-40])
+    options = EnrichOptions(
+        index=index, passwd=passwd, homes_dir=None, reload_interval=0, accepted_dir=accepted
+    )
+    later = build_enricher(options)
+    assert len(later.passwd()) == 100 and len(later.meme_index()) == 100
+    warnings = warnings_of(caplog)
+    assert any("loses 90 of the 100 loaded entries" in w for w in warnings)
+    assert any("not terminated by a newline" in w for w in warnings)
+    replace_atomically(passwd, passwd_text(1000, 1120))
+    assert len(build_enricher(options).passwd()) == 120
+    assert (accepted / "passwd.accepted").read_text() == passwd_text(1000, 1120)
+    (accepted / "passwd.accepted").write_text("garbage", encoding="utf-8")
+    assert len(build_enricher(options).passwd()) == 120
+    assert any("ignoring the accepted copy" in w for w in warnings_of(caplog))

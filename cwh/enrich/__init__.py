@@ -10,6 +10,18 @@ from cwh.enrich.compiled import use_current_build
 
 use_current_build(__path__)
 
+from cwh.enrich.bulk import (
+    REJECTED,
+    BulkTally,
+    ItemOutcome,
+    classify,
+    create_action,
+    item_result,
+    reason_of,
+    rejection_dead_letter,
+    split_document,
+    tally,
+)
 from cwh.enrich.compiled import (
     BUILD_DIR,
     HOT_MODULES,
@@ -23,6 +35,7 @@ from cwh.enrich.compiled import (
     source_digest,
     use_current_build,
 )
+from cwh.enrich.delivery_stats import DeliveryStats, add_delivery_stats, read_delivery_stats
 from cwh.enrich.enricher import DOC_ID, TARGET_INDEX, Enricher
 from cwh.enrich.logrecord import (
     DEFAULT_ZONES,
@@ -59,13 +72,17 @@ __all__ = [
     "MAX_SAME_HASH",
     "MAX_TUPLES",
     "NATIVE_MODULES",
+    "REJECTED",
     "RESERVED_FIELDS",
     "TARGET_INDEX",
+    "BulkTally",
     "CellEntry",
     "CompileError",
+    "DeliveryStats",
     "DirectoryOwners",
     "EnrichOptions",
     "Enricher",
+    "ItemOutcome",
     "LineTransformer",
     "LogDirectories",
     "LogParseError",
@@ -80,22 +97,31 @@ __all__ = [
     "ResultReader",
     "UnsafePickleError",
     "ZoneSpecError",
+    "add_delivery_stats",
     "build_enricher",
     "build_state",
     "cell_meme_uuid",
     "check_owner",
+    "classify",
     "compile_hot_path",
+    "create_action",
     "file_owner",
     "hot_path_state",
+    "item_result",
     "local_name",
     "log_summary",
     "parse_log",
     "parse_offset",
     "parse_zone_mapping",
+    "read_delivery_stats",
+    "reason_of",
+    "rejection_dead_letter",
     "run_stream",
     "safe_loads",
     "source_digest",
+    "split_document",
     "split_timestamp",
+    "tally",
     "to_json_value",
     "use_current_build",
 ]

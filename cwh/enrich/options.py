@@ -43,6 +43,13 @@ class EnrichOptions:
     # (UTC) become dead letters.
     first_year: int = DEFAULT_FIRST_YEAR
     last_year: int = DEFAULT_LAST_YEAR
+    # Where the last accepted passwd and index are kept, so that short-lived processes (one
+    # per fluentd chunk) judge a new version against them; None: judged per process only.
+    accepted_dir: Path | None = None
+
+
+def _accepted(options: EnrichOptions, name: str) -> Path | None:
+    return None if options.accepted_dir is None else options.accepted_dir / f"{name}.accepted"
 
 
 def build_enricher(options: EnrichOptions) -> Enricher:
@@ -66,6 +73,7 @@ def build_enricher(options: EnrichOptions) -> Enricher:
         logger=_log,
         entries=PasswdTable.uids,
         max_loss=options.reload_max_loss,
+        accepted_copy=_accepted(options, "passwd"),
     )
     index = ReloadingFile(
         options.index,
@@ -75,6 +83,7 @@ def build_enricher(options: EnrichOptions) -> Enricher:
         logger=_log,
         entries=MemeIndex.cell_uuids,
         max_loss=options.reload_max_loss,
+        accepted_copy=_accepted(options, "meme-index.csv"),
     )
     results = None
     if options.homes_dir is not None:

@@ -1,8 +1,8 @@
 """A lookup table backed by a file that is reloaded when the file changes.
 
-The enrichment engine runs for weeks inside fluentd's ``exec_filter`` while the
-operator edits the passwd file and the textbook indexer rewrites the MEME index.
-The table it uses must follow those files without ever getting worse:
+The enrichment engine runs while the operator edits the passwd file and the textbook
+indexer rewrites the MEME index (for weeks as a filter, or one process after another as
+fluentd's delivery). The table it uses must follow those files without ever getting worse:
 
 * a missing, oversized, unreadable, non-UTF-8, half-written or unparseable file
   keeps the table that was loaded before, so one bad write never erases the lookups
@@ -17,7 +17,11 @@ The table it uses must follow those files without ever getting worse:
 * a file that changes while it is being read (an in-place rewrite) is not trusted
   and is read again at the next check;
 * until a first successful load, ``get`` returns the ``empty`` value, so the file
-  need not exist when the process starts.
+  need not exist when the process starts;
+* with ``accepted_copy``, every accepted version is also kept in that file, and a new
+  process starts from it: fluentd runs one short delivery process per buffer chunk, and
+  each must apply the rules above against the last accepted table, not take whatever the
+  file holds at its start.
 
 ``get`` is on the per-record hot path: between checks it costs one monotonic clock
 read and a comparison; a check costs one ``stat`` and reads the file only when its
@@ -33,6 +37,8 @@ import time
 from collections.abc import Callable, Collection, Hashable
 from pathlib import Path
 from typing import Generic, TypeVar
+
+from cwh.atomic_write import write_bytes_atomic
 
 __all__ = ["DEFAULT_MAX_BYTES", "OVERRIDE_SUFFIX", "ReloadingFile"]
 
@@ -68,6 +74,7 @@ class ReloadingFile(Generic[T]):
         max_bytes: int = DEFAULT_MAX_BYTES,
         entries: Callable[[T], Collection[Hashable]] | None = None,
         max_loss: float = 1.0,
+        accepted_copy: Path | None = None,
     ) -> None:
         if check_interval < 0:
             raise ValueError("check_interval must not be negative")
@@ -79,6 +86,7 @@ class ReloadingFile(Generic[T]):
         self.override = self.path.with_name(self.path.name + OVERRIDE_SUFFIX)
         self._entries = entries
         self._max_loss = max_loss
+        self._accepted_copy = accepted_copy
         # The version held back for losing too many entries, until it changes or the
         # override marker appears.
         self._held: _Signature | None = None
@@ -142,6 +150,8 @@ class ReloadingFile(Generic[T]):
         except _RetryLater as retry:
             # Not marking the version as seen makes the next check read it again.
             return self._fail(str(retry))
+        if not self._loaded and self._accepted_copy is not None:
+            self._resume_from_copy(data)
         try:
             text = data.decode("utf-8")
         except UnicodeDecodeError as undecodable:
@@ -174,7 +184,47 @@ class ReloadingFile(Generic[T]):
         self._loaded = True
         self._last_error = None
         self._report_loaded(value)
+        self._keep_copy(data)
         return True
+
+    def _resume_from_copy(self, current: bytes) -> None:
+        """Start from the last accepted version, unless the file still holds exactly it
+        (then the file is parsed once, as the new version)."""
+        assert self._accepted_copy is not None
+        try:
+            with open(self._accepted_copy, "rb") as stream:
+                kept = stream.read(self._max_bytes + 1)
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            self._logger.warning(
+                "cannot read the accepted copy %s: %s", self._accepted_copy, exc.strerror or exc
+            )
+            return
+        if kept == current or len(kept) > self._max_bytes:
+            return
+        try:
+            self._value = self._loader(kept.decode("utf-8"))
+        except Exception as failure:
+            self._logger.warning(
+                "ignoring the accepted copy %s: %s: %s",
+                self._accepted_copy,
+                type(failure).__name__,
+                failure,
+            )
+            return
+        self._loaded = True
+
+    def _keep_copy(self, data: bytes) -> None:
+        if self._accepted_copy is None:
+            return
+        try:
+            self._accepted_copy.parent.mkdir(parents=True, exist_ok=True)
+            write_bytes_atomic(self._accepted_copy, data, mode=0o600, durable=False)
+        except OSError as exc:
+            self._logger.warning(
+                "cannot keep the accepted copy %s: %s", self._accepted_copy, exc.strerror or exc
+            )
 
     def _loss(self, value: T) -> str | None:
         """Why ``value`` loses too many of the loaded entries at once, or None."""

@@ -1,4 +1,4 @@
-"""The line protocol of fluentd's ``exec_filter``: JSON lines in, JSON lines out.
+"""The line protocol of ``cwh enrich`` as a filter: JSON lines in, JSON lines out.
 
 Contract: exactly one output line per input line, in order; a broken input line becomes a
 dead-letter line, never an exit. The process ends only at end of input or on SIGTERM, and
@@ -7,7 +7,7 @@ in both cases everything already read is answered first.
 Output is written once per chunk read from stdin (sooner when a chunk's answers exceed a
 megabyte), and always before the next read: no answer is ever held back while the filter
 waits for input, which is what per-line flushing guarantees, without one write system call
-per record when fluentd sends a burst.
+per record when a burst arrives.
 """
 
 from __future__ import annotations

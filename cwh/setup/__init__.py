@@ -3,6 +3,7 @@ objects, fluentd's configuration, JupyterHub's lc_wrapper and idle-server cullin
 the markdown report of a setup run, and how a connection URL is shown without its secrets.
 """
 
+from cwh.defaults import API_KEY_ENV, PASSWORD_ENV
 from cwh.setup.culling import (
     CullingApplied,
     CullingConfigError,
@@ -22,8 +23,8 @@ from cwh.setup.es_templates import (
     template_differences,
 )
 from cwh.setup.fluentd_config import (
-    API_KEY_ENV,
-    PASSWORD_ENV,
+    DEFAULT_DELIVERY_STATE_DIR,
+    DEFAULT_ENRICH_LOG,
     ElasticsearchOutput,
     EnrichCommand,
     EsAuth,
@@ -65,6 +66,8 @@ from cwh.setup.urls import REDACTED, redact_url
 __all__ = [
     "API_KEY_ENV",
     "DEADLETTER_PRIORITY",
+    "DEFAULT_DELIVERY_STATE_DIR",
+    "DEFAULT_ENRICH_LOG",
     "DEFINITION_PATH",
     "EXECUTIONS_PRIORITY",
     "MINIMUM_KIBANA",

@@ -1,21 +1,25 @@
 """Render fluentd's ``lc_wrapper.conf`` and the files that keep its secret out of it.
 
-The config uses stock plugins only (no custom gems, no Ruby code built from strings):
+The config uses fluentd's core plugins only (no plugin gems, no Ruby code built from strings):
 
 * ``in_forward`` bound to the manager's private address (never all interfaces);
-* ``exec_filter`` piping JSON lines through ``cwh enrich`` (this environment's Python, absolute
-  path), which adds ``doc_id`` and ``target_index`` to every document;
-* fluent-plugin-elasticsearch with ``id_key``/``target_index_key`` (a retried chunk overwrites
-  the same documents) behind a **file** buffer that retries forever, so neither an
-  Elasticsearch outage nor a fluentd restart loses records.
+* ``out_exec`` behind a **file** buffer: for each buffer chunk fluentd runs
+  ``cwh enrich ... --chunk <chunk file>`` (this environment's Python, absolute path), which
+  enriches every record and stores it in Elasticsearch with bulk ``create`` and the
+  document's deterministic id. fluentd commits a chunk only when that command exits 0, and
+  retries it forever otherwise, so neither an Elasticsearch outage nor a ``kill -9`` of
+  fluentd at any moment loses a record, and a replayed chunk adds nothing (409: already
+  stored). Chunks are cut every fraction of a second, which keeps an execution searchable
+  within about a second of the run while a class burst still travels in a few requests.
 
-The Elasticsearch password (or API key) never appears in the config: fluentd reads it from its
-environment (``"#{ENV['CWH_ES_PASSWORD']}"``), filled by systemd from an environment file
-with mode 0600 through a unit drop-in.
+The Elasticsearch password (or API key) never appears in the config: the delivery reads it
+from its environment (``CWH_ES_PASSWORD`` / ``CWH_ES_API_KEY``), which it inherits from
+fluentd, filled by systemd from an environment file with mode 0600 through a unit drop-in.
 
 Quoting follows fluentd's v1 config parser: values are written as single-quoted strings,
 where only ``\\'`` and ``\\\\`` are escapes and no Ruby code is evaluated, so paths and
-JSONPath expressions cannot inject anything.
+JSONPath expressions cannot inject anything. fluentd appends the chunk's path to the command
+unquoted, so the buffer directory may hold only plain path characters.
 """
 
 from __future__ import annotations
@@ -28,11 +32,9 @@ from dataclasses import dataclass
 from enum import Enum
 from urllib.parse import urlsplit, urlunsplit
 
-from cwh.defaults import DEFAULT_INDEX_PREFIX
+from cwh.defaults import API_KEY_ENV, DEFAULT_INDEX_PREFIX, PASSWORD_ENV
 from cwh.setup.urls import redact_url
 
-PASSWORD_ENV = "CWH_ES_PASSWORD"
-API_KEY_ENV = "CWH_ES_API_KEY"
 HEADER = (
     "# Managed by the setup-logging flow of cwh-flows; the next run replaces manual edits.\n"
     "# The Elasticsearch secret is read from the environment (see the systemd drop-in),\n"
@@ -40,6 +42,7 @@ HEADER = (
 )
 _TAG_RE = re.compile(r"^[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*$")
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+_PLAIN_PATH_RE = re.compile(r"^[A-Za-z0-9._/-]+$")
 
 
 class FluentdConfigError(ValueError):
@@ -54,7 +57,7 @@ class EsAuth(Enum):
 
 @dataclass(frozen=True)
 class EnrichCommand:
-    """The ``cwh enrich`` invocation fluentd's exec_filter keeps running."""
+    """The enrichment part of the command fluentd runs: engine, tables and options."""
 
     python: str
     index: str
@@ -98,10 +101,6 @@ class EnrichCommand:
                 raise FluentdConfigError(f"enrich argument {arg!r} contains a line break or NUL")
         return args
 
-    def shell_command(self) -> str:
-        """The command line as fluentd runs it (a shell parses the string)."""
-        return shlex.join(self.argv())
-
 
 @dataclass(frozen=True)
 class ElasticsearchOutput:
@@ -113,7 +112,35 @@ class ElasticsearchOutput:
     verify_certs: bool = True
     ca_file: str | None = None
     request_timeout_s: int = 30
-    fallback_index: str = "lcwrapper-deadletter-unrouted"
+
+    def argv(self) -> list[str]:
+        """The delivery's Elasticsearch options (the secret stays in the environment)."""
+        args: list[str] = []
+        for url in self.urls:
+            args += ["--elasticsearch", normalise_es_url(url)]
+        if self.auth is not EsAuth.NONE:
+            args += ["--es-auth", self.auth.value]
+        if self.auth is EsAuth.BASIC and self.username:
+            args += ["--es-username", self.username]
+        if self.ca_file is not None:
+            args += ["--es-ca-file", self.ca_file]
+        if not self.verify_certs:
+            args.append("--es-no-verify")
+        args += ["--es-timeout", str(self.request_timeout_s)]
+        return args
+
+
+DEFAULT_ENRICH_LOG = "/var/log/cwh-flows/enrich.log"
+DEFAULT_DELIVERY_STATE_DIR = "/var/lib/cwh-flows/enrich"
+STATS_FILE_NAME = "delivery-stats.json"
+UNDELIVERABLE_FILE_NAME = "undeliverable.jsonl"
+
+# Chunks are cut and picked up every FLUSH_TICK seconds: the largest share of the time from a
+# run to a searchable document (one tick on average, two at most), and the interval between
+# two delivery processes, each of which costs about a tenth of a CPU second to start: at two
+# a second, a class burst keeps a fraction of one core busy however many students run cells.
+FLUSH_TICK = "0.5"
+FLUSH_BURST_TICK = "0.05"
 
 
 @dataclass(frozen=True)
@@ -125,6 +152,37 @@ class FluentdSettings:
     elasticsearch: ElasticsearchOutput
     buffer_dir: str
     buffer_total_limit: str = "8g"
+    log_file: str = DEFAULT_ENRICH_LOG
+    """The delivery's own log (fluentd's log shows only its warnings)."""
+    state_dir: str = DEFAULT_DELIVERY_STATE_DIR
+    """Running totals for health checks, the last accepted passwd and index, and documents
+    even the dead-letter index refused."""
+
+    def delivery_argv(self) -> list[str]:
+        """The command fluentd's out_exec runs, before the chunk path it appends."""
+        state = self.state_dir.rstrip("/")
+        args = [
+            *self.enrich.argv(),
+            *self.elasticsearch.argv(),
+            "--accepted-dir",
+            f"{state}/accepted",
+            "--log-file",
+            self.log_file,
+            "--stats-file",
+            f"{state}/{STATS_FILE_NAME}",
+            "--undeliverable",
+            f"{state}/{UNDELIVERABLE_FILE_NAME}",
+            "--chunk",
+        ]
+        for arg in args:
+            if "\n" in arg or "\r" in arg or "\0" in arg:
+                raise FluentdConfigError(f"delivery argument {arg!r} contains a line break or NUL")
+        return args
+
+    def command_timeout_s(self) -> int:
+        """How long one delivery may take before fluentd kills it and retries the chunk:
+        a few bulk requests to each node, each bounded by the request timeout."""
+        return 60 + 4 * self.elasticsearch.request_timeout_s * max(1, len(self.elasticsearch.urls))
 
 
 def normalise_es_url(url: str) -> str:
@@ -197,6 +255,13 @@ def _validate(settings: FluentdSettings) -> None:
             f"fluentd tag {settings.tag!r} must be dot-separated words of [A-Za-z0-9_-]"
         )
     _require_absolute("buffer dir", settings.buffer_dir)
+    if not _PLAIN_PATH_RE.match(settings.buffer_dir):
+        raise FluentdConfigError(
+            f"buffer dir {settings.buffer_dir!r} may hold only letters, digits and ._-/ "
+            "(fluentd appends chunk paths to the delivery command unquoted)"
+        )
+    _require_absolute("log file", settings.log_file)
+    _require_absolute("state dir", settings.state_dir)
     output = settings.elasticsearch
     if not output.urls:
         raise FluentdConfigError("at least one Elasticsearch URL is needed")
@@ -206,16 +271,12 @@ def _validate(settings: FluentdSettings) -> None:
         _require_absolute("CA file", output.ca_file)
 
 
-def enriched_tag(tag: str) -> str:
-    return f"{tag}.enriched"
-
-
 def render_lc_wrapper_conf(settings: FluentdSettings) -> str:
     """The complete ``lc_wrapper.conf``; deterministic, so an unchanged setup rewrites nothing."""
     _validate(settings)
-    output = settings.elasticsearch
-    hosts = ",".join(normalise_es_url(url) for url in output.urls)
     buffer_dir = settings.buffer_dir.rstrip("/")
+    command = shlex.join(settings.delivery_argv())
+    timeout = settings.command_timeout_s()
     lines = [
         HEADER.rstrip("\n"),
         "",
@@ -227,74 +288,32 @@ def render_lc_wrapper_conf(settings: FluentdSettings) -> str:
         f"  port {settings.port}",
         "</source>",
         "",
-        "# Enrichment: one JSON line in, exactly one JSON line out (document or dead letter).",
+        "# Delivery: fluentd runs the command once per buffer chunk, with the chunk's path",
+        "# appended; it enriches every record and stores it in Elasticsearch (bulk create,",
+        "# deterministic ids). The chunk leaves this file buffer only when the command exits 0.",
         f"<match {settings.tag}>",
-        "  @type exec_filter",
-        "  @id cwh_lc_wrapper_enrich",
-        f"  command {quote(settings.enrich.shell_command())}",
-        f"  tag {enriched_tag(settings.tag)}",
-        "  num_children 1",
-        "  child_respawn inf",
+        "  @type exec",
+        "  @id cwh_lc_wrapper_delivery",
+        f"  command {quote(command)}",
+        f"  command_timeout {timeout}s",
         "  <format>",
         "    @type json",
         "  </format>",
-        "  <parse>",
-        "    @type json",
-        "  </parse>",
         "  <buffer>",
         "    @type file",
-        f"    path {quote(buffer_dir + '/enrich')}",
+        f"    path {quote(buffer_dir + '/delivery')}",
         "    flush_mode interval",
-        "    flush_interval 1s",
-        "    retry_forever true",
-        "    retry_max_interval 30s",
-        "    overflow_action block",
-        "  </buffer>",
-        "</match>",
-        "",
-        "# Elasticsearch: deterministic ids, per-document index, file buffer retried forever.",
-        f"<match {enriched_tag(settings.tag)}>",
-        "  @type elasticsearch",
-        "  @id cwh_lc_wrapper_elasticsearch",
-        f"  hosts {quote(hosts)}",
-    ]
-    if output.auth is EsAuth.BASIC:
-        assert output.username is not None
-        lines += [
-            f"  user {quote(output.username)}",
-            f"  password \"#{{ENV['{PASSWORD_ENV}']}}\"",
-        ]
-    elif output.auth is EsAuth.API_KEY:
-        lines.append(f"  api_key \"#{{ENV['{API_KEY_ENV}']}}\"")
-    lines.append(f"  ssl_verify {'true' if output.verify_certs else 'false'}")
-    if output.ca_file is not None:
-        lines.append(f"  ca_file {quote(output.ca_file)}")
-    lines += [
-        "  id_key doc_id",
-        "  target_index_key target_index",
-        "  remove_keys doc_id,target_index",
-        f"  index_name {quote(output.fallback_index)}",
-        "  write_operation index",
-        "  suppress_type_name true",
-        "  include_timestamp false",
-        "  verify_es_version_at_startup false",
-        "  default_elasticsearch_version 8",
-        "  reconnect_on_error true",
-        "  reload_connections false",
-        "  reload_on_failure false",
-        f"  request_timeout {output.request_timeout_s}s",
-        "  <buffer>",
-        "    @type file",
-        f"    path {quote(buffer_dir + '/elasticsearch')}",
-        "    flush_mode interval",
-        "    flush_interval 5s",
-        "    flush_thread_count 2",
+        "    flush_interval 0s",
+        f"    flush_thread_interval {FLUSH_TICK}",
+        f"    flush_thread_burst_interval {FLUSH_BURST_TICK}",
         "    chunk_limit_size 8m",
         f"    total_limit_size {settings.buffer_total_limit}",
         "    retry_type exponential_backoff",
+        "    retry_wait 1s",
+        "    retry_max_interval 30s",
         "    retry_forever true",
-        "    retry_max_interval 60s",
         "    overflow_action block",
+        f"    delayed_commit_timeout {timeout + 30}s",
         "  </buffer>",
         "</match>",
         "",

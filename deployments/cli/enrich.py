@@ -1,4 +1,9 @@
-"""``cwh enrich``: the long-running filter fluentd's ``exec_filter`` pipes records through.
+"""``cwh enrich``: enrich lc_wrapper records, as fluentd's delivery or as a line filter.
+
+With ``--chunk FILE`` (how the fluentd configuration of ``cwh setup`` runs it, once per buffer
+chunk) it enriches the chunk's records and stores them in Elasticsearch, exiting 0 only when
+every record is stored (:mod:`deployments.live.delivery`). Without it, it is a filter: JSON
+lines on stdin, exactly one JSON line per input line on stdout.
 
 Only stdlib is imported at module level; the engine is imported when the command runs.
 """
@@ -89,7 +94,74 @@ def register(subparsers: Any) -> None:
         help="executions stamped after 31 December of this year (UTC) become dead letters; "
         "default 2100",
     )
+    parser.add_argument(
+        "--accepted-dir",
+        type=Path,
+        help="keep the last accepted passwd and index here, so that each new process (fluentd "
+        "starts one per chunk) judges a changed file against them",
+    )
+    parser.add_argument(
+        "--log-file",
+        type=Path,
+        help="also append the log here (fluentd keeps only what its own log shows)",
+    )
+    delivery = parser.add_argument_group(
+        "delivery to Elasticsearch (fluentd's out_exec runs this once per buffer chunk)"
+    )
+    delivery.add_argument(
+        "--chunk",
+        type=Path,
+        metavar="FILE",
+        help="enrich the JSON lines of this fluentd buffer chunk and store them; exit 0 only "
+        "when every record is stored (75: Elasticsearch unavailable, fluentd retries)",
+    )
+    delivery.add_argument(
+        "--elasticsearch",
+        action="append",
+        dest="es_urls",
+        default=[],
+        metavar="URL",
+        help="Elasticsearch node URL (repeatable; tried in order)",
+    )
+    delivery.add_argument("--es-auth", choices=("none", "basic", "api_key"), default="none")
+    delivery.add_argument(
+        "--es-username", help="user for basic authentication (password: $CWH_ES_PASSWORD)"
+    )
+    delivery.add_argument("--es-ca-file", help="CA certificate file for https nodes")
+    delivery.add_argument(
+        "--es-no-verify", action="store_true", help="do not verify the node's certificate"
+    )
+    delivery.add_argument("--es-timeout", type=float, default=30.0, help="seconds per request")
+    delivery.add_argument(
+        "--stats-file",
+        type=Path,
+        help="JSON file of running totals, added to after every chunk (for health checks)",
+    )
+    delivery.add_argument(
+        "--undeliverable",
+        type=Path,
+        help="JSON-lines file for documents even the dead-letter index refuses",
+    )
     parser.set_defaults(handler=run)
+
+
+def _configure_logging(log_file: Path | None, *, quiet_stderr: bool) -> None:
+    formatter = logging.Formatter("%(asctime)s %(name)s[%(process)d] %(levelname)s %(message)s")
+    handlers: list[logging.Handler] = []
+    console = logging.StreamHandler(sys.stderr)
+    console.setLevel(logging.WARNING if quiet_stderr else logging.INFO)
+    handlers.append(console)
+    if log_file is not None:
+        try:
+            log_file.parent.mkdir(parents=True, exist_ok=True)
+            handlers.append(logging.FileHandler(log_file, encoding="utf-8"))
+        except OSError as exc:
+            print(f"cwh enrich: cannot write log file {log_file}: {exc}", file=sys.stderr)
+    root = logging.getLogger()
+    root.setLevel(logging.INFO)
+    for handler in handlers:
+        handler.setFormatter(formatter)
+        root.addHandler(handler)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -104,12 +176,14 @@ def run(args: argparse.Namespace) -> int:
         run_stream,
     )
 
-    logging.basicConfig(
-        stream=sys.stderr,
-        level=logging.INFO,
-        format="%(asctime)s %(name)s %(levelname)s %(message)s",
-    )
-    logging.getLogger("cwh.enrich").info("hot path: %s", hot_path_state().describe())
+    chunk_mode = args.chunk is not None
+    _configure_logging(args.log_file, quiet_stderr=chunk_mode and args.log_file is not None)
+    log = logging.getLogger("cwh.enrich")
+    if not chunk_mode:
+        log.info("hot path: %s", hot_path_state().describe())
+    elif not args.es_urls:
+        log.error("--chunk needs at least one --elasticsearch URL")
+        return 78
     try:
         enricher = build_enricher(
             EnrichOptions(
@@ -125,11 +199,16 @@ def run(args: argparse.Namespace) -> int:
                 reload_max_loss=args.reload_max_loss,
                 first_year=args.first_year,
                 last_year=args.last_year,
+                accepted_dir=args.accepted_dir,
             )
         )
     except ValueError as exc:
-        print(f"cwh enrich: {exc}", file=sys.stderr)
-        return 2
+        log.error("cwh enrich: %s", exc)
+        return 78 if chunk_mode else 2
+    if chunk_mode:
+        from deployments.live.chunk_command import deliver_chunk
+
+        return deliver_chunk(args, enricher)
     started = time.monotonic()
     result = run_stream(LineTransformer(enricher))
     log_summary(enricher, result, started)

@@ -16,12 +16,12 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
 import textwrap
 import time
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from elasticsearch import Elasticsearch
@@ -30,10 +30,9 @@ from cwh.enrich import DOC_ID, TARGET_INDEX
 from cwh.setup import index_templates
 from tasks.elasticsearch_store import ElasticsearchStore
 from tasks.embedded_store import EmbeddedStore
+from tests.hostile.measured import CWH, Measured, measure
 from tests.test_textbook_builders import code, meme, write_notebook
 
-ROOT = Path(__file__).resolve().parents[2]
-CWH = (sys.executable, "-m", "deployments.cli.main")
 CPU_LIMIT_S = 10.0
 WALL_LIMIT_S = float(os.environ.get("CWH_HOSTILE_WALL_LIMIT_S", str(CPU_LIMIT_S)))
 """Wall time per command. A machine whose cores are busy with other jobs stretches the
@@ -46,19 +45,8 @@ COURSE = "c1"
 
 
 @dataclass(frozen=True)
-class Outcome:
-    """How one command ended and what it cost."""
-
-    status: int
-    stdout: str
-    stderr: str
-    seconds: float
-    peak_rss_mb: float
-    cpu_seconds: float
-
-    @property
-    def output(self) -> str:
-        return self.stdout + self.stderr
+class Outcome(Measured):
+    """How one command ended and what it cost, with this file's checks."""
 
     def check(self, status: int, message: str | None = None) -> None:
         """The status, the message, no traceback, within time and memory."""
@@ -75,85 +63,8 @@ class Outcome:
         assert SECRET not in self.output and KEY not in self.output, described
 
 
-LAUNCHER = textwrap.dedent(
-    """
-    import os, sys
-    pid = os.fork()
-    if pid == 0:
-        os.execvp(sys.argv[2], sys.argv[2:])
-    _, status, usage = os.wait4(pid, 0)
-    with open(sys.argv[1], "w") as report:
-        cpu = usage.ru_utime + usage.ru_stime
-        report.write(f"{os.waitstatus_to_exitcode(status)} {usage.ru_maxrss} {cpu}")
-    """
-)
-"""Runs the command as its own child and reports its exit status, peak RSS (kB) and CPU
-seconds.
-
-A process forked from pytest would count pytest's own memory as its peak: Linux keeps the
-high-water mark of the image replaced by ``exec``. Forked from this small launcher, the
-command's peak is its own."""
-
-
-def run_measured(
-    argv: Sequence[str],
-    *,
-    env: Mapping[str, str] | None = None,
-    reader: str = "all",
-    timeout: float = 120.0,
-) -> Outcome:
-    """Run ``argv`` in a fresh process; its status, output, wall time and peak RSS.
-
-    ``reader`` is what reads standard output: ``all`` of it, the ``first-line`` then
-    nothing more (``| head -1``), or ``none`` at all (``| true``: gone before any output).
-    """
-    with tempfile.TemporaryDirectory() as scratch:
-        measured = Path(scratch) / "measured"
-        out_path, err_path = Path(scratch) / "stdout", Path(scratch) / "stderr"
-        with out_path.open("wb") as out, err_path.open("wb") as err:
-            read_end, write_end = os.pipe() if reader != "all" else (-1, -1)
-            started = time.monotonic()
-            process = subprocess.Popen(
-                [sys.executable, "-c", LAUNCHER, str(measured), *argv],
-                cwd=ROOT,
-                env=dict(env if env is not None else os.environ),
-                stdin=subprocess.DEVNULL,
-                stdout=out if reader == "all" else write_end,
-                stderr=err,
-                start_new_session=True,
-            )
-        head = b""
-        if reader != "all":
-            os.close(write_end)
-            if reader == "first-line":
-                while b"\n" not in head:
-                    chunk = os.read(read_end, 65536)
-                    if not chunk:
-                        break
-                    head += chunk
-            os.close(read_end)
-        _wait(process, started + timeout)
-        seconds = time.monotonic() - started
-        status, peak_kb, cpu = measured.read_text(encoding="ascii").split()
-        stdout = out_path.read_bytes() if reader == "all" else head.partition(b"\n")[0]
-        return Outcome(
-            int(status),
-            stdout.decode("utf-8", "replace"),
-            err_path.read_bytes().decode("utf-8", "replace"),
-            seconds,
-            int(peak_kb) / 1024,
-            float(cpu),
-        )
-
-
-def _wait(process: subprocess.Popen[bytes], deadline: float) -> None:
-    """Wait for the launcher; past ``deadline``, kill its process group and fail."""
-    try:
-        process.wait(timeout=max(0.0, deadline - time.monotonic()))
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
-        pytest.fail(f"{process.args[3:]} still running after its time limit")
+def run_measured(argv: Sequence[str], **options: Any) -> Outcome:
+    return Outcome(**asdict(measure(argv, **options)))
 
 
 def _meme_index(path: Path) -> Path:

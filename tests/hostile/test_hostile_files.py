@@ -15,13 +15,12 @@ import io
 import json
 import os
 import signal
-import subprocess
 import sys
 import tempfile
 import textwrap
 import time
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -38,9 +37,8 @@ from tests.hostile.make_corpus import (
     make_corpus,
     make_timetables,
 )
+from tests.hostile.measured import CWH, Measured, MeasuredProcess, measure
 
-ROOT = Path(__file__).resolve().parents[2]
-CWH = (sys.executable, "-m", "deployments.cli.main")
 WALL_LIMIT_S = 10.0
 RSS_LIMIT_MB = 300.0
 TRACES = ("Traceback", "RecursionError", "MemoryError", "Exception ignored")
@@ -50,18 +48,8 @@ WATCH_OPTIONS = ("--poll", "--poll-interval", "0.1", "--quiet-seconds", "30", "-
 
 
 @dataclass(frozen=True)
-class Outcome:
-    """How one process ended and what it cost."""
-
-    status: int
-    stdout: str
-    stderr: str
-    seconds: float
-    peak_rss_mb: float
-
-    @property
-    def output(self) -> str:
-        return self.stdout + self.stderr
+class Outcome(Measured):
+    """How one process ended and what it cost, with this file's checks."""
 
     def check(self, status: int, *messages: str) -> None:
         """Exit status, messages, and the promises every run keeps."""
@@ -92,42 +80,8 @@ def _first_line_of(path: str) -> str | None:
     return line or None
 
 
-def run_measured(
-    argv: Sequence[str], *, env: Mapping[str, str] | None = None, timeout: float = 60.0
-) -> Outcome:
-    """Run ``argv`` in a fresh process (its own session, killed whole on timeout)."""
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        started = time.monotonic()
-        process = subprocess.Popen(
-            list(argv),
-            cwd=ROOT,
-            env=dict(env if env is not None else os.environ),
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=err,
-            start_new_session=True,
-        )
-        status, usage = _wait(process, started + timeout)
-        seconds = time.monotonic() - started
-        out.seek(0)
-        err.seek(0)
-        stdout = out.read(4 << 20).decode("utf-8", "replace")
-        stderr = err.read(4 << 20).decode("utf-8", "replace")
-    return Outcome(status, stdout, stderr, seconds, usage.ru_maxrss / 1024)
-
-
-def _wait(process: subprocess.Popen[bytes], deadline: float) -> tuple[int, Any]:
-    while True:
-        pid, wait_status, usage = os.wait4(process.pid, os.WNOHANG)
-        if pid == process.pid:
-            process.returncode = os.waitstatus_to_exitcode(wait_status)
-            return process.returncode, usage
-        if time.monotonic() > deadline:
-            os.killpg(process.pid, signal.SIGKILL)
-            os.wait4(process.pid, 0)
-            process.returncode = -signal.SIGKILL
-            pytest.fail(f"{process.args!r} still running after its time limit")
-        time.sleep(0.01)
+def run_measured(argv: Sequence[str], **options: Any) -> Outcome:
+    return Outcome(**asdict(measure(argv, **options)))
 
 
 @pytest.fixture(scope="module")
@@ -162,7 +116,12 @@ def test_each_hostile_notebook_is_reported_and_the_good_ones_indexed(
     """One hostile notebook beside the good ones (selected with --include from the corpus),
     through ``cwh textbook index``: scan, validation report and index."""
     reason = TEXTBOOK_CASES[case]
-    selection = ("--textbook-dir", str(corpus.textbook), "--include", "course/good-*.ipynb")
+    selection: tuple[str, ...] = (
+        "--textbook-dir",
+        str(corpus.textbook),
+        "--include",
+        "course/good-*.ipynb",
+    )
     selection += ("--include", case)
     index = tmp_path / "meme.csv"
     built = run_measured([*CWH, "textbook", "index", *selection, "--output", str(index)])
@@ -197,14 +156,11 @@ def test_watch_prints_hostile_names_escaped(corpus: Corpus, tmp_path: Path) -> N
     log = tmp_path / "watch.log"
     environment = {**os.environ, "PREFECT_API_URL": "http://127.0.0.1:9/api"}
     with log.open("wb") as sink:
-        process = subprocess.Popen(
+        watch = MeasuredProcess(
             [*CWH, "textbook", "watch", "--textbook-dir", str(textbook), *WATCH_OPTIONS],
-            cwd=ROOT,
             env=environment,
-            stdin=subprocess.DEVNULL,
-            stdout=sink,
-            stderr=sink,
-            start_new_session=True,
+            stdout=sink.fileno(),
+            stderr=sink.fileno(),
         )
         try:
             _wait_for(log, "watching")
@@ -214,10 +170,10 @@ def test_watch_prints_hostile_names_escaped(corpus: Corpus, tmp_path: Path) -> N
                     break
         finally:
             stopping = time.monotonic()
-            os.killpg(process.pid, signal.SIGTERM)
-            status, usage = _wait(process, time.monotonic() + 30)
+            watch.signal(signal.SIGTERM)
+            status, peak_mb, cpu = watch.finish(30)
     text = log.read_text(encoding="utf-8", errors="replace")
-    outcome = Outcome(status, text, "", time.monotonic() - stopping, usage.ru_maxrss / 1024)
+    outcome = Outcome(status, text, "", time.monotonic() - stopping, peak_mb, cpu)
     assert printable(CONTROL_NAME) in text
     outcome.check(0, "stopped watching")
 
@@ -340,9 +296,7 @@ def test_index_textbook_flow_over_the_whole_corpus(
         env=prefect_subprocess_env,
     )
     result = json.loads(outcome.stdout.strip().splitlines()[-1])
-    flow_run = Outcome(
-        outcome.status, outcome.stdout, outcome.stderr, result["seconds"], outcome.peak_rss_mb
-    )
+    flow_run = replace(outcome, seconds=result["seconds"])
     flow_run.check(0, "Completed")
     assert (result["state"], result["rows"]) == ("Completed", 4)
     assert set(result["problems"]) == set(TEXTBOOK_CASES)
@@ -388,4 +342,4 @@ def test_reconcile_workers_flow_refuses_every_hostile_timetable(
             assert message in run["message"], run
         assert run["seconds"] < WALL_LIMIT_S, run
     slowest = max(run["seconds"] for run in runs)
-    Outcome(outcome.status, outcome.stdout, outcome.stderr, slowest, outcome.peak_rss_mb).check(0)
+    replace(outcome, seconds=slowest).check(0)

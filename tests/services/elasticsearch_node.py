@@ -156,11 +156,13 @@ class ElasticsearchNode:
         return f"http://127.0.0.1:{self.http_port}"
 
     def start(self) -> None:
+        """Start the node; after :meth:`stop` it starts again on the same data and port."""
         user = _ensure_service_user()
         config = self.workdir / "config"
-        shutil.copytree(self.home / "config", config)
+        if not config.exists():
+            shutil.copytree(self.home / "config", config)
         for sub in ("data", "logs", "tmp"):
-            (self.workdir / sub).mkdir()
+            (self.workdir / sub).mkdir(exist_ok=True)
         if user is not None:
             for path in [self.workdir, *self.workdir.rglob("*")]:
                 os.chown(path, user.pw_uid, user.pw_gid)
@@ -195,7 +197,7 @@ class ElasticsearchNode:
         ]
         if user is not None:
             command = ["runuser", "-u", SERVICE_USER, "--", *command]
-        log = self.log_path.open("wb")
+        log = self.log_path.open("ab")
         self.process = subprocess.Popen(
             command,
             stdout=log,

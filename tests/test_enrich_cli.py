@@ -251,3 +251,47 @@ def test_hostile_receive_times_never_end_the_filter(
             # An impossible receive time is ignored: the dead letter is stamped now.
             assert doc["@timestamp"][:2] == "20"
             assert doc["target_index"].startswith("lcwrapper-deadletter-20")
+
+
+def test_a_line_without_end_is_answered_once_and_never_held_whole(
+    lcwrapper_sample: Path, fixture_index: Path, tmp_path: Path
+) -> None:
+    """A sender that never ends its line (here 80 MiB, over the 64 MiB limit) gets one
+    LineTooLong dead letter; memory stays bounded and the next line is enriched."""
+    good = json.dumps(forward_records(lcwrapper_sample)[0]["record"]).encode() + b"\n"
+    source = tmp_path / "input.jsonl"
+    with source.open("wb") as out:
+        out.write(b'{"log": "')
+        block = b"x" * (1 << 20)
+        for _ in range(80):
+            out.write(block)
+        out.write(b'"}\n')
+        out.write(good)
+        out.write(b"y" * (3 << 20))  # an unterminated last line, under the limit
+    command = enrich_command(fixture_index, lcwrapper_sample / "passwd", lcwrapper_sample / "users")
+    probe = (
+        "import resource, subprocess, sys\n"
+        "with open(sys.argv[1], 'rb') as stdin:\n"
+        "    done = subprocess.run(sys.argv[2:], stdin=stdin, capture_output=True)\n"
+        "sys.stdout.buffer.write(done.stdout)\n"
+        "peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss\n"
+        "sys.stderr.write(f'{done.returncode} {peak}\\n')\n"
+    )
+    done = subprocess.run(
+        [command[0], "-c", probe, str(source), *command],
+        capture_output=True,
+        cwd=ROOT,
+        timeout=300,
+        check=False,
+    )
+    status, peak_kb = done.stderr.decode().split()[-2:]
+    documents = [json.loads(line) for line in done.stdout.decode().splitlines()]
+    assert status == "0"
+    assert [doc.get("error_type", "ok") for doc in documents] == [
+        "LineTooLong",
+        "ok",
+        "InvalidJSON",
+    ]
+    assert "at least" in documents[0]["error_message"]
+    assert len(documents[0]["raw"]) == 64 * 1024
+    assert int(peak_kb) < 200 * 1024, f"peak RSS {int(peak_kb) // 1024} MiB"

@@ -73,6 +73,20 @@ class LineTransformer:
         except Exception as error:
             return self._internal_error(line, error)
 
+    def too_long(self, head: bytes, size: int) -> bytes:
+        """The answer to a line longer than the filter accepts: a dead letter keeping its
+        first bytes (the rest was never held in memory) and its size."""
+        try:
+            doc = self._enricher.dead_letter(
+                head.decode("utf-8", "replace"),
+                "LineTooLong",
+                f"input line of at least {size} bytes exceeds the limit; "
+                f"its first {len(head)} bytes are kept",
+            )
+            return orjson.dumps(doc, option=orjson.OPT_APPEND_NEWLINE)
+        except Exception as error:
+            return self._internal_error(head, error)
+
     def _internal_error(self, line: bytes, error: Exception) -> bytes:
         """The last resort: a dead letter that keeps the line, whatever went wrong."""
         self._internal_errors += 1

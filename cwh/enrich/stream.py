@@ -28,6 +28,10 @@ from cwh.enrich.lines import LineTransformer, transform_lines
 __all__ = ["LineTransformer", "StreamResult", "log_summary", "run_stream"]
 
 READ_SIZE = 1 << 16
+MAX_LINE_BYTES = 64 << 20
+"""Longest input line held in memory; a longer one becomes a ``LineTooLong`` dead letter."""
+KEPT_HEAD_BYTES = 64 << 10
+"""How much of an over-long line its dead letter keeps."""
 
 _log = logging.getLogger("cwh.enrich")
 
@@ -52,14 +56,33 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[written:]
 
 
+def _head(chunks: list[bytes], size: int) -> bytes:
+    """The first ``size`` bytes of ``chunks`` joined, without joining all of them."""
+    taken: list[bytes] = []
+    have = 0
+    for chunk in chunks:
+        taken.append(chunk)
+        have += len(chunk)
+        if have >= size:
+            break
+    return b"".join(taken)[:size]
+
+
 def run_stream(
     transform: Callable[[bytes], bytes],
     *,
     in_fd: int = 0,
     out_fd: int = 1,
     install_sigterm: bool = True,
+    too_long: Callable[[bytes, int], bytes] | None = None,
+    max_line_bytes: int = MAX_LINE_BYTES,
 ) -> StreamResult:
-    """Pump lines from ``in_fd`` through ``transform`` to ``out_fd`` until EOF or SIGTERM."""
+    """Pump lines from ``in_fd`` through ``transform`` to ``out_fd`` until EOF or SIGTERM.
+
+    A line that grows past ``max_line_bytes`` before its newline arrives is answered at once
+    with ``too_long(first bytes, size so far)`` (``transform`` of its first bytes when None);
+    the rest of it is read and dropped, so memory stays bounded whatever a sender writes.
+    """
     result = StreamResult()
     state = {"blocked": False, "stop": False}
 
@@ -78,6 +101,9 @@ def run_stream(
     # Chunks of a line whose newline has not arrived yet; joined once it does, so a line longer
     # than a chunk costs no repeated copying.
     pending: list[bytes] = []
+    pending_size = 0
+    # Inside an over-long line that was already answered: skip input up to its newline.
+    skipping = False
     try:
         while not state["stop"]:
             try:
@@ -95,9 +121,22 @@ def run_stream(
             if not chunk:
                 break
             newline = chunk.find(b"\n")
+            if skipping:
+                if newline < 0:
+                    continue
+                skipping = False
+                chunk = chunk[newline + 1 :]
+                newline = chunk.find(b"\n")
             if newline < 0:
                 pending.append(chunk)
+                pending_size += len(chunk)
+                if pending_size > max_line_bytes:
+                    head = _head(pending, KEPT_HEAD_BYTES)
+                    write(too_long(head, pending_size) if too_long else transform(head))
+                    result.lines += 1
+                    pending, pending_size, skipping = [], 0, True
                 continue
+            pending_size = 0
             if pending:
                 newline += sum(map(len, pending))
                 pending.append(chunk)
@@ -106,10 +145,11 @@ def run_stream(
             lines, rest = transform_lines(transform, chunk, newline, write)
             if rest < len(chunk):
                 pending.append(chunk[rest:])
+                pending_size = len(chunk) - rest
             result.lines += lines
         if state["stop"]:
             result.terminated = True
-        if pending:
+        if pending and not skipping:
             _write_all(out_fd, transform(b"".join(pending).rstrip(b"\r")))
             result.lines += 1
     finally:

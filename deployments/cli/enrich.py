@@ -210,6 +210,7 @@ def run(args: argparse.Namespace) -> int:
 
         return deliver_chunk(args, enricher)
     started = time.monotonic()
-    result = run_stream(LineTransformer(enricher))
+    transformer = LineTransformer(enricher)
+    result = run_stream(transformer, too_long=transformer.too_long)
     log_summary(enricher, result, started)
     return 0

@@ -24,6 +24,7 @@ from cwh.defaults import DEADLETTER_INFIX
 from cwh.enrich import (
     ItemOutcome,
     classify,
+    is_dead_letter,
     item_result,
     reason_of,
     rejection_dead_letter,
@@ -33,7 +34,7 @@ from cwh.setup import index_templates
 from tasks.elasticsearch_counts import ProgressCounts
 from tasks.elasticsearch_indices import BULK_CHUNK, ElasticsearchStoreError
 from tasks.elasticsearch_reenrich import Reenrichment
-from tasks.store import Document, Store, WriteSummary, is_dead_letter
+from tasks.store import Document, Store, WriteSummary
 
 BULK_BYTES = 50 * 1024 * 1024
 URL_CLIENT_OPTIONS: dict[str, Any] = {

@@ -24,9 +24,9 @@ from typing import Any
 import orjson
 
 from cwh.defaults import DEFAULT_INDEX_PREFIX
-from cwh.enrich import DOC_ID, TARGET_INDEX, MemeIndex
+from cwh.enrich import DOC_ID, TARGET_INDEX, MemeIndex, is_dead_letter
 from cwh.progress import StatusCount
-from tasks.store import Document, ProgressQuery, Store, StoreError, WriteSummary, is_dead_letter
+from tasks.store import Document, ProgressQuery, Store, StoreError, WriteSummary
 
 BUSY_TIMEOUT_MS = 60_000
 SCHEMA_VERSION = 2

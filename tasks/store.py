@@ -181,11 +181,6 @@ class Store(Protocol):
     def close(self) -> None: ...
 
 
-def is_dead_letter(document: Mapping[str, Any]) -> bool:
-    """Whether ``document`` is a dead letter (the enricher's, or a store's rejection)."""
-    return "error_type" in document and "raw" in document
-
-
 @dataclass(frozen=True)
 class StoreConfig:
     """How to reach the store; picklable and safe to log (it holds no secret).

@@ -42,6 +42,11 @@ class ItemOutcome(Enum):
     RETRY = "retry"
 
 
+def is_dead_letter(document: Mapping[str, Any]) -> bool:
+    """Whether ``document`` is a dead letter (the enricher's, or a rejection's)."""
+    return "error_type" in document and "raw" in document
+
+
 def split_document(document: Mapping[str, Any]) -> tuple[str, str, dict[str, Any]]:
     """(id, index, source) of an enriched document; ValueError when it lacks either key."""
     source = dict(document)

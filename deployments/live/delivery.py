@@ -32,6 +32,7 @@ from cwh.enrich import (
     Enricher,
     LineTransformer,
     create_action,
+    is_dead_letter,
     split_document,
     tally,
 )
@@ -171,8 +172,8 @@ class ChunkDelivery:
     @staticmethod
     def _count(stats: DeliveryStats, document: dict[str, Any]) -> None:
         stats.records += 1
-        error_type = document.get("error_type")
-        if isinstance(error_type, str) and "raw" in document:
+        if is_dead_letter(document):
+            error_type = str(document["error_type"])
             stats.dead_letters[error_type] = stats.dead_letters.get(error_type, 0) + 1
             return
         stats.documents += 1

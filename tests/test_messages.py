@@ -38,3 +38,11 @@ def test_parse_language(setting: str | None, expected: str) -> None:
 def test_an_unknown_language_is_refused_clearly() -> None:
     with pytest.raises(UnknownLanguage, match="unknown language 'fr'"):
         parse_language("fr")
+
+
+def test_the_language_setting_prefers_explicit_then_environment() -> None:
+    from cwh.messages import language_setting
+
+    assert language_setting("ja", {"CWH_LANGUAGE": "en"}) == "ja"
+    assert language_setting(None, {"CWH_LANGUAGE": "ja"}) == "ja"
+    assert language_setting("", {}) == "en"

@@ -14,6 +14,7 @@ carry exactly the same fields, which the test suite checks for every message.
 from __future__ import annotations
 
 import importlib
+import os
 import pkgutil
 from collections.abc import Mapping
 from functools import cache
@@ -22,10 +23,12 @@ from typing import Literal, NamedTuple, get_args
 __all__ = [
     "DEFAULT_LANGUAGE",
     "LANGUAGES",
+    "LANGUAGE_ENV",
     "Language",
     "Message",
     "UnknownLanguage",
     "catalogue",
+    "language_setting",
     "parse_language",
     "text",
 ]
@@ -33,6 +36,7 @@ __all__ = [
 Language = Literal["ja", "en"]
 LANGUAGES: tuple[Language, ...] = get_args(Language)
 DEFAULT_LANGUAGE: Language = "en"
+LANGUAGE_ENV = "CWH_LANGUAGE"
 
 
 class Message(NamedTuple):
@@ -62,6 +66,16 @@ def parse_language(value: str | None) -> Language:
             return language
     shown = value if len(value) <= 40 else value[:40] + "..."
     raise UnknownLanguage(f"unknown language {shown!r}: expected one of {', '.join(LANGUAGES)}")
+
+
+def language_setting(
+    explicit: str | None = None, environ: Mapping[str, str] | None = None
+) -> Language:
+    """The language to speak: an explicit setting (a flow parameter, ``--language``, a block's
+    ``language`` field), else ``CWH_LANGUAGE`` from the environment, else English."""
+    if explicit is not None and explicit.strip():
+        return parse_language(explicit)
+    return parse_language((os.environ if environ is None else environ).get(LANGUAGE_ENV))
 
 
 @cache

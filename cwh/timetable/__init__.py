@@ -8,7 +8,12 @@ from cwh.timetable.academic import AcademicCalendar, DayKind, DayStatus, Term
 from cwh.timetable.calendar import HORIZON_START, first_overlap, occurrence_at
 from cwh.timetable.cron import SAFETY_NET_SLUG, prefect_schedules, render_schedules_yaml
 from cwh.timetable.day_text import days_between, describe_day, render_days
-from cwh.timetable.forecast import ForecastWeek, forecast, forecast_total, render_forecast_table
+from cwh.timetable.forecast import (
+    ForecastWeek,
+    forecast_node_hours,
+    forecast_total,
+    render_forecast_table,
+)
 from cwh.timetable.load import load_timetable, not_a_host_address, parse_timetable
 from cwh.timetable.model import (
     Anchor,
@@ -152,7 +157,7 @@ __all__ = [
     "failure_message",
     "failures",
     "first_overlap",
-    "forecast",
+    "forecast_node_hours",
     "forecast_total",
     "load_ledger",
     "load_observed",

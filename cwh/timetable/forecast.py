@@ -70,7 +70,7 @@ class ForecastWeek:
         }
 
 
-def forecast(
+def forecast_node_hours(
     timetable: Timetable,
     first: date,
     last: date,

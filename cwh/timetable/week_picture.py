@@ -110,7 +110,7 @@ def render_week(
         status = timetable.day_status(day, language)
         label = f"{weekday_name(day, language)} {day.month}/{day.day}"
         extra = short_label(status, language)
-        labels.append(f"{label}\n{extra}" if extra else label)
+        labels.append(f"{label}\n{extra or ' '}")  # two lines always: the plot keeps its size
         if status.off:
             colours.append(OFF_COLOUR)
             axes.axvspan(

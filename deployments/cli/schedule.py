@@ -296,7 +296,7 @@ def _savings(args: argparse.Namespace) -> int:
 
 def _forecast(args: argparse.Namespace) -> int:
     from cwh.messages import language_setting
-    from cwh.timetable import forecast, forecast_total, render_forecast_table
+    from cwh.timetable import forecast_node_hours, forecast_total, render_forecast_table
 
     if args.file is None or args.start is None or args.end is None:
         raise _UsageError("--forecast needs FILE, --from DATE and --to DATE")
@@ -307,7 +307,7 @@ def _forecast(args: argparse.Namespace) -> int:
         _aware(args.until, timetable.timezone) if args.until else datetime.now(timetable.timezone)
     )
     try:
-        weeks = forecast(timetable, first, last, ledger=entries, until=until)
+        weeks = forecast_node_hours(timetable, first, last, ledger=entries, until=until)
     except ValueError as exc:
         raise _UsageError(str(exc)) from None
     if args.json:

@@ -8,13 +8,16 @@ back, and every consumer (state, preview, cron export, run target) follows the s
 from __future__ import annotations
 
 import argparse
-from datetime import date, datetime
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import holidays as holiday_tables
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cwh.timetable import (
     DayKind,
@@ -230,3 +233,32 @@ def test_a_bad_calendar_on_the_command_line_is_one_clear_error(
     assert code == 1 and not out
     assert "holidays: 'Japan' is not a country" in err
     assert "Traceback" not in err
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.sets(st.dates(date(2026, 1, 1), date(2026, 12, 31)), max_size=6),
+    st.sets(st.dates(date(2026, 1, 1), date(2026, 12, 31)), max_size=6),
+    st.dates(date(2026, 1, 1), date(2026, 12, 31)),
+)
+def test_every_consumer_follows_the_one_rule(
+    cancelled: set[date], makeup: set[date], day: date
+) -> None:
+    """The state at 10:00, the preview's transitions and the status agree with the rule
+    written out here independently, for random exceptions, makeup days and dates."""
+    makeup -= cancelled
+    exceptions: list[object] = [d.isoformat() for d in sorted(cancelled)]
+    exceptions += [{"date": d.isoformat(), "makeup": True} for d in sorted(makeup)]
+    terms = ["2026-04-08..2026-07-31", "2026-10-01..2027-02-05"]
+    timetable = parse_timetable(document(exceptions=exceptions, terms=terms))
+    in_term = date(2026, 4, 8) <= day <= date(2026, 7, 31) or date(2026, 10, 1) <= day
+    national = day in holiday_tables.country_holidays("JP", years=2026)
+    off = day in cancelled or (day not in makeup and (national or not in_term))
+    assert timetable.is_off_day(day) == off == timetable.day_status(day).off
+    ten = datetime.combine(day, time(10), TOKYO)
+    class_day = day.weekday() in (0, 3)
+    assert (timetable.state_at(ten).phase == "class") == (class_day and not off)
+    rows = preview(
+        timetable, ten - timedelta(hours=10), ten + timedelta(hours=14), provider=STATIC_PROVIDER
+    )
+    assert ("class" in {row.state.phase for row in rows}) == (class_day and not off)

@@ -39,10 +39,11 @@ def _country(spec: Spec, collector: Collector) -> str | None:
     countries = supported_countries()
     code = value.strip().upper() if isinstance(value, str) else None
     if code not in countries:
-        hint = suggest(str(value), countries) if isinstance(value, str) else ""
+        shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:40] + "..."
+        hint = suggest(value[:40], countries) if isinstance(value, str) else ""
         collector.add(
             "holidays",
-            f"{value!r} is not a country whose national holidays are known{hint}; "
+            f"{shown} is not a country whose national holidays are known{hint}; "
             "write an ISO 3166 country code, e.g. JP",
         )
         return None

@@ -44,6 +44,8 @@ DPI = 100
 WIDTH_INCHES = 16.0
 ROW_INCHES = 0.3
 MAX_HEIGHT_INCHES = 24.0
+MAX_ROW_LABELS = 70
+"""Above this many workers only every n-th address is written beside its row."""
 _LATIN = "DejaVu Sans"
 
 
@@ -94,7 +96,9 @@ def render_week(
     _draw_states(axes, timetable, begin, end, origin)
     axes.set_xlim(0, 24 * days)
     axes.set_ylim(len(addresses) - 0.5, -0.5)
-    axes.set_yticks(range(len(addresses)), list(addresses), family=families, fontsize=8)
+    step = max(1, len(addresses) // MAX_ROW_LABELS + (len(addresses) % MAX_ROW_LABELS > 0))
+    rows = range(0, len(addresses), step)
+    axes.set_yticks(rows, [addresses[row] for row in rows], family=families, fontsize=8)
     hours = [day * 24 + hour for day in range(days) for hour in (0, 6, 12, 18)]
     axes.set_xticks(hours, [str(hour % 24) for hour in hours], family=families, fontsize=8)
     axes.set_xlabel(text("schedule.week.hour", language), family=families)

@@ -21,7 +21,7 @@ the days clocks change.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from functools import cached_property
 from typing import Literal
@@ -215,10 +215,11 @@ class Timetable:
 
     @cached_property
     def academic_calendar(self) -> AcademicCalendar:
-        """The one rule for which dates are class days (:mod:`cwh.timetable.academic`)."""
+        """The one rule for which dates are class days (:mod:`cwh.timetable.academic`);
+        ``exceptions`` is always this timetable's own."""
         if self.academic is None:
             return AcademicCalendar(exceptions=self.exceptions)
-        return self.academic
+        return replace(self.academic, exceptions=self.exceptions)
 
     def is_off_day(self, day: date) -> bool:
         """True when recurring phases and periods do not start on the local date ``day``

@@ -262,3 +262,24 @@ def test_every_consumer_follows_the_one_rule(
         timetable, ten - timedelta(hours=10), ten + timedelta(hours=14), provider=STATIC_PROVIDER
     )
     assert ("class" in {row.state.phase for row in rows}) == (class_day and not off)
+
+
+def test_a_safety_net_run_on_an_off_day_says_why() -> None:
+    timetable = parse_timetable(document(terms=["2026-04-08..2026-07-31"]))
+    holiday = timetable.resolve_run_target(tokyo(2026, 7, 20, 10))  # Marine Day
+    assert holiday.note == "derived from the timetable; 2026-07-20 is a holiday (Marine Day)"
+    summer = timetable.resolve_run_target(tokyo(2026, 8, 3, 10))
+    assert summer.note == "derived from the timetable; 2026-08-03 is outside every term"
+    assert summer.state.phase == "off-hours"
+    ordinary = timetable.resolve_run_target(tokyo(2026, 7, 27, 10))
+    assert (ordinary.note, ordinary.state.phase) == ("derived from the timetable", "class")
+
+
+def test_cron_export_after_the_last_term_says_so() -> None:
+    timetable = parse_timetable(document(terms=["2026-04-08..2026-07-31"]))
+    schedules, notes = prefect_schedules(timetable, reference=tokyo(2026, 9, 1))
+    assert [s.slug for s in schedules] == ["safety-net"]
+    assert any("every term ended by 2026-07-31" in note for note in notes)
+    schedules, notes = prefect_schedules(timetable, reference=tokyo(2026, 5, 1))
+    assert any(s.cron == "0 9 * * 1,4" for s in schedules)
+    assert not any("every term ended" in note for note in notes)

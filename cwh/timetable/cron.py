@@ -83,6 +83,12 @@ def prefect_schedules(
         rule = _evaluate(timetable, anchor, local_reference, entered if early else None)
         if rule is not None:
             rules.append(rule)
+    terms = timetable.academic_calendar.terms
+    if terms and max(term.last for term in terms) < local_reference.date():
+        notes.append(
+            f"every term ended by {max(term.last for term in terms)}: no class day is left, "
+            "so only the safety net is scheduled; add the coming terms to the timetable"
+        )
     schedules = _group(rules, timetable, zone, notes)
     notes.extend(_skipped_by_the_clock(timetable, rules, local_reference))
     interval = f"*/{safety_net_minutes}" if safety_net_minutes < 60 else "0"

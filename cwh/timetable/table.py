@@ -242,13 +242,17 @@ class Timetable:
         """Decide what a reconcile run aims for.
 
         Without counts the timetable decides. Counts with a ``phase`` come from a cron schedule
-        (see :mod:`cwh.timetable.cron`): cron cannot skip exception dates and prefect.yaml
+        (see :mod:`cwh.timetable.cron`): cron cannot skip off days and prefect.yaml
         may be older than the timetable file, so the timetable wins when they disagree and the
         note says why. Counts without a phase are an operator's explicit override and are obeyed.
+        On an off day (exception, holiday, outside every term) the note says so and why.
         """
         scheduled = self.state_at(at)
+        local_day = self._local(at).date()
+        status = self.day_status(local_day)
+        reason = f"; {local_day} {_off_reason(status)}" if status.off else ""
         if active is None and pause is None and drain is None:
-            return RunTarget(scheduled, "timetable", "derived from the timetable")
+            return RunTarget(scheduled, "timetable", f"derived from the timetable{reason}")
         requested = self._requested_target(active, pause, drain)
         if phase is None:
             nodes = self.assign(requested)
@@ -259,9 +263,6 @@ class Timetable:
         if wanted == requested:
             note = f"schedule '{phase}' agrees with the timetable"
             return RunTarget(scheduled, "parameters", note)
-        local_day = self._local(at).date()
-        status = self.day_status(local_day)
-        reason = f"; {local_day} {_off_reason(status)}" if status.off else ""
         note = (
             f"schedule '{phase}' asked for {requested} but the timetable wants "
             f"{wanted} ({scheduled.phase}){reason}; following the timetable"

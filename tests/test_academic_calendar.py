@@ -158,6 +158,7 @@ def test_terms_limit_classes_to_teaching_periods_and_exceptions_win_both_ways() 
         ({"terms": ["2026-04-01..2028-07-31"]}, "terms[0]: runs from 2026-04-01 to 2028-07-31"),
         ({"terms": ["2026-02-30..2026-03-31"]}, "terms[0]: '2026-02-30' is not a calendar date"),
         ({"terms": "2026-04-01..2026-07-31"}, "terms: must be a list"),
+        ({"terms": ["2026-04-01..2026-04-02"] * 201}, "terms: lists 201 terms, more than 200"),
         ({"exceptions": ["2999-01-01"]}, "exceptions[0]: lies outside the years 2000-2099"),
         (
             {"exceptions": ["2026-11-23", {"date": "2026-11-23", "makeup": True}]},

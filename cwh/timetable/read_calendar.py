@@ -56,8 +56,17 @@ def _country(spec: Spec, collector: Collector) -> str | None:
     return code
 
 
+MAX_TERMS = 200
+"""Most terms a timetable lists (decades of semesters or quarters)."""
+
+
 def _terms(spec: Spec, collector: Collector) -> tuple[Term, ...]:
     terms: list[tuple[str, Term]] = []
+    if len(spec.terms) > MAX_TERMS:
+        collector.add(
+            "terms", f"lists {len(spec.terms)} terms, more than {MAX_TERMS}; keep the coming years"
+        )
+        return ()
     for where, value in spec.terms:
         entry = collector.read(where, parse_term, value)
         if entry is None:

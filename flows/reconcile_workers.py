@@ -22,9 +22,10 @@ reported as busy and retried by the next run; it is never stopped by force unles
 culling is on and both the grace period (``drain_time``) and the culling window have passed
 since it was paused.
 
-Each run publishes a per-node table artifact and a summary, appends the pool it left to the
-node-hours ledger read by ``cwh schedule savings``, and fails (never silently Completed) when
-anything could not be applied.
+Each run publishes a per-node table artifact, a summary and the week picture (the coming seven
+days of the pool, holidays and off days shaded; :mod:`tasks.worker_week`), appends the pool it
+left to the node-hours ledger read by ``cwh schedule savings``, and fails (never silently
+Completed) when anything could not be applied.
 """
 
 from __future__ import annotations
@@ -71,6 +72,7 @@ from tasks.worker_pool import (
     record_node_hours,
     resolve_provider,
 )
+from tasks.worker_week import publish_week_picture
 
 DEFAULT_NODE_LABELS: Mapping[str, str] = {"cwh.role": "worker"}
 NODES_ARTIFACT_KEY = "reconcile-workers-nodes"
@@ -121,6 +123,7 @@ def reconcile_workers(
     hub_service: str | None = None,
     join_timeout_s: float = 300.0,
     action_retries: int = 1,
+    language: str | None = None,
 ) -> ReconcileReport:
     """Reconcile the worker pool with ``timetable`` (our format or the OCS document, YAML/JSON).
 
@@ -131,7 +134,8 @@ def reconcile_workers(
     service whose culling variables follow the timetable's per-phase culling settings.
     ``ledger`` (None: off) is the node-hours file of ``cwh schedule savings``. A timetable
     that cannot be used ends the run as Failed with its problems as the message (no
-    traceback: the file is at fault, not the run).
+    traceback: the file is at fault, not the run). ``language`` (``ja``/``en``, default
+    ``CWH_LANGUAGE``) is that of the week picture.
     """
     log = get_run_logger()
     try:
@@ -224,6 +228,7 @@ def reconcile_workers(
         "durations": {step: round(seconds, 3) for step, seconds in durations.items()},
     }
     _publish(report)
+    publish_week_picture(table, moment, language, return_state=True)
     if not dry_run and (failed or blocked):
         raise ReconcileFailed(failure_message(report), report)
     return report

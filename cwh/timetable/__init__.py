@@ -1,10 +1,19 @@
 """The worker-node timetable: its model, one reader per accepted document format, calendar
-arithmetic, previews, savings, the Prefect cron schedules it implies and the worker plan that
-brings the pool from what is observed to what the timetable wants.
+arithmetic and the academic calendar (holidays, terms, exceptions), previews and the week
+picture, savings and their forecast, the Prefect cron schedules it implies and the worker plan
+that brings the pool from what is observed to what the timetable wants.
 """
 
+from cwh.timetable.academic import AcademicCalendar, DayKind, DayStatus, Term
 from cwh.timetable.calendar import HORIZON_START, first_overlap, occurrence_at
 from cwh.timetable.cron import SAFETY_NET_SLUG, prefect_schedules, render_schedules_yaml
+from cwh.timetable.day_text import days_between, describe_day, render_days
+from cwh.timetable.forecast import (
+    ForecastWeek,
+    forecast_node_hours,
+    forecast_total,
+    render_forecast_table,
+)
 from cwh.timetable.load import load_timetable, not_a_host_address, parse_timetable
 from cwh.timetable.model import (
     Anchor,
@@ -77,6 +86,7 @@ from cwh.timetable.swarm_observation import (
 )
 from cwh.timetable.table import RunTarget, Timetable
 from cwh.timetable.text import FieldError, Opaque, parse_anchor, parse_clock, parse_weekday
+from cwh.timetable.week_picture import WeekPicture, render_week
 from cwh.timetable.worker_plan import (
     Action,
     ActionKind,
@@ -94,6 +104,7 @@ __all__ = [
     "PAUSED_SINCE_LABEL",
     "SAFETY_NET_SLUG",
     "STATIC_PROVIDER",
+    "AcademicCalendar",
     "Action",
     "ActionKind",
     "AddressError",
@@ -102,8 +113,11 @@ __all__ = [
     "Availability",
     "Culling",
     "CullingChange",
+    "DayKind",
+    "DayStatus",
     "DownType",
     "FieldError",
+    "ForecastWeek",
     "Granularity",
     "Guard",
     "LedgerEntry",
@@ -127,18 +141,24 @@ __all__ = [
     "SwarmNode",
     "SwarmNodeState",
     "Target",
+    "Term",
     "Timetable",
     "TimetableError",
     "VmState",
+    "WeekPicture",
     "Window",
     "append_ledger_entry",
     "assemble_observation",
     "converged_observation",
     "culling_env",
+    "days_between",
+    "describe_day",
     "describe_node",
     "failure_message",
     "failures",
     "first_overlap",
+    "forecast_node_hours",
+    "forecast_total",
     "load_ledger",
     "load_observed",
     "load_timetable",
@@ -161,10 +181,13 @@ __all__ = [
     "prefect_schedules",
     "preview",
     "removal_policy",
+    "render_days",
+    "render_forecast_table",
     "render_plan_text",
     "render_preview_markdown",
     "render_savings_table",
     "render_schedules_yaml",
+    "render_week",
     "run_instant",
     "split_actions",
     "summary_markdown",

@@ -11,6 +11,11 @@ the one rule for clock changes (see ``docs/workers.md``): a time the clock skips
 the first instant after the gap, and a time the clock passes twice takes effect once, at its
 first occurrence; while the hour repeats, the timetable's clock stays where the first pass ended.
 
+Which dates are class days at all is :class:`~cwh.timetable.academic.AcademicCalendar`'s
+rule (explicit exceptions, national holidays, terms); every function here takes that rule, or
+any other container of dates, as ``exceptions``: a recurring occurrence beginning on a date the
+container holds is cancelled.
+
 Overlap detection enumerates real occurrences over a horizon long enough for the calendar to
 repeat: two weeks for daily/weekly pairs and 28 years (the Gregorian weekday-and-leap-year cycle
 between 1901 and 2099) as soon as a monthly or yearly window is involved.
@@ -19,7 +24,7 @@ between 1901 and 2099) as soon as a monthly or yearly window is involved.
 from __future__ import annotations
 
 import calendar
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Container, Iterator
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -168,7 +173,7 @@ class Recurrence:
                 self._end += self._period
 
     def occurrences(
-        self, start: datetime, stop: datetime, exceptions: Collection[date] = ()
+        self, start: datetime, stop: datetime, exceptions: Container[date] = ()
     ) -> Iterator[tuple[datetime, datetime]]:
         """Occurrences ``(begin, end)`` overlapping ``[start, stop)``, in time order.
 
@@ -201,7 +206,7 @@ class Recurrence:
             cycle = shift_cycle(granularity, cycle, 1)
 
     def occurrence_at(
-        self, moment: datetime, exceptions: Collection[date] = ()
+        self, moment: datetime, exceptions: Container[date] = ()
     ) -> tuple[datetime, datetime] | None:
         """The occurrence in force at ``moment`` (begin <= moment < end), if any."""
         period = self._period
@@ -222,14 +227,14 @@ def occurrences(
     window: Window,
     start: datetime,
     stop: datetime,
-    exceptions: Collection[date] = (),
+    exceptions: Container[date] = (),
 ) -> Iterator[tuple[datetime, datetime]]:
     """Occurrences of ``window`` overlapping ``[start, stop)``; see :class:`Recurrence`."""
     return Recurrence(window).occurrences(start, stop, exceptions)
 
 
 def occurrence_at(
-    window: Window, moment: datetime, exceptions: Collection[date] = ()
+    window: Window, moment: datetime, exceptions: Container[date] = ()
 ) -> tuple[datetime, datetime] | None:
     """The occurrence of ``window`` in force at ``moment``, if any."""
     return Recurrence(window).occurrence_at(moment, exceptions)
@@ -240,7 +245,7 @@ def _offset(anchor: Anchor) -> timedelta:
 
 
 def first_overlap(
-    first: Window, second: Window, exceptions: Collection[date] = ()
+    first: Window, second: Window, exceptions: Container[date] = ()
 ) -> datetime | None:
     """An instant at which both windows are in force, or ``None`` when they never overlap.
 
@@ -256,7 +261,7 @@ def first_overlap(
     recurring_inside_one_off = (
         coarse.granularity is Granularity.ONCE and fine.granularity is not Granularity.ONCE
     )
-    applied: Collection[date] = exceptions if recurring_inside_one_off else ()
+    applied: Container[date] = exceptions if recurring_inside_one_off else ()
     for begin, end in occurrences(coarse, *_horizon(coarse)):
         for fine_begin, _fine_end in occurrences(fine, begin, end, applied):
             return max(begin, fine_begin)

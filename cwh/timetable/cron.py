@@ -7,10 +7,14 @@ deleted per ``down_type``) and its ``phase`` as parameters, so the Prefect UI sh
 run is for. A 15-minute safety-net schedule without counts lets the
 flow derive the target from the timetable, which repairs any missed or failed run.
 
-Cron cannot skip exception dates, cannot say "last day of the month" and cannot express one-off
-dates, and prefect.yaml may be older than the timetable file. The flow therefore resolves every
-scheduled run through :meth:`cwh.timetable.Timetable.resolve_run_target`, where the timetable
-wins; the cases cron cannot express are listed as notes and left to the safety net.
+Cron cannot skip exception dates, national holidays or the weeks between terms, cannot say "last
+day of the month" and cannot express one-off dates, and prefect.yaml may be older than the
+timetable file. The flow therefore resolves every scheduled run through
+:meth:`cwh.timetable.Timetable.resolve_run_target`, where the timetable wins: on a holiday the
+class phase's schedule still fires, and that run keeps the off-day state (its note names the
+holiday). The counts of each schedule are those of the next *class day* occurrence, by the same
+calendar rule (:mod:`cwh.timetable.academic`). The cases cron cannot express are listed as notes
+and left to the safety net.
 """
 
 from __future__ import annotations
@@ -79,6 +83,12 @@ def prefect_schedules(
         rule = _evaluate(timetable, anchor, local_reference, entered if early else None)
         if rule is not None:
             rules.append(rule)
+    terms = timetable.academic_calendar.terms
+    if terms and max(term.last for term in terms) < local_reference.date():
+        notes.append(
+            f"every term ended by {max(term.last for term in terms)}: no class day is left, "
+            "so only the safety net is scheduled; add the coming terms to the timetable"
+        )
     schedules = _group(rules, timetable, zone, notes)
     notes.extend(_skipped_by_the_clock(timetable, rules, local_reference))
     interval = f"*/{safety_net_minutes}" if safety_net_minutes < 60 else "0"
@@ -110,7 +120,7 @@ def _skipped_by_the_clock(
         for rule in rules:
             anchor = rule.anchor
             moment = place(anchor, cycle_start(anchor.granularity, datetime.combine(day, time())))
-            if moment.date() != day or timetable.is_exception(day):
+            if moment.date() != day or timetable.is_off_day(day):
                 continue
             if timetable.instant_of(moment).replace(tzinfo=None) != moment:
                 applied = timetable.instant_of(moment)
@@ -216,7 +226,7 @@ def _evaluate(
     for _ in range(_SEARCH_CYCLES):
         moment = place(anchor, cycle)
         cycle = shift_cycle(granularity, cycle, 1)
-        if moment < reference or timetable.is_exception(moment.date()):
+        if moment < reference or timetable.is_off_day(moment.date()):
             continue
         at = timetable.instant_of(moment)
         state = timetable.state_at(at)

@@ -20,6 +20,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from cwh.safe_input import InputRefused, printable
+from cwh.timetable.academic import AcademicCalendar
 from cwh.timetable.calendar import day_is_clamped, first_overlap
 from cwh.timetable.model import (
     DownType,
@@ -27,6 +28,7 @@ from cwh.timetable.model import (
     Problem,
     TimetableError,
 )
+from cwh.timetable.read_calendar import read_calendar
 from cwh.timetable.read_common import Collector, Spec
 from cwh.timetable.read_cwh import read_cwh
 from cwh.timetable.read_group_vars import read_group_vars
@@ -111,7 +113,8 @@ def _build(spec: Spec, collector: Collector) -> Timetable | None:
             )
     if addresses is not None:
         _check_counts(spec, len(addresses), limit, collector)
-    _check_overlaps(spec, collector)
+    academic = read_calendar(spec, collector)
+    _check_overlaps(spec, collector, academic)
     for window in spec.windows:
         if day_is_clamped(window.begin) or day_is_clamped(window.end):
             spec.notes.append(
@@ -129,6 +132,7 @@ def _build(spec: Spec, collector: Collector) -> Timetable | None:
         default_drain_time=spec.default_drain_time,
         default_name=spec.default_name,
         exceptions=frozenset(spec.exceptions),
+        academic=academic,
         max_nodes=spec.max_nodes,
         culling=spec.culling,
         default_culling=spec.default_culling,
@@ -240,13 +244,13 @@ def _check_counts(spec: Spec, total: int, limit: int, collector: Collector) -> N
             )
 
 
-def _check_overlaps(spec: Spec, collector: Collector) -> None:
+def _check_overlaps(spec: Spec, collector: Collector, academic: AcademicCalendar) -> None:
     """Overlaps are an error in our format; in the other formats the entry listed first wins.
 
     Those documents keep the meaning they were written with, so installations migrate
     unchanged, but every overlap is reported as a note.
     """
-    exceptions = frozenset(spec.exceptions)
+    exceptions = academic
     for index, later in enumerate(spec.windows):
         for earlier in spec.windows[:index]:
             moment = first_overlap(earlier, later, exceptions)

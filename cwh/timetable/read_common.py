@@ -12,6 +12,7 @@ from typing import TypeVar
 
 from cwh.defaults import DEFAULT_TIMEZONE
 from cwh.safe_input import printable
+from cwh.timetable.academic import FIRST_YEAR, LAST_YEAR
 from cwh.timetable.model import (
     Culling,
     DownType,
@@ -25,7 +26,7 @@ from cwh.timetable.text import (
     Opaque,
     parse_anchor,
     parse_count,
-    parse_exception,
+    parse_exception_entry,
     suggest,
 )
 
@@ -60,6 +61,11 @@ class Spec:
     default_culling: Culling | None = None
     windows: list[Window] = field(default_factory=list)
     exceptions: set[date] = field(default_factory=set)
+    makeup_days: set[date] = field(default_factory=set)
+    reasons: dict[date, str] = field(default_factory=dict)
+    exception_where: dict[date, str] = field(default_factory=dict)
+    holidays: object = None
+    terms: list[tuple[str, object]] = field(default_factory=list)
     max_nodes: int | None = None
     culling: Culling = field(default_factory=Culling)
     counted: list[Counted] = field(default_factory=list)
@@ -210,14 +216,32 @@ def read_common(
         return
     for index, value in enumerate(exceptions):
         where = f"{at('exceptions')}[{index}]"
-        span = collector.read(where, parse_exception, value)
-        if span is None:
+        entry = collector.read(where, parse_exception_entry, value)
+        if entry is None:
             continue
-        first, last = span
+        first, last = entry.first, entry.last
         if (last - first).days > MAX_EXCEPTION_DAYS:
             collector.add(where, f"spans more than {MAX_EXCEPTION_DAYS} days; check the years")
             continue
-        spec.exceptions.update(first + timedelta(days=n) for n in range((last - first).days + 1))
+        if not (first.year >= FIRST_YEAR and last.year <= LAST_YEAR):
+            collector.add(where, f"lies outside the years {FIRST_YEAR}-{LAST_YEAR}; check the year")
+            continue
+        days = [first + timedelta(days=n) for n in range((last - first).days + 1)]
+        other = spec.exceptions if entry.makeup else spec.makeup_days
+        clash = next((day for day in days if day in other), None)
+        if clash is not None:
+            kind = "cancels classes on" if entry.makeup else "makes a makeup day of"
+            collector.add(
+                where,
+                f"{spec.exception_where[clash]} already {kind} {clash}; a date is either a "
+                "makeup day or a cancelled day, remove one of the two",
+            )
+            continue
+        (spec.makeup_days if entry.makeup else spec.exceptions).update(days)
+        for day in days:
+            spec.exception_where[day] = where
+            if entry.reason:
+                spec.reasons[day] = entry.reason
 
 
 MAX_NAME_LENGTH = 100

@@ -3,7 +3,9 @@
 ``class_days`` + ``phases`` (the start ``H:MM`` and the ``active``/``pause``/``drain`` counts of
 each phase, summing to the number of addresses), and/or ``default`` + ``periods`` (begin/end at
 daily, weekly, monthly, yearly or one-off granularity), plus ``ip_addresses``, ``timezone``,
-``down_type``, ``drain_time``, ``exceptions`` and optional ``culling``.
+``down_type``, ``drain_time``, ``exceptions`` (with ``makeup: true`` entries), the academic
+calendar (``holidays: JP``, ``terms:``; see :mod:`cwh.timetable.academic`) and optional
+``culling``.
 
 With phases, the last phase of a class day stays in force until the next class day's first
 phase; on an exception date the class phases do not start, so the last phase simply stays.
@@ -50,6 +52,8 @@ _CWH_KEYS = (
     "default",
     "periods",
     "exceptions",
+    "holidays",
+    "terms",
     "culling",
     "description",
 )
@@ -67,6 +71,12 @@ def read_cwh(
     spec.drain_time = read_minutes(document.get("drain_time", 0), "drain_time", collector)
     if "culling" in document:
         spec.culling = read_culling(document["culling"], "culling", collector) or Culling()
+    spec.holidays = document.get("holidays")
+    terms = document.get("terms", [])
+    if isinstance(terms, list):
+        spec.terms = [(f"terms[{index}]", item) for index, item in enumerate(terms)]
+    else:
+        collector.add("terms", "must be a list of {from, to, name} teaching periods")
     has_phases = "phases" in document
     if has_phases:
         _read_phases(document, spec, collector)

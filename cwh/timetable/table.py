@@ -21,13 +21,15 @@ the days clocks change.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from functools import cached_property
 from typing import Literal
 from zoneinfo import ZoneInfo
 
 from cwh.defaults import DEFAULT_TIMEZONE
+from cwh.messages import Language
+from cwh.timetable.academic import AcademicCalendar, DayKind, DayStatus
 from cwh.timetable.calendar import INSTANT, Recurrence, first_instant, wall_clock
 from cwh.timetable.model import (
     Culling,
@@ -84,6 +86,8 @@ class Timetable:
     default_culling: Culling | None = None
     form: str = "cwh"
     notes: tuple[str, ...] = ()
+    academic: AcademicCalendar | None = None
+    """Holidays, terms and makeup days; ``None``: only ``exceptions`` are off days."""
 
     def __post_init__(self) -> None:
         if not self.ip_addresses:
@@ -206,7 +210,25 @@ class Timetable:
         return self.drain_time if own is None else own
 
     def is_exception(self, day: date) -> bool:
+        """True on a date listed under ``exceptions`` (classes cancelled)."""
         return day in self.exceptions
+
+    @cached_property
+    def academic_calendar(self) -> AcademicCalendar:
+        """The one rule for which dates are class days (:mod:`cwh.timetable.academic`);
+        ``exceptions`` is always this timetable's own."""
+        if self.academic is None:
+            return AcademicCalendar(exceptions=self.exceptions)
+        return replace(self.academic, exceptions=self.exceptions)
+
+    def is_off_day(self, day: date) -> bool:
+        """True when recurring phases and periods do not start on the local date ``day``
+        (an exception, a holiday, or outside every term; a makeup day is never off)."""
+        return day in self.academic_calendar
+
+    def day_status(self, day: date, language: Language = "en") -> DayStatus:
+        """Whether ``day`` is a class day and why not, names in ``language``."""
+        return self.academic_calendar.status(day, language)
 
     def resolve_run_target(
         self,
@@ -220,13 +242,17 @@ class Timetable:
         """Decide what a reconcile run aims for.
 
         Without counts the timetable decides. Counts with a ``phase`` come from a cron schedule
-        (see :mod:`cwh.timetable.cron`): cron cannot skip exception dates and prefect.yaml
+        (see :mod:`cwh.timetable.cron`): cron cannot skip off days and prefect.yaml
         may be older than the timetable file, so the timetable wins when they disagree and the
         note says why. Counts without a phase are an operator's explicit override and are obeyed.
+        On an off day (exception, holiday, outside every term) the note says so and why.
         """
         scheduled = self.state_at(at)
+        local_day = self._local(at).date()
+        status = self.day_status(local_day)
+        reason = f"; {local_day} {_off_reason(status)}" if status.off else ""
         if active is None and pause is None and drain is None:
-            return RunTarget(scheduled, "timetable", "derived from the timetable")
+            return RunTarget(scheduled, "timetable", f"derived from the timetable{reason}")
         requested = self._requested_target(active, pause, drain)
         if phase is None:
             nodes = self.assign(requested)
@@ -237,8 +263,6 @@ class Timetable:
         if wanted == requested:
             note = f"schedule '{phase}' agrees with the timetable"
             return RunTarget(scheduled, "parameters", note)
-        local_day = self._local(at).date()
-        reason = f"; {local_day} is an exception date" if self.is_exception(local_day) else ""
         note = (
             f"schedule '{phase}' asked for {requested} but the timetable wants "
             f"{wanted} ({scheduled.phase}){reason}; following the timetable"
@@ -267,14 +291,14 @@ class Timetable:
 
     def _raw(self, local: datetime) -> tuple[Target, Window | None]:
         for recurrence in self._recurrences:
-            if recurrence.occurrence_at(local, self.exceptions) is not None:
+            if recurrence.occurrence_at(local, self.academic_calendar) is not None:
                 return recurrence.window.target, recurrence.window
         return self.default, None
 
     def _boundaries(self, start: datetime, stop: datetime) -> list[datetime]:
         found: set[datetime] = set()
         for recurrence in self._recurrences:
-            for begin, end in recurrence.occurrences(start, stop, self.exceptions):
+            for begin, end in recurrence.occurrences(start, stop, self.academic_calendar):
                 found.update(moment for moment in (begin, end) if start <= moment < stop)
         return sorted(found)
 
@@ -298,3 +322,13 @@ class Timetable:
             note = f"{paused} node(s) paused ahead of '{name}' at {boundary:%Y-%m-%d %H:%M}"
         counts = self.counts_for(effective)
         return TimetableState(at, phase, counts, self.assign(effective), note)
+
+
+def _off_reason(status: DayStatus) -> str:
+    """Why a day is off, in a few English words for a run's note."""
+    detail = f" ({status.name})" if status.name else ""
+    if status.kind is DayKind.HOLIDAY:
+        return f"is a holiday{detail}"
+    if status.kind is DayKind.OUTSIDE_TERM:
+        return "is outside every term"
+    return f"is an exception date{detail}"

@@ -137,30 +137,89 @@ def parse_date(value: object) -> date:
     raise FieldError(f"{value!r} is not a date; write YYYY-MM-DD, e.g. 2025-05-05")
 
 
+@dataclass(frozen=True, slots=True)
+class DateEntry:
+    """An inclusive date range with what was written beside it: an ``exceptions:`` entry
+    (``makeup`` holds classes instead of cancelling them) or a ``terms:`` entry."""
+
+    first: date
+    last: date
+    reason: str = ""
+    makeup: bool = False
+
+
 def parse_exception(value: object) -> tuple[date, date]:
-    """An exception entry as an inclusive date range.
+    """An exception entry as an inclusive date range; see :func:`parse_exception_entry`."""
+    entry = parse_exception_entry(value)
+    return entry.first, entry.last
+
+
+def parse_exception_entry(value: object) -> DateEntry:
+    """An exception entry.
 
     Accepted: a date, ``"2025-12-27..2026-01-04"``, ``{date: D}`` or ``{from: A, to: B}``,
-    each mapping optionally with a ``reason`` that documents the entry.
+    each mapping optionally with a ``reason`` that documents the entry and ``makeup: true``
+    for a makeup class day (classes run even on a holiday or outside the terms).
     """
     if isinstance(value, Mapping):
-        unknown = set(value) - {"date", "from", "to", "reason"}
+        unknown = set(value) - {"date", "from", "to", "reason", "makeup"}
         if unknown:
             raise FieldError(
                 f"unknown keys {sorted(map(str, unknown))}; use date, or from and to, "
-                "plus an optional reason"
+                "plus an optional reason and makeup: true"
             )
-        if "date" in value:
-            day = parse_date(value["date"])
-            return day, day
-        if "from" in value and "to" in value:
-            return _ordered(parse_date(value["from"]), parse_date(value["to"]))
-        raise FieldError("give either date: YYYY-MM-DD or both from: and to:")
+        makeup = value.get("makeup", False)
+        if not isinstance(makeup, bool):
+            raise FieldError(f"makeup must be true or false, got {makeup!r}")
+        first, last = _date_range(value)
+        return DateEntry(first, last, _reason(value.get("reason", "")), makeup)
     if isinstance(value, str) and ".." in value:
-        first, _, last = value.partition("..")
-        return _ordered(parse_date(first), parse_date(last))
+        first_text, _, last_text = value.partition("..")
+        return DateEntry(*_ordered(parse_date(first_text), parse_date(last_text)))
     day = parse_date(value)
-    return day, day
+    return DateEntry(day, day)
+
+
+def parse_term(value: object) -> DateEntry:
+    """A teaching period: ``{from: A, to: B, name: N}`` or ``"A..B"``; the reason is the name."""
+    if isinstance(value, Mapping):
+        unknown = set(value) - {"from", "to", "name"}
+        if unknown:
+            raise FieldError(
+                f"unknown keys {sorted(map(str, unknown))}; use from and to, plus an optional name"
+            )
+        if "from" not in value or "to" not in value:
+            raise FieldError("a term needs both from: and to: (its first and last day)")
+        first, last = _ordered(parse_date(value["from"]), parse_date(value["to"]))
+        return DateEntry(first, last, _reason(value.get("name", "")))
+    if isinstance(value, str) and ".." in value:
+        first_text, _, last_text = value.partition("..")
+        return DateEntry(*_ordered(parse_date(first_text), parse_date(last_text)))
+    raise FieldError(f"{value!r} is not a term; write {{from: 2026-04-08, to: 2026-07-31}}")
+
+
+MAX_REASON_LENGTH = 100
+
+
+def _date_range(value: Mapping[Any, Any]) -> tuple[date, date]:
+    if "date" in value:
+        day = parse_date(value["date"])
+        return day, day
+    if "from" in value and "to" in value:
+        return _ordered(parse_date(value["from"]), parse_date(value["to"]))
+    raise FieldError("give either date: YYYY-MM-DD or both from: and to:")
+
+
+def _reason(value: object) -> str:
+    """A reason or name written beside a date: short printable text."""
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise FieldError(f"a reason or name must be text, got {type(value).__name__}")
+    text = str(value).strip()
+    if len(text) > MAX_REASON_LENGTH or not text.isprintable():
+        raise FieldError(
+            f"a reason or name must be printable text of at most {MAX_REASON_LENGTH} characters"
+        )
+    return text
 
 
 def parse_count(value: object, what: str) -> int:

@@ -3,10 +3,11 @@
 Subcommands::
 
     cwh schedule validate FILE
-    cwh schedule preview FILE --from DATE --days 7 [--json]
+    cwh schedule preview FILE --from DATE --days 7 [--json] [--png WEEK.png] [--language ja|en]
     cwh schedule plan FILE --at ISO-TIME [--json] [--observed OBSERVED.json]
     cwh schedule to-prefect FILE
     cwh schedule savings --ledger LEDGER.jsonl [--json]
+    cwh schedule savings FILE --forecast --from DATE --to DATE [--ledger LEDGER.jsonl]
 
 ``FILE`` is our timetable, the reference's OCS document, its old swarm list or a group_vars file
 holding either (YAML or JSON). Nothing here touches the swarm or any VM. Only stdlib is imported
@@ -61,8 +62,15 @@ def register(subparsers: Any) -> None:
         help="first day (YYYY-MM-DD) or instant (ISO); default: today, in the timetable's zone",
     )
     preview.add_argument("--days", type=_positive_int, default=7, help="days to show (default 7)")
+    preview.add_argument(
+        "--png",
+        type=Path,
+        metavar="FILE",
+        help="also draw the week from --from (7 days: nodes per hour, off days shaded) as a PNG",
+    )
     _provider_argument(preview)
     _json_argument(preview)
+    _language_argument(preview)
 
     plan = actions.add_parser(
         "plan",
@@ -110,11 +118,25 @@ def register(subparsers: Any) -> None:
 
     savings = actions.add_parser(
         "savings",
-        help="node-hours used vs always-on per ISO week, from the reconcile ledger",
+        help="node-hours used vs always-on per ISO week, from the reconcile ledger; "
+        "with --forecast, what the timetable plans for a range of dates",
         description="Node-hours used vs always-on per ISO week, from the ledger the reconcile "
-        "flow appends to.",
+        "flow appends to. With FILE --forecast --from D --to D: the node-hours the timetable "
+        "plans for those dates (holidays, terms and exceptions included) against always-on, "
+        "beside the ledger's actual hours when --ledger is given.",
     )
-    savings.add_argument("--ledger", type=Path, required=True, help="the JSON-lines ledger")
+    savings.add_argument(
+        "file", type=Path, nargs="?", metavar="FILE", help="timetable (needed with --forecast)"
+    )
+    savings.add_argument("--ledger", type=Path, help="the JSON-lines ledger")
+    savings.add_argument(
+        "--forecast", action="store_true", help="planned node-hours of FILE for --from..--to"
+    )
+    savings.add_argument("--from", dest="start", metavar="DATE", help="first day of the forecast")
+    savings.add_argument("--to", dest="end", metavar="DATE", help="last day of the forecast")
+    savings.add_argument("--ips", metavar="A,B,C", help="worker addresses replacing FILE's list")
+    savings.add_argument("--down-type", choices=("deleted", "power_down"))
+    _language_argument(savings)
     savings.add_argument(
         "--timezone",
         default=DEFAULT_TIMEZONE,
@@ -169,18 +191,34 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _preview(args: argparse.Namespace) -> int:
-    from cwh.timetable import preview, render_preview_markdown
+    from cwh.messages import language_setting
+    from cwh.timetable import days_between, preview, render_days, render_preview_markdown
 
     timetable = _load(args)
+    language = language_setting(args.language)
     start = _start(args.start, timetable)
-    rows = preview(
-        timetable, start, start + timedelta(days=args.days), provider=_provider(args.provider)
-    )
+    end = start + timedelta(days=args.days)
+    rows = preview(timetable, start, end, provider=_provider(args.provider))
     if args.json:
         print(json.dumps([row.to_json() for row in rows], indent=2, ensure_ascii=False))
     else:
         _print(render_preview_markdown(rows, timetable), end="")
+        _print("\n" + render_days(days_between(start, end, timetable), timetable, language), end="")
+    if args.png is not None:
+        _write_week_png(args.png, timetable, start, language)
     return 0
+
+
+def _write_week_png(path: Path, timetable: Timetable, start: datetime, language: Any) -> None:
+    from cwh.atomic_write import write_bytes_atomic
+    from cwh.timetable import render_week
+
+    picture = render_week(timetable, start, language=language, now=datetime.now(timetable.timezone))
+    try:
+        write_bytes_atomic(path, picture.png)
+    except OSError as exc:
+        raise _UsageError(f"--png {path}: {exc.strerror or type(exc).__name__}") from None
+    print(f"week picture: {path} ({picture.width}x{picture.height})", file=sys.stderr)
 
 
 def _plan(args: argparse.Namespace) -> int:
@@ -234,21 +272,17 @@ def _to_prefect(args: argparse.Namespace) -> int:
 def _savings(args: argparse.Namespace) -> int:
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-    from cwh.safe_input import InputRefused, printable
-    from cwh.timetable import load_ledger, render_savings_table, weekly_savings
+    from cwh.timetable import render_savings_table, weekly_savings
 
+    if args.forecast:
+        return _forecast(args)
+    if args.ledger is None:
+        raise _UsageError("give --ledger (or FILE --forecast --from D --to D)")
     try:
         zone = ZoneInfo(args.timezone)
     except (ZoneInfoNotFoundError, ValueError) as exc:
         raise _UsageError(f"--timezone {args.timezone!r} is not an IANA time zone") from exc
-    try:
-        entries, problems = load_ledger(args.ledger)
-    except InputRefused as exc:
-        raise _UsageError(f"cannot read the ledger {exc}") from None
-    except OSError as exc:
-        raise _UsageError(f"cannot read the ledger {args.ledger}: {exc.strerror}") from None
-    for problem in problems:
-        print(printable(f"cwh schedule savings: {args.ledger}: {problem}"), file=sys.stderr)
+    entries = _ledger_entries(args.ledger)
     until = _aware(args.until, zone) if args.until else datetime.now(zone)
     weeks = weekly_savings(entries, until=until, timezone=zone)
     if args.json:
@@ -258,6 +292,55 @@ def _savings(args: argparse.Namespace) -> int:
     else:
         print(render_savings_table(weeks), end="")
     return 0
+
+
+def _forecast(args: argparse.Namespace) -> int:
+    from cwh.messages import language_setting
+    from cwh.timetable import forecast_node_hours, forecast_total, render_forecast_table
+
+    if args.file is None or args.start is None or args.end is None:
+        raise _UsageError("--forecast needs FILE, --from DATE and --to DATE")
+    first, last = _date(args.start, "--from"), _date(args.end, "--to")
+    timetable = _load(args)
+    entries = _ledger_entries(args.ledger) if args.ledger is not None else None
+    until = (
+        _aware(args.until, timetable.timezone) if args.until else datetime.now(timetable.timezone)
+    )
+    try:
+        weeks = forecast_node_hours(timetable, first, last, ledger=entries, until=until)
+    except ValueError as exc:
+        raise _UsageError(str(exc)) from None
+    if args.json:
+        total = forecast_total(weeks).to_json()
+        data = {"weeks": [week.to_json() for week in weeks], "total": total}
+        print(json.dumps(data, indent=2, ensure_ascii=False))
+    else:
+        language = language_setting(args.language)
+        _print(render_forecast_table(weeks, timetable, first, last, language), end="")
+    return 0
+
+
+def _ledger_entries(path: Path) -> list[Any]:
+    """The ledger's entries; unreadable lines are reported on stderr and skipped."""
+    from cwh.safe_input import InputRefused, printable
+    from cwh.timetable import load_ledger
+
+    try:
+        entries, problems = load_ledger(path)
+    except InputRefused as exc:
+        raise _UsageError(f"cannot read the ledger {exc}") from None
+    except OSError as exc:
+        raise _UsageError(f"cannot read the ledger {path}: {exc.strerror}") from None
+    for problem in problems:
+        print(printable(f"cwh schedule savings: {path}: {problem}"), file=sys.stderr)
+    return entries
+
+
+def _date(value: str, option: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise _UsageError(f"{option} {value!r} is not a date; write YYYY-MM-DD") from None
 
 
 def _load(args: argparse.Namespace) -> Timetable:
@@ -287,6 +370,15 @@ def _summary(timetable: Timetable, path: Path) -> list[str]:
         shown = ", ".join(day.isoformat() for day in days[:10])
         more = f" and {len(days) - 10} more" if len(days) > 10 else ""
         lines.append(f"  exceptions : {shown}{more}")
+    academic = timetable.academic_calendar
+    if academic.makeup_days:
+        shown = ", ".join(day.isoformat() for day in sorted(academic.makeup_days)[:10])
+        lines.append(f"  makeup days: {shown}")
+    if academic.holidays:
+        lines.append(f"  holidays   : {academic.holidays} (national holidays are off days)")
+    for term in academic.terms:
+        name = f" {term.name}" if term.name else ""
+        lines.append(f"  term       :{name} {term.first} .. {term.last}")
     lines.extend(f"  note       : {note}" for note in timetable.notes)
     return lines
 
@@ -350,6 +442,14 @@ def _provider_argument(parser: argparse.ArgumentParser) -> None:
         default="vcp",
         help="what the VM provider can do: vcp and local-dockerd create, delete and power VMs; "
         "static only changes swarm availability (default vcp)",
+    )
+
+
+def _language_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--language",
+        choices=("ja", "en"),
+        help="language of the text and picture (default: CWH_LANGUAGE, else en)",
     )
 
 

@@ -4,7 +4,12 @@ brings the pool from what is observed to what the timetable wants.
 """
 
 from cwh.timetable.calendar import HORIZON_START, first_overlap, occurrence_at
-from cwh.timetable.cron import SAFETY_NET_SLUG, prefect_schedules, render_schedules_yaml
+from cwh.timetable.cron import (
+    SAFETY_NET_SLUG,
+    PrefectSchedule,
+    prefect_schedules,
+    render_schedules_yaml,
+)
 from cwh.timetable.load import load_timetable, not_a_host_address, parse_timetable
 from cwh.timetable.model import (
     Anchor,
@@ -65,6 +70,17 @@ from cwh.timetable.savings import (
     render_savings_table,
     weekly_savings,
 )
+from cwh.timetable.schedule_diff import (
+    DeployedSchedule,
+    ScheduleChange,
+    ScheduleDiff,
+    ScheduleDriftPayload,
+    diff_schedules,
+    drift_payload,
+    owned_by_the_timetable,
+    render_schedule_diff,
+    safety_net_interval,
+)
 from cwh.timetable.swarm_observation import (
     ACTIVE_TASK_STATES,
     PAUSED_SINCE_LABEL,
@@ -102,6 +118,7 @@ __all__ = [
     "Availability",
     "Culling",
     "CullingChange",
+    "DeployedSchedule",
     "DownType",
     "FieldError",
     "Granularity",
@@ -120,10 +137,14 @@ __all__ = [
     "Plan",
     "PlanRefused",
     "PoolObservation",
+    "PrefectSchedule",
     "ProviderCapabilities",
     "ReconcileReport",
     "RemovalPolicy",
     "RunTarget",
+    "ScheduleChange",
+    "ScheduleDiff",
+    "ScheduleDriftPayload",
     "SwarmNode",
     "SwarmNodeState",
     "Target",
@@ -136,6 +157,8 @@ __all__ = [
     "converged_observation",
     "culling_env",
     "describe_node",
+    "diff_schedules",
+    "drift_payload",
     "failure_message",
     "failures",
     "first_overlap",
@@ -149,6 +172,7 @@ __all__ = [
     "observed_from_json",
     "observed_to_json",
     "occurrence_at",
+    "owned_by_the_timetable",
     "parse_anchor",
     "parse_clock",
     "parse_ledger",
@@ -164,8 +188,10 @@ __all__ = [
     "render_plan_text",
     "render_preview_markdown",
     "render_savings_table",
+    "render_schedule_diff",
     "render_schedules_yaml",
     "run_instant",
+    "safety_net_interval",
     "split_actions",
     "summary_markdown",
     "to_swarm_node",

@@ -6,11 +6,13 @@ Subcommands::
     cwh schedule preview FILE --from DATE --days 7 [--json]
     cwh schedule plan FILE --at ISO-TIME [--json] [--observed OBSERVED.json]
     cwh schedule to-prefect FILE
+    cwh schedule apply FILE [--deployment NAME] [--prune] [--dry-run]
     cwh schedule savings --ledger LEDGER.jsonl [--json]
 
 ``FILE`` is our timetable, the reference's OCS document, its old swarm list or a group_vars file
-holding either (YAML or JSON). Nothing here touches the swarm or any VM. Only stdlib is imported
-at module level; the domain code is imported when a command runs.
+holding either (YAML or JSON). Nothing here touches the swarm or any VM; ``apply`` writes the
+reconcile deployment's schedules on the Prefect server (:mod:`deployments.cli.schedule_apply`).
+Only stdlib is imported at module level; the domain code is imported when a command runs.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cwh.defaults import DEFAULT_TIMEZONE
+from deployments.cli.schedule_apply import add_parser as add_apply_parser
 
 if TYPE_CHECKING:
     from cwh.timetable import ProviderCapabilities, Timetable
@@ -108,6 +111,8 @@ def register(subparsers: Any) -> None:
         help="interval of the schedule that derives the target from the timetable (default 15)",
     )
 
+    _timetable_arguments(add_apply_parser(actions))
+
     savings = actions.add_parser(
         "savings",
         help="node-hours used vs always-on per ISO week, from the reconcile ledger",
@@ -135,6 +140,7 @@ def run(args: argparse.Namespace) -> int:
         "preview": _preview,
         "plan": _plan,
         "to-prefect": _to_prefect,
+        "apply": _apply,
         "savings": _savings,
     }
     try:
@@ -229,6 +235,12 @@ def _to_prefect(args: argparse.Namespace) -> int:
         render_schedules_yaml(schedules, notes, indent=args.indent, source=args.file.name), end=""
     )
     return 0
+
+
+def _apply(args: argparse.Namespace) -> int:
+    from deployments.cli.schedule_apply import apply_schedules
+
+    return apply_schedules(args, _load(args))
 
 
 def _savings(args: argparse.Namespace) -> int:

@@ -192,6 +192,25 @@ def test_broken_timetable_unknown_deployment_and_unreachable_server_change_nothi
         assert server_schedules(client, deployment) == {}
 
 
+def test_a_deployment_is_found_by_its_name_alone_when_one_flow_has_it(
+    deployment: str, timetable: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    name = deployment.split("/", 1)[1]
+    code, out, err = apply(timetable, name, capsys, "--dry-run")
+    assert (code, err) == (0, "") and f"{deployment}: " in out
+    with get_client(sync_client=True) as client:
+        other_flow = client.create_flow_from_name("another-flow")
+        other = client.create_deployment(flow_id=other_flow, name=name)
+    try:
+        code, out, err = apply(timetable, name, capsys)
+        assert code == 1 and out == ""
+        assert f"several deployments are named {name}" in err
+        assert f"another-flow/{name}, {deployment}" in err
+    finally:
+        with get_client(sync_client=True) as client:
+            client.delete_deployment(other)
+
+
 def drift_events(name: str, expected: int) -> list[ReceivedEvent]:
     """The drift events of deployment ``name``, once at least ``expected`` arrived."""
     EventsWorker.instance().drain()

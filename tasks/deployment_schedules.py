@@ -3,9 +3,9 @@
 ``cwh schedule apply`` and the reconcile flow's drift check share these functions. The
 comparison itself is pure (:func:`cwh.timetable.diff_schedules`); here the server's schedules
 are read into :class:`cwh.timetable.DeployedSchedule` and a diff is applied: new schedules
-created with their slug, changed ones updated in place (same id, same slug, so the server
-only replaces the runs it had planned from them), gone ones deleted. Applying a diff that
-changes nothing sends nothing.
+created with their slug, changed ones updated in place (same id, same slug), gone ones
+deleted. A change makes the server drop the deployment's future auto-scheduled runs and plan
+them again; applying a diff that changes nothing sends nothing, so those runs stay.
 
 Talking to the server fails as :class:`PrefectApiError` with a message a person can act on:
 no server configured (the client would otherwise start a throw-away in-process server and
@@ -106,14 +106,15 @@ def read_deployment_schedules(
 
 
 def read_deployment_schedules_by_id(
-    client: SyncPrefectClient, deployment_id: UUID
+    client: SyncPrefectClient, deployment_id: UUID, language: Language = "en"
 ) -> DeploymentSchedules:
     """The deployment with ``deployment_id`` (a flow run's), with its schedules."""
     try:
         deployment = client.read_deployment(deployment_id)
     except ObjectNotFound:
         name = str(deployment_id)
-        raise PrefectApiError(name, text("schedule_sync.no_deployment", "en", name=name)) from None
+        message = text("schedule_sync.no_deployment", language, name=name)
+        raise PrefectApiError(name, message) from None
     flow = client.read_flow(deployment.flow_id)
     return DeploymentSchedules(
         id=deployment.id,

@@ -80,7 +80,7 @@ def report_schedule_drift(
     """
     spoken = language_setting(language)
     with prefect_client(spoken) as client:
-        deployment = read_deployment_schedules_by_id(client, deployment_id)
+        deployment = read_deployment_schedules_by_id(client, deployment_id, spoken)
     minutes = safety_net_interval(deployment.schedules)
     wanted, _notes = prefect_schedules(timetable, reference=at, safety_net_minutes=minutes)
     diff = diff_schedules(wanted, deployment.schedules)

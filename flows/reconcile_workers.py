@@ -26,6 +26,10 @@ Each run publishes a per-node table artifact, a summary and the week picture (th
 days of the pool, holidays and off days shaded; :mod:`tasks.worker_week`), appends the pool it
 left to the node-hours ledger read by ``cwh schedule savings``, and fails (never silently
 Completed) when anything could not be applied.
+
+A run started by the deployment's safety-net schedule first compares the deployment's
+schedules with the timetable and emits ``cwh.schedule.drift`` when they differ
+(:mod:`tasks.schedule_drift`); the check never fails the run.
 """
 
 from __future__ import annotations
@@ -61,6 +65,7 @@ from cwh.timetable import (
     unfinished,
     waiting,
 )
+from tasks.schedule_drift import check_schedule_drift, safety_net_deployment
 from tasks.swarm import docker_target
 from tasks.swarm_nodes import DEFAULT_USER_SERVICE_PREFIX
 from tasks.worker_ledger import DEFAULT_LEDGER_PATH
@@ -148,6 +153,8 @@ def reconcile_workers(
         log.error("%s", exc)
         return Failed(message=str(exc))  # type: ignore[return-value]
     moment = run_instant(at, table)
+    if (deployment_id := safety_net_deployment()) is not None:
+        check_schedule_drift(deployment_id, table, moment)
     target = table.resolve_run_target(moment, active=active, pause=pause, drain=drain, phase=phase)
     log.info("target at %s: phase %s (%s)", moment.isoformat(), target.state.phase, target.note)
     vm_provider, capabilities = resolve_provider(

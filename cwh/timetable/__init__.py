@@ -6,7 +6,12 @@ that brings the pool from what is observed to what the timetable wants.
 
 from cwh.timetable.academic import AcademicCalendar, DayKind, DayStatus, Term
 from cwh.timetable.calendar import HORIZON_START, first_overlap, occurrence_at
-from cwh.timetable.cron import SAFETY_NET_SLUG, prefect_schedules, render_schedules_yaml
+from cwh.timetable.cron import (
+    SAFETY_NET_SLUG,
+    PrefectSchedule,
+    prefect_schedules,
+    render_schedules_yaml,
+)
 from cwh.timetable.day_text import days_between, describe_day, render_days
 from cwh.timetable.forecast import (
     ForecastWeek,
@@ -74,6 +79,17 @@ from cwh.timetable.savings import (
     render_savings_table,
     weekly_savings,
 )
+from cwh.timetable.schedule_diff import (
+    DeployedSchedule,
+    ScheduleChange,
+    ScheduleDiff,
+    ScheduleDriftPayload,
+    diff_schedules,
+    drift_payload,
+    owned_by_the_timetable,
+    render_schedule_diff,
+    safety_net_interval,
+)
 from cwh.timetable.swarm_observation import (
     ACTIVE_TASK_STATES,
     PAUSED_SINCE_LABEL,
@@ -115,6 +131,7 @@ __all__ = [
     "CullingChange",
     "DayKind",
     "DayStatus",
+    "DeployedSchedule",
     "DownType",
     "FieldError",
     "ForecastWeek",
@@ -134,10 +151,14 @@ __all__ = [
     "Plan",
     "PlanRefused",
     "PoolObservation",
+    "PrefectSchedule",
     "ProviderCapabilities",
     "ReconcileReport",
     "RemovalPolicy",
     "RunTarget",
+    "ScheduleChange",
+    "ScheduleDiff",
+    "ScheduleDriftPayload",
     "SwarmNode",
     "SwarmNodeState",
     "Target",
@@ -154,6 +175,8 @@ __all__ = [
     "days_between",
     "describe_day",
     "describe_node",
+    "diff_schedules",
+    "drift_payload",
     "failure_message",
     "failures",
     "first_overlap",
@@ -169,6 +192,7 @@ __all__ = [
     "observed_from_json",
     "observed_to_json",
     "occurrence_at",
+    "owned_by_the_timetable",
     "parse_anchor",
     "parse_clock",
     "parse_ledger",
@@ -186,9 +210,11 @@ __all__ = [
     "render_plan_text",
     "render_preview_markdown",
     "render_savings_table",
+    "render_schedule_diff",
     "render_schedules_yaml",
     "render_week",
     "run_instant",
+    "safety_net_interval",
     "split_actions",
     "summary_markdown",
     "to_swarm_node",

@@ -6,12 +6,14 @@ Subcommands::
     cwh schedule preview FILE --from DATE --days 7 [--json] [--png WEEK.png] [--language ja|en]
     cwh schedule plan FILE --at ISO-TIME [--json] [--observed OBSERVED.json]
     cwh schedule to-prefect FILE
+    cwh schedule apply FILE [--deployment NAME] [--prune] [--dry-run]
     cwh schedule savings --ledger LEDGER.jsonl [--json]
     cwh schedule savings FILE --forecast --from DATE --to DATE [--ledger LEDGER.jsonl]
 
 ``FILE`` is our timetable, the reference's OCS document, its old swarm list or a group_vars file
-holding either (YAML or JSON). Nothing here touches the swarm or any VM. Only stdlib is imported
-at module level; the domain code is imported when a command runs.
+holding either (YAML or JSON). Nothing here touches the swarm or any VM; ``apply`` writes the
+reconcile deployment's schedules on the Prefect server (:mod:`deployments.cli.schedule_apply`).
+Only stdlib is imported at module level; the domain code is imported when a command runs.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cwh.defaults import DEFAULT_TIMEZONE
+from deployments.cli.schedule_apply import add_parser as add_apply_parser
 
 if TYPE_CHECKING:
     from cwh.timetable import ProviderCapabilities, Timetable
@@ -116,6 +119,8 @@ def register(subparsers: Any) -> None:
         help="interval of the schedule that derives the target from the timetable (default 15)",
     )
 
+    _timetable_arguments(add_apply_parser(actions))
+
     savings = actions.add_parser(
         "savings",
         help="node-hours used vs always-on per ISO week, from the reconcile ledger; "
@@ -157,6 +162,7 @@ def run(args: argparse.Namespace) -> int:
         "preview": _preview,
         "plan": _plan,
         "to-prefect": _to_prefect,
+        "apply": _apply,
         "savings": _savings,
     }
     try:
@@ -267,6 +273,12 @@ def _to_prefect(args: argparse.Namespace) -> int:
         render_schedules_yaml(schedules, notes, indent=args.indent, source=args.file.name), end=""
     )
     return 0
+
+
+def _apply(args: argparse.Namespace) -> int:
+    from deployments.cli.schedule_apply import apply_schedules
+
+    return apply_schedules(args, _load(args))
 
 
 def _savings(args: argparse.Namespace) -> int:

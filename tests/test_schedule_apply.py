@@ -288,12 +288,6 @@ def _safety_net_run(api: str, deployment_id: UUID) -> FlowRun:
         },
         timeout=60,
     )
-    if response.status_code >= 500:
-        pytest.xfail(
-            "the server cannot create scheduled runs: Prefect 3.8.8's bulk insert of scheduled "
-            "flow runs fails with SQLAlchemy 2.1 ('Can't evaluate bulk DML statement'), "
-            "which breaks its scheduler service the same way"
-        )
     response.raise_for_status()
     with get_client(sync_client=True) as client:
         runs = client.read_flow_runs(

@@ -251,3 +251,70 @@ def test_exports_are_written_beside_the_report_and_old_ones_pruned(tmp_path: Pat
     assert marked.csv == tmp_path / "c" / "progress-20261203-090500.pseudonymized.csv"
     assert (tmp_path / "c" / "latest.pseudonymized.csv").is_file()
     assert (tmp_path / "c" / "progress-20261203-090100.csv").is_file(), "kinds pruned apart"
+
+
+@pytest.mark.parametrize(
+    ("stored", "shown"),
+    [
+        (253402300799, ""),  # 9999-12-31 23:59:59 UTC: year 10000 in Tokyo
+        (2**62, ""),
+        (-(2**62), ""),
+        (0, ""),  # no start time
+        (-62135596800, "0001-01-01T00:00:00+00:00"),  # year one: Tokyo's offset had seconds
+        (-1, "1970-01-01T08:59:59+09:00"),
+    ],
+)
+def test_times_beyond_the_calendar_are_empty_never_a_failed_export(stored: int, shown: str) -> None:
+    cells = [ProgressCell("ax01", "01-000", 1, 0, "error", stored)]
+    single = build_matrix("c", QUESTIONS, cells)
+    rows = list(csv.reader(io.StringIO(render_csv(single, TOKYO).decode("utf-8"))))
+    assert (rows[1][5], rows[1][7], rows[1][8]) == ("1", "error", shown)
+    book = openpyxl.load_workbook(io.BytesIO(render_xlsx([single], TOKYO)))
+    assert book["c"]["I2"].value == (shown or None)
+
+
+def test_hostile_names_and_times_through_the_embedded_store_and_report(tmp_path: Path) -> None:
+    from cwh.enrich import DOC_ID, TARGET_INDEX
+    from tasks.embedded_store import EmbeddedStore
+    from tasks.progress_reports import ReportConfig, run_report
+
+    users = (*HOSTILE, CONTROL)
+    store = EmbeddedStore(tmp_path / "store.sqlite3")
+    store.write(
+        [
+            {
+                DOC_ID: f"h{number}",
+                TARGET_INDEX: "lcwrapper-2026.11.24",
+                "user_name": user,
+                "local_name": user.rpartition("x")[0],
+                "course_server": "c",
+                "qno": "01-000",
+                "execute_reply_status": "ok",
+                "start_time": 253402300799 if number else 1795355773,
+            }
+            for number, user in enumerate(users)
+        ]
+    )
+    index = tmp_path / "meme.csv"
+    index.write_text(
+        "qno,qlabel,lc_cell_meme,lc_notebook_meme,textbook_path,course_server,code\n"
+        "01-000,=問1,m0,n0,c/nb.ipynb,c,x\n01-001,,m1,n0,c/nb.ipynb,c,x\n",
+        encoding="utf-8",
+    )
+    config = ReportConfig(
+        index=str(index),
+        output_dir=str(tmp_path / "out"),
+        exports=ExportRequest(formats=("csv", "xlsx", "moodle")),
+    )
+    [report] = run_report(config, store=store)
+    store.close()
+    assert report.exports is not None
+    paths = report.exports.paths()
+    rows = list(csv.reader(io.StringIO(paths["csv"].read_bytes().decode("utf-8"), newline="")))
+    assert {unescape(row[1]) for row in rows[1:]} == set(users)
+    assert sorted(row[8] for row in rows[1:] if row[3] == "01-000")[-1].startswith("2026-11-2")
+    moodle = list(csv.reader(io.StringIO(paths["moodle"].read_bytes().decode("utf-8"), newline="")))
+    assert {unescape(row[0]) for row in moodle[1:]} == set(users)
+    assert all(row[1:] == ["1", "0", "1"] for row in moodle[1:])
+    sheet = openpyxl.load_workbook(paths["xlsx"])["c"]
+    assert all(cell.data_type != "f" for row in sheet.iter_rows() for cell in row)

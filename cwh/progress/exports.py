@@ -6,7 +6,7 @@ whole roster x textbook index with zeros where nothing was run, exactly like the
 * ``csv``: one row per (student, question), columns :data:`EXPORT_COLUMNS`;
   ``latest_status`` is ``ok``, ``error`` (any other status the kernel reported) or empty
   when the question was not run; ``latest_time`` is ISO 8601 with the offset of the report's
-  time zone, empty when not run.
+  time zone, empty when not run (or when the stored time is missing or no date at all).
 * ``xlsx``: a ``summary`` sheet, then the same rows with one sheet per course.
 * ``moodle``: what Moodle's "Import grades -> CSV file" reads: one row per student, the
   ``username`` column to map to Moodle's *username*, one column per question with 1 (solved:
@@ -120,8 +120,20 @@ def _escaped(value: object) -> object:
     return escape_formula(value) if isinstance(value, str) else value
 
 
-def _iso(epoch: int, tz: tzinfo) -> str:
-    return datetime.fromtimestamp(epoch, tz).isoformat()
+def _iso(epoch: object, tz: tzinfo) -> str:
+    """Epoch seconds as ISO 8601 in ``tz``; empty for a missing time (0 or none) and for a
+    value that is no date (a kernel can claim 9999-12-31, or text)."""
+    if isinstance(epoch, bool) or not isinstance(epoch, int | float) or not epoch:
+        return ""
+    try:
+        moment = datetime.fromtimestamp(int(epoch), tz)
+    except (OverflowError, OSError, ValueError):
+        return ""
+    offset = moment.utcoffset()
+    if offset is not None and offset.total_seconds() % 60:
+        # A local mean time of centuries ago (+09:18:59): ISO 8601 offsets have no seconds.
+        moment = moment.astimezone(UTC)
+    return moment.isoformat()
 
 
 def _ordered(matrix: ProgressMatrix, names: NameMap) -> list[tuple[str, str, str]]:

@@ -27,9 +27,10 @@ import io
 import re
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime, tzinfo
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
 
 import pandas as pd  # type: ignore[import-untyped]
+from openpyxl.utils import get_column_letter  # type: ignore[import-untyped]
 
 from cwh.enrich import local_name
 from cwh.messages import Language, text
@@ -248,8 +249,9 @@ def render_xlsx(
     buffer = io.BytesIO()
     with pd.ExcelWriter(buffer, engine="openpyxl") as writer:
         for sheet, frame in frames:
-            frame.map(_xml_text).to_excel(writer, sheet_name=sheet, index=False)
-            _as_text(writer.sheets[sheet])
+            shown = frame.map(_xml_text).rename(columns=_xml_text)
+            shown.to_excel(writer, sheet_name=sheet, index=False)
+            _as_text(writer.sheets[sheet], shown)
         if generated_at is not None:
             moment = generated_at.astimezone(UTC).replace(tzinfo=None)
             writer.book.properties.created = moment
@@ -257,22 +259,23 @@ def render_xlsx(
     return buffer.getvalue()
 
 
-def _as_text(sheet: object) -> None:
+def _as_text(sheet: Any, frame: pd.DataFrame) -> None:
     """Strings stay strings: nothing we write is a formula, and a cell that a spreadsheet
-    would read as one when edited gets the quote prefix. Empty text is an empty cell; widths
-    fit the content (capped)."""
-    widths: dict[str, int] = {}
-    for row in sheet.iter_rows():  # type: ignore[attr-defined]
-        for cell in row:
-            value = cell.value
+    would read as one when edited gets the quote prefix, empty text is an empty cell. Only
+    those cells are touched (a pass over every cell would cost as much as writing them);
+    widths fit the text, capped."""
+    for number, column in enumerate(frame.columns, start=1):
+        width = len(column) + 2
+        cells = [(1, column)]
+        cells += [(row, v) for row, v in enumerate(frame[column].tolist(), start=2)]
+        for row, value in cells:
             if value == "":
-                cell.value = None
+                sheet.cell(row, number).value = None  # empty, not an empty string
             elif isinstance(value, str):
-                if cell.data_type == "f" or value.startswith(_FORMULA_STARTS):
+                width = max(width, min(len(value) + 2, 40))
+                if value.startswith(_FORMULA_STARTS):
+                    cell = sheet.cell(row, number)
                     cell.data_type = "s"
                     cell.quotePrefix = True
-                letter = cell.column_letter
-                widths[letter] = max(widths.get(letter, 8), min(len(value) + 2, 40))
-    for letter, width in widths.items():
-        sheet.column_dimensions[letter].width = width  # type: ignore[attr-defined]
-    sheet.freeze_panes = "A2"  # type: ignore[attr-defined]
+        sheet.column_dimensions[get_column_letter(number)].width = max(width, 8)
+    sheet.freeze_panes = "A2"

@@ -13,8 +13,9 @@ import re
 
 from prefect.blocks.core import Block
 from prefect_docker import DockerHost  # type: ignore[import-untyped]
-from pydantic import ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field, SecretStr, field_validator
 
+from cwh.defaults import MIN_PSEUDONYM_KEY_BYTES
 from cwh.enrich import DEFAULT_JSONPATHS
 from cwh.setup import DEFAULT_DELIVERY_STATE_DIR, DEFAULT_ENRICH_LOG, redact_url
 
@@ -129,6 +130,12 @@ class CoursewareHub(Block):
         default_factory=list,
         description="Extra time-zone abbreviations of kernel logs, as ABBR=+HH:MM.",
     )
+    pseudonym_key: SecretStr | None = Field(
+        default=None,
+        description=f"Secret key (at least {MIN_PSEUDONYM_KEY_BYTES} bytes) of the keyed "
+        "pseudonyms that replace student names in research exports (cwh report --pseudonymize). "
+        "Keep it: a new key gives every student a new pseudonym.",
+    )
 
     @field_validator("manager_address")
     @classmethod
@@ -143,6 +150,16 @@ class CoursewareHub(Block):
                 "use the manager's private address"
             )
         return str(address)
+
+    @field_validator("pseudonym_key")
+    @classmethod
+    def _check_pseudonym_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value():
+            return None
+        if len(value.get_secret_value().encode("utf-8")) < MIN_PSEUDONYM_KEY_BYTES:
+            minimum = MIN_PSEUDONYM_KEY_BYTES
+            raise ValueError(f"the pseudonym key must be at least {minimum} bytes long")
+        return value
 
     @field_validator("fluentd_tag")
     @classmethod

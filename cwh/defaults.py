@@ -42,3 +42,5 @@ PASSWORD_ENV = "CWH_ES_PASSWORD"
 """Environment variable holding the Elasticsearch password of fluentd's delivery."""
 API_KEY_ENV = "CWH_ES_API_KEY"
 """Environment variable holding the Elasticsearch API key of fluentd's delivery."""
+MIN_PSEUDONYM_KEY_BYTES = 32
+"""Shortest key accepted for the keyed pseudonyms of research exports (HMAC-SHA256)."""

@@ -7,7 +7,10 @@ whose latest run failed), plus a heatmap PNG and a self-contained HTML page on d
 location the artifacts link to. Executions flagged ``suspect`` (a record that does not
 match the log file on disk) are left out and counted apart unless ``include_suspect``. The
 deployment runs every five minutes during class and on demand; ``cwh report`` produces the
-same files without Prefect.
+same files without Prefect. ``formats`` adds csv / xlsx / Moodle gradebook exports beside
+the HTML, linked from the artifacts; ``pseudonymize`` replaces names in them by keyed
+pseudonyms (key from ``pseudonym_key_file`` or the ``pseudonym_key`` of the CoursewareHub
+block ``coursewarehub_block``; the key itself is never a parameter).
 """
 
 from __future__ import annotations
@@ -17,8 +20,9 @@ from datetime import UTC, datetime
 from prefect import flow
 
 from cwh.defaults import DEFAULT_TIMEZONE
-from cwh.progress import parse_zone, window_from
+from cwh.progress import parse_formats, parse_zone, window_from
 from tasks.progress_reports import CourseSummary, ReportConfig, build_reports, publish
+from tasks.report_exports import ExportRequest
 from tasks.store import StoreConfig
 
 
@@ -41,6 +45,11 @@ def progress_report(
     output_dir: str | None = None,
     timezone: str = DEFAULT_TIMEZONE,
     include_suspect: bool = False,
+    formats: list[str] | None = None,
+    pseudonymize: bool = False,
+    pseudonym_key_file: str | None = None,
+    coursewarehub_block: str | None = None,
+    keep_free_text: bool = False,
 ) -> list[CourseSummary]:
     zone = parse_zone(timezone)
     start, end = window_from(since, until, last_minutes, zone, datetime.now(UTC))
@@ -55,6 +64,13 @@ def progress_report(
         output_dir=output_dir,
         timezone=timezone,
         include_suspect=include_suspect,
+        exports=ExportRequest(
+            formats=parse_formats(formats),
+            pseudonymize=pseudonymize,
+            key_file=pseudonym_key_file,
+            coursewarehub_block=coursewarehub_block,
+            keep_free_text=keep_free_text,
+        ),
     )
     reports = build_reports(config)
     return [publish(report, config) for report in reports]

@@ -46,6 +46,14 @@ from cwh.progress import (
     render_markdown,
 )
 from tasks.common import NOT_CACHED, retrying, run_logger
+from tasks.report_exports import (
+    ExportFiles,
+    ExportRequest,
+    export_names,
+    exports_markdown,
+    publish_export_links,
+    write_exports,
+)
 from tasks.report_files import ReportFiles, course_slug, default_report_dir, write_report_files
 from tasks.store import ProgressQuery, Store, StoreConfig
 from tasks.stores import open_store
@@ -70,6 +78,8 @@ class ReportConfig:
     timezone: str = DEFAULT_TIMEZONE
     include_suspect: bool = False
     """Count suspect executions too (by default they are left out, and counted apart)."""
+    exports: ExportRequest = field(default_factory=ExportRequest)
+    """csv / xlsx / Moodle files to write beside the HTML, with names or pseudonyms."""
 
     def zone(self) -> tzinfo:
         return parse_zone(self.timezone)
@@ -93,6 +103,8 @@ class CourseSummary(TypedDict):
     html: str | None
     latest_html: str | None
     query_seconds: float
+    exports: dict[str, str]
+    """Export files by format (csv, xlsx, moodle)."""
 
 
 @dataclass(frozen=True)
@@ -106,6 +118,7 @@ class CourseReport:
     heatmap: HeatmapImage
     files: ReportFiles | None = None
     query_seconds: float = 0.0
+    exports: ExportFiles | None = None
 
     def to_dict(self) -> CourseSummary:
         return {
@@ -118,6 +131,9 @@ class CourseReport:
             "html": str(self.files.html) if self.files else None,
             "latest_html": str(self.files.latest_html) if self.files else None,
             "query_seconds": round(self.query_seconds, 3),
+            "exports": {
+                name: str(path) for name, path in (self.exports or ExportFiles()).paths().items()
+            },
         }
 
 
@@ -211,6 +227,7 @@ def run_report(
     """Every requested course's report, with its files written. Used by ``cwh report``."""
     generated_at = now or datetime.now(UTC)
     questions, roster, courses = load_inputs(config)
+    names = export_names(config.exports)
     target = store or open_store(config.store)
     try:
         reports = []
@@ -220,6 +237,16 @@ def run_report(
                 config.report_dir(), course, report.heatmap.png, report.html, generated_at
             )
             reports.append(replace(report, files=files))
+        if config.exports.formats:
+            exported = write_exports(
+                config.report_dir(),
+                [r.matrix for r in reports],
+                config.exports,
+                names,
+                config.zone(),
+                generated_at,
+            )
+            reports = [replace(r, exports=e) for r, e in zip(reports, exported, strict=True)]
         return reports
     finally:
         if store is None:
@@ -245,6 +272,8 @@ def publish(report: CourseReport, config: ReportConfig) -> CourseSummary:
         f"`{report.files.latest_html}`); heatmap: `{report.files.png}`\n\n## Latest run failed",
         1,
     )
+    if report.exports is not None:
+        markdown += exports_markdown(report.exports)
     if len(report.heatmap.png) <= INLINE_IMAGE_LIMIT:
         encoded = base64.b64encode(report.heatmap.png).decode("ascii")
         markdown += f"\n![heatmap of {slug}](data:image/png;base64,{encoded})\n"
@@ -259,6 +288,8 @@ def publish(report: CourseReport, config: ReportConfig) -> CourseSummary:
         key=f"progress-html-{slug}",
         description=str(report.files.latest_html),
     )
+    if report.exports is not None:
+        publish_export_links(report.exports, report.matrix.course)
     run_logger("cwh.report").info(
         "%s: %d students x %d questions, %d stuck, %d suspect execution(s) %s; %s",
         report.matrix.course,

@@ -1,6 +1,6 @@
 """The teacher's progress report: the students x questions matrix, the cache of unchanged
-counts, the heatmap, the self-contained HTML report, the roster, the report's time window
-and the demo course.
+counts, the heatmap, the self-contained HTML report, the csv/xlsx/Moodle exports and their
+keyed pseudonyms, the roster, the report's time window and the demo course.
 """
 
 from cwh.progress.cache import MAX_OPEN_INDICES, CacheUse, ProgressCache, merge_status_counts
@@ -12,6 +12,22 @@ from cwh.progress.demo_course import (
     generate_demo_course,
     load_seed,
     write_home,
+)
+from cwh.progress.exports import (
+    EXPORT_COLUMNS,
+    EXPORT_FORMATS,
+    ExportConfigError,
+    ExportFormat,
+    NameMap,
+    escape_formula,
+    moodle_frame,
+    parse_formats,
+    progress_frame,
+    real_names,
+    render_csv,
+    render_moodle,
+    render_xlsx,
+    sheet_names,
 )
 from cwh.progress.heatmap import STATE_COLOURS, HeatmapImage, cjk_font, render_heatmap
 from cwh.progress.matrix import (
@@ -30,6 +46,13 @@ from cwh.progress.matrix import (
     questions_from_index_text,
     render_markdown,
 )
+from cwh.progress.pseudonyms import (
+    MIN_KEY_BYTES,
+    Pseudonymizer,
+    PseudonymKeyError,
+    key_from_file,
+    key_from_secret,
+)
 from cwh.progress.report_html import render_html
 from cwh.progress.roster import Roster, RosterError, load_roster, parse_roster
 from cwh.progress.window import (
@@ -41,18 +64,26 @@ from cwh.progress.window import (
 )
 
 __all__ = [
+    "EXPORT_COLUMNS",
+    "EXPORT_FORMATS",
     "MAX_OPEN_INDICES",
+    "MIN_KEY_BYTES",
     "OK_STATUS",
     "STATE_COLOURS",
     "CacheUse",
     "CellState",
     "Completion",
     "DemoCourse",
+    "ExportConfigError",
+    "ExportFormat",
     "HeatmapImage",
+    "NameMap",
     "ProgressCache",
     "ProgressCell",
     "ProgressInputError",
     "ProgressMatrix",
+    "PseudonymKeyError",
+    "Pseudonymizer",
     "Question",
     "ReportConfigError",
     "Roster",
@@ -66,18 +97,29 @@ __all__ = [
     "courses_of",
     "derive_executions",
     "describe_window",
+    "escape_formula",
     "export_seed",
     "generate_demo_course",
+    "key_from_file",
+    "key_from_secret",
     "load_roster",
     "load_seed",
     "merge_status_counts",
+    "moodle_frame",
+    "parse_formats",
     "parse_roster",
     "parse_time",
     "parse_zone",
+    "progress_frame",
     "questions_from_index_text",
+    "real_names",
+    "render_csv",
     "render_heatmap",
     "render_html",
     "render_markdown",
+    "render_moodle",
+    "render_xlsx",
+    "sheet_names",
     "window_from",
     "write_home",
 ]

@@ -28,6 +28,7 @@ from matplotlib import font_manager
 from PIL import Image, ImageDraw, ImageFont
 
 from cwh.progress.matrix import CellState, ProgressMatrix
+from cwh.safe_input import printable
 
 __all__ = ["STATE_COLOURS", "HeatmapImage", "cjk_font", "render_heatmap"]
 
@@ -181,9 +182,10 @@ class _Layout:
 
 def render_heatmap(matrix: ProgressMatrix, *, title: str | None = None) -> HeatmapImage:
     rows, columns = len(matrix.students), len(matrix.questions)
-    row_labels = [matrix.label(u) for u in matrix.students]
-    column_labels = [q.label for q in matrix.questions]
-    title_text = title or f"Progress: {matrix.course}"
+    # Names are untrusted: a line break or control character must not break the layout.
+    row_labels = [printable(matrix.label(u)) for u in matrix.students]
+    column_labels = [printable(q.label) for q in matrix.questions]
+    title_text = printable(title or f"Progress: {matrix.course}")
     layout = _layout(rows, columns, row_labels, column_labels, title_text)
     size = layout.label_pixels
     text = Image.new("L", (layout.width, layout.height), 0)

@@ -8,6 +8,7 @@ from typing import Any
 
 from cwh.defaults import DEFAULT_TIMEZONE
 from deployments.cli.backfill import add_store_arguments, store_config
+from deployments.cli.report_exports import add_export_arguments, export_request, print_exports
 
 
 def register(subparsers: Any) -> None:
@@ -40,6 +41,7 @@ def register(subparsers: Any) -> None:
         help="count suspect executions too (records that do not match the log file or its "
         "owner on disk); by default they are left out and only their number is reported",
     )
+    add_export_arguments(parser)
     add_store_arguments(parser)
     parser.set_defaults(handler=run)
 
@@ -66,6 +68,7 @@ def run(args: argparse.Namespace) -> int:
             output_dir=args.output_dir,
             timezone=args.timezone,
             include_suspect=args.include_suspect,
+            exports=export_request(args),
         )
         reports = run_report(config)
     except (ReportConfigError, RosterError, ValueError, OSError) as exc:
@@ -83,4 +86,5 @@ def run(args: argparse.Namespace) -> int:
             print(f"  {note}")
         print(f"  heatmap: {report.files.png}")
         print(f"  html:    {report.files.html}")
+        print_exports(report.exports)
     return 0

@@ -30,6 +30,8 @@ from datetime import UTC, datetime, tzinfo
 from typing import Any, Literal, get_args
 
 import pandas as pd  # type: ignore[import-untyped]
+from openpyxl import Workbook  # type: ignore[import-untyped]
+from openpyxl.cell import WriteOnlyCell  # type: ignore[import-untyped]
 from openpyxl.utils import get_column_letter  # type: ignore[import-untyped]
 
 from cwh.enrich import local_name
@@ -238,7 +240,12 @@ def render_xlsx(
     *,
     generated_at: datetime | None = None,
 ) -> bytes:
-    """One workbook: the ``summary`` sheet, then one sheet per course (the csv rows)."""
+    """One workbook: the ``summary`` sheet, then one sheet per course (the csv rows).
+
+    Written in openpyxl's write-only mode, which streams rows to the file instead of
+    building a cell object per value: several times faster for a class of hundreds of
+    students by a hundred questions.
+    """
     sheets = sheet_names([m.course for m in matrices])
     summary = pd.DataFrame(
         [_summary_row(m, s) for m, s in zip(matrices, sheets, strict=True)],
@@ -246,36 +253,40 @@ def render_xlsx(
     )
     frames = [(SUMMARY_SHEET, summary)]
     frames += [(s, progress_frame(m, tz, names)) for m, s in zip(matrices, sheets, strict=True)]
+    book = Workbook(write_only=True)
+    for name, frame in frames:
+        _write_sheet(book.create_sheet(name), frame)
+    if generated_at is not None:
+        moment = generated_at.astimezone(UTC).replace(tzinfo=None)
+        book.properties.created = moment
+        book.properties.modified = moment
     buffer = io.BytesIO()
-    with pd.ExcelWriter(buffer, engine="openpyxl") as writer:
-        for sheet, frame in frames:
-            shown = frame.map(_xml_text).rename(columns=_xml_text)
-            shown.to_excel(writer, sheet_name=sheet, index=False)
-            _as_text(writer.sheets[sheet], shown)
-        if generated_at is not None:
-            moment = generated_at.astimezone(UTC).replace(tzinfo=None)
-            writer.book.properties.created = moment
-            writer.book.properties.modified = moment
+    book.save(buffer)
     return buffer.getvalue()
 
 
-def _as_text(sheet: Any, frame: pd.DataFrame) -> None:
-    """Strings stay strings: nothing we write is a formula, and a cell that a spreadsheet
-    would read as one when edited gets the quote prefix, empty text is an empty cell. Only
-    those cells are touched (a pass over every cell would cost as much as writing them);
-    widths fit the text, capped."""
-    for number, column in enumerate(frame.columns, start=1):
-        width = len(column) + 2
-        cells = [(1, column)]
-        cells += [(row, v) for row, v in enumerate(frame[column].tolist(), start=2)]
-        for row, value in cells:
-            if value == "":
-                sheet.cell(row, number).value = None  # empty, not an empty string
-            elif isinstance(value, str):
-                width = max(width, min(len(value) + 2, 40))
-                if value.startswith(_FORMULA_STARTS):
-                    cell = sheet.cell(row, number)
-                    cell.data_type = "s"
-                    cell.quotePrefix = True
-        sheet.column_dimensions[get_column_letter(number)].width = max(width, 8)
+def _write_sheet(sheet: Any, frame: pd.DataFrame) -> None:
+    """Header and rows, strings kept strings: nothing we write is a formula, a cell that a
+    spreadsheet would read as one when edited gets the quote prefix, and empty text is an
+    empty cell. Widths fit the text, capped; the header row stays in view."""
+    header = [_xml_text(column) for column in frame.columns]
+    columns = [[_xml_text(value) for value in frame[column].tolist()] for column in frame.columns]
+    for number, (title, values) in enumerate(zip(header, columns, strict=True), start=1):
+        longest = max((len(v) for v in values if isinstance(v, str)), default=0)
+        width = max(len(str(title)) + 2, min(longest + 2, 40), 8)
+        sheet.column_dimensions[get_column_letter(number)].width = width
     sheet.freeze_panes = "A2"
+    sheet.append([_xlsx_cell(sheet, value) for value in header])
+    for row in zip(*columns, strict=True):
+        sheet.append([_xlsx_cell(sheet, value) for value in row])
+
+
+def _xlsx_cell(sheet: Any, value: object) -> object:
+    if value == "":
+        return None
+    if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
+        cell = WriteOnlyCell(sheet, value=value)
+        cell.data_type = "s"
+        cell.quotePrefix = True
+        return cell
+    return value

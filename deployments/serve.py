@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -139,6 +140,22 @@ def to_deployment(spec: DeploymentSpec) -> Any:
     )
 
 
+def heartbeat_seconds() -> int:
+    """Seconds between the heartbeats of the runs this process starts.
+
+    Heartbeats let the server tell a run whose process died from one that is still working
+    (the stale-run automation of ``cwh alerts apply`` sets such a run CRASHED); an operator's
+    ``PREFECT_FLOWS_HEARTBEAT_FREQUENCY`` wins over the project's default.
+    """
+    from cwh.health import HEARTBEAT_SECONDS
+
+    for name in ("PREFECT_FLOWS_HEARTBEAT_FREQUENCY", "PREFECT_RUNNER_HEARTBEAT_FREQUENCY"):
+        value = os.environ.get(name, "").strip()
+        if value.isdigit():
+            return int(value)
+    return HEARTBEAT_SECONDS
+
+
 def watched_textbook(specs: Sequence[DeploymentSpec]) -> Path | None:
     """The textbook directory the ``index-textbook`` deployment indexes, if any."""
     for spec in specs:
@@ -183,7 +200,7 @@ def serve_all(
         watcher = start_watcher(textbook, stop)
     _log.info("serving %s", ", ".join(s.name for s in specs))
     try:
-        serve(*deployments, limit=limit)
+        serve(*deployments, limit=limit, heartbeat_seconds=heartbeat_seconds())
     finally:
         stop.set()
         if watcher is not None:

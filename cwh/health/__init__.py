@@ -10,7 +10,8 @@ from cwh.health.alerts import (
     alert_rules,
     stale_run_window,
 )
-from cwh.health.assess import (
+from cwh.health.config import HealthConfigError, health_limits, parse_host_port
+from cwh.health.rules import (
     CRASHED_RUNS_CHECK,
     DEADLETTERS_EVENT,
     DEADLETTERS_RESOURCE,
@@ -25,7 +26,6 @@ from cwh.health.assess import (
     StoreFigures,
     assess,
 )
-from cwh.health.config import HealthConfigError, health_limits, parse_host_port
 from cwh.health.state import (
     Baseline,
     DamagedState,

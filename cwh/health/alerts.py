@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-from cwh.health.assess import (
+from cwh.health.rules import (
     DEADLETTERS_EVENT,
     DEADLETTERS_RESOURCE,
     PIPELINE_RESOURCE_PREFIX,

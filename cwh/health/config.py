@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from cwh.health.assess import HealthLimits
+from cwh.health.rules import HealthLimits
 
 
 class HealthConfigError(ValueError):

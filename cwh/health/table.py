@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from cwh.health.assess import HealthReport
+from cwh.health.rules import HealthReport
 from cwh.messages import Language, text
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from cwh.enrich.delivery_stats import DeliveryStats
+from cwh.enrich import DeliveryStats
 from cwh.health.state import Baseline, HealthState
 
 UNHEALTHY_EVENT = "cwh.pipeline.unhealthy"

@@ -9,9 +9,10 @@ Two ways to run the deployments in production:
   ``index-textbook`` deployment. Stop it with SIGTERM/SIGINT; Prefect pauses served
   deployments on shutdown, and they resume when it is started again.
 * **work pool + worker**: ``prefect work-pool create cwh-process --type process``,
-  ``CWH_FLOWS_ROOT=$PWD prefect --no-prompt deploy --all``, ``prefect worker start --pool
-  cwh-process``, and ``cwh textbook watch --textbook-dir ...`` as its own service. Use it
-  when runs should execute on other machines than the one that schedules them.
+  ``CWH_FLOWS_ROOT=$PWD prefect --no-prompt deploy --all``,
+  ``PREFECT_FLOWS_HEARTBEAT_FREQUENCY=60 prefect worker start --pool cwh-process``, and
+  ``cwh textbook watch --textbook-dir ...`` as its own service. Use it when runs should
+  execute on other machines than the one that schedules them.
 
 Both read the same ``prefect.yaml``, so a deployment behaves identically either way.
 """

@@ -18,7 +18,9 @@ from prefect.artifacts import Artifact
 from prefect.client.orchestration import get_client
 from prefect.events.filters import EventFilter, EventNameFilter, EventRelatedFilter
 from prefect.events.worker import EventsWorker
+from prefect_docker import DockerHost  # type: ignore[import-untyped]
 
+from blocks.coursewarehub import CoursewareHub
 from blocks.kibana import KibanaConnection
 from cwh.enrich import DeliveryStats, add_delivery_stats
 from cwh.health import HealthReport
@@ -166,7 +168,13 @@ def test_a_misconfigured_check_fails_but_a_down_system_does_not(
     bad = pipeline_health(fluentd="nowhere", database=str(tmp_path / "x"), return_state=True)
     assert bad.is_failed()
 
+    CoursewareHub(
+        manager_address="192.0.2.10",
+        docker=DockerHost(base_url=f"unix://{tmp_path}/no-docker.sock"),
+        enrich_state_dir=str(tmp_path / "no-delivery"),
+    ).save("health-test-hub", overwrite=True)
     down = pipeline_health(
+        coursewarehub_block="health-test-hub",
         database=str(tmp_path / "missing.sqlite3"),
         fluentd=f"127.0.0.1:{_closed_port()}",
         state_file=str(tmp_path / "state.json"),
@@ -175,6 +183,8 @@ def test_a_misconfigured_check_fails_but_a_down_system_does_not(
     )
     assert down.is_completed()
     report: HealthReport = down.result()
-    failed = {c.name for c in report.checks if not c.ok}
-    assert failed == {"fluentd", "store"}
+    failed = {c.name: c.detail for c in report.checks if not c.ok}
+    assert set(failed) == {"docker", "fluentd", "store"}
+    assert "unreachable" in failed["docker"]
+    assert sorted(e.resource["cwh.check"] for e in report.events) == sorted(failed)
     assert not (tmp_path / "missing.sqlite3").exists()

@@ -1,7 +1,8 @@
 """No run stalls behind a dead process: ``kill -9`` of a ``cwh serve`` process (and its flow
 run, as systemd does to the unit's processes) during a run of a ``limit: 1, CANCEL_NEW``
 deployment; the stale-run automation of ``cwh alerts apply`` marks the run CRASHED once its
-heartbeats stop, the next run after a restart starts and completes, and the health check
+heartbeats stop, the next run after a restart starts and completes (it runs longer than the
+window, so its heartbeats are seen to keep it alive), and the health check
 raises ``cwh.pipeline.unhealthy`` for the crashed run.
 
 Prefect's smallest heartbeat period is 30 s; the test's window is 45 s, so the crash comes
@@ -37,6 +38,7 @@ pytestmark = pytest.mark.prefect
 CWH = [sys.executable, "-m", "deployments.cli.main"]
 HEARTBEAT_SECONDS = 30
 STALE_AFTER_SECONDS = 45
+LIVING_RUN_SECONDS = 75
 TIMEOUT_SECONDS = 240
 
 
@@ -150,8 +152,12 @@ def test_a_killed_serve_process_leaves_no_stale_run(
             message = client.read_flow_run(first.id).state.message  # type: ignore[union-attr]
             assert "heartbeat" in (message or "").lower()
 
+            # The next run lives longer than the window: its heartbeats keep it from being
+            # judged stale, and it completes.
             server = _serve(prefect_yaml, env, log)
-            second = client.create_flow_run_from_deployment(deployment.id)
+            second = client.create_flow_run_from_deployment(
+                deployment.id, parameters={"seconds": LIVING_RUN_SECONDS}
+            )
             final = _wait(
                 "the next run to finish",
                 lambda: (s := _state(client, second.id)) is not None and s.value in _FINAL and s,

@@ -80,10 +80,11 @@ def pipeline_health(
     language: str | None = None,
 ) -> HealthReport:
     # Settings first: any mistake here is the flow's own and fails the run.
-    lang = language_setting(language)
+    hub = load_block(CoursewareHub, coursewarehub_block) if coursewarehub_block else None
+    # The parameter, else the CoursewareHub block's language, else CWH_LANGUAGE.
+    lang = language_setting(language or getattr(hub, "language", None))
     limits = health_limits(dead_letter_threshold, stale_after_minutes)
     store = StoreConfig(elasticsearch_block, elasticsearch_url, database, index_prefix)
-    hub = load_block(CoursewareHub, coursewarehub_block) if coursewarehub_block else None
     es: ElasticsearchConnection | None = None
     if elasticsearch_block:
         es = load_block(ElasticsearchConnection, elasticsearch_block)

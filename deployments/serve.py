@@ -9,9 +9,10 @@ Two ways to run the deployments in production:
   ``index-textbook`` deployment. Stop it with SIGTERM/SIGINT; Prefect pauses served
   deployments on shutdown, and they resume when it is started again.
 * **work pool + worker**: ``prefect work-pool create cwh-process --type process``,
-  ``CWH_FLOWS_ROOT=$PWD prefect --no-prompt deploy --all``, ``prefect worker start --pool
-  cwh-process``, and ``cwh textbook watch --textbook-dir ...`` as its own service. Use it
-  when runs should execute on other machines than the one that schedules them.
+  ``CWH_FLOWS_ROOT=$PWD prefect --no-prompt deploy --all``,
+  ``PREFECT_FLOWS_HEARTBEAT_FREQUENCY=60 prefect worker start --pool cwh-process``, and
+  ``cwh textbook watch --textbook-dir ...`` as its own service. Use it when runs should
+  execute on other machines than the one that schedules them.
 
 Both read the same ``prefect.yaml``, so a deployment behaves identically either way.
 """
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -139,6 +141,22 @@ def to_deployment(spec: DeploymentSpec) -> Any:
     )
 
 
+def heartbeat_seconds() -> int:
+    """Seconds between the heartbeats of the runs this process starts.
+
+    Heartbeats let the server tell a run whose process died from one that is still working
+    (the stale-run automation of ``cwh alerts apply`` sets such a run CRASHED); an operator's
+    ``PREFECT_FLOWS_HEARTBEAT_FREQUENCY`` wins over the project's default.
+    """
+    from cwh.health import HEARTBEAT_SECONDS
+
+    for name in ("PREFECT_FLOWS_HEARTBEAT_FREQUENCY", "PREFECT_RUNNER_HEARTBEAT_FREQUENCY"):
+        value = os.environ.get(name, "").strip()
+        if value.isdigit():
+            return int(value)
+    return HEARTBEAT_SECONDS
+
+
 def watched_textbook(specs: Sequence[DeploymentSpec]) -> Path | None:
     """The textbook directory the ``index-textbook`` deployment indexes, if any."""
     for spec in specs:
@@ -183,7 +201,7 @@ def serve_all(
         watcher = start_watcher(textbook, stop)
     _log.info("serving %s", ", ".join(s.name for s in specs))
     try:
-        serve(*deployments, limit=limit)
+        serve(*deployments, limit=limit, heartbeat_seconds=heartbeat_seconds())
     finally:
         stop.set()
         if watcher is not None:

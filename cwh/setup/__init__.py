@@ -25,6 +25,7 @@ from cwh.setup.es_templates import (
 from cwh.setup.fluentd_config import (
     DEFAULT_DELIVERY_STATE_DIR,
     DEFAULT_ENRICH_LOG,
+    STATS_FILE_NAME,
     ElasticsearchOutput,
     EnrichCommand,
     EsAuth,
@@ -74,6 +75,7 @@ __all__ = [
     "NDJSON_PATH",
     "PASSWORD_ENV",
     "REDACTED",
+    "STATS_FILE_NAME",
     "CullingApplied",
     "CullingConfigError",
     "CullingSettings",

@@ -13,7 +13,7 @@ import re
 
 from prefect.blocks.core import Block
 from prefect_docker import DockerHost  # type: ignore[import-untyped]
-from pydantic import ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field, SecretStr, field_validator
 
 from cwh.enrich import DEFAULT_JSONPATHS
 from cwh.setup import DEFAULT_DELIVERY_STATE_DIR, DEFAULT_ENRICH_LOG, redact_url
@@ -129,6 +129,18 @@ class CoursewareHub(Block):
         default_factory=list,
         description="Extra time-zone abbreviations of kernel logs, as ABBR=+HH:MM.",
     )
+    hub_api_url: str | None = Field(
+        default=None,
+        title="JupyterHub API URL",
+        description="The hub's REST API as the flows' worker reaches it, e.g. "
+        "http://127.0.0.1:8081/hub/api. Needed only when a timetable sets force_idle_after.",
+    )
+    hub_api_token: SecretStr | None = Field(
+        default=None,
+        title="JupyterHub API token",
+        description="Token of a JupyterHub service allowed list:users, read:users:name, "
+        "read:users:activity, read:servers, admin:server_state and servers.",
+    )
 
     @field_validator("manager_address")
     @classmethod
@@ -143,6 +155,15 @@ class CoursewareHub(Block):
                 "use the manager's private address"
             )
         return str(address)
+
+    @field_validator("hub_api_url")
+    @classmethod
+    def _check_api_url(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        if not value.startswith(("http://", "https://")):
+            raise ValueError(f"JupyterHub API URL {redact_url(value)!r} must start with http(s)://")
+        return value
 
     @field_validator("fluentd_tag")
     @classmethod

@@ -5,6 +5,13 @@ brings the pool from what is observed to what the timetable wants.
 
 from cwh.timetable.calendar import HORIZON_START, first_overlap, occurrence_at
 from cwh.timetable.cron import SAFETY_NET_SLUG, prefect_schedules, render_schedules_yaml
+from cwh.timetable.hub_servers import (
+    HubServer,
+    HubServers,
+    StopDecision,
+    hub_servers_from_users,
+    servers_to_stop,
+)
 from cwh.timetable.load import load_timetable, not_a_host_address, parse_timetable
 from cwh.timetable.model import (
     Anchor,
@@ -44,6 +51,7 @@ from cwh.timetable.reconcile_report import (
     NodeSteps,
     PoolObservation,
     ReconcileReport,
+    StuckEntry,
     culling_env,
     describe_node,
     failure_message,
@@ -65,6 +73,7 @@ from cwh.timetable.savings import (
     render_savings_table,
     weekly_savings,
 )
+from cwh.timetable.stuck import STUCK_EVENT, StuckNode, stuck_nodes
 from cwh.timetable.swarm_observation import (
     ACTIVE_TASK_STATES,
     PAUSED_SINCE_LABEL,
@@ -76,7 +85,14 @@ from cwh.timetable.swarm_observation import (
     user_tasks_by_node,
 )
 from cwh.timetable.table import RunTarget, Timetable
-from cwh.timetable.text import FieldError, Opaque, parse_anchor, parse_clock, parse_weekday
+from cwh.timetable.text import (
+    FieldError,
+    Opaque,
+    parse_anchor,
+    parse_clock,
+    parse_duration,
+    parse_weekday,
+)
 from cwh.timetable.worker_plan import (
     Action,
     ActionKind,
@@ -94,6 +110,7 @@ __all__ = [
     "PAUSED_SINCE_LABEL",
     "SAFETY_NET_SLUG",
     "STATIC_PROVIDER",
+    "STUCK_EVENT",
     "Action",
     "ActionKind",
     "AddressError",
@@ -106,6 +123,8 @@ __all__ = [
     "FieldError",
     "Granularity",
     "Guard",
+    "HubServer",
+    "HubServers",
     "LedgerEntry",
     "NodeCounts",
     "NodeObservation",
@@ -124,6 +143,9 @@ __all__ = [
     "ReconcileReport",
     "RemovalPolicy",
     "RunTarget",
+    "StopDecision",
+    "StuckEntry",
+    "StuckNode",
     "SwarmNode",
     "SwarmNodeState",
     "Target",
@@ -139,6 +161,7 @@ __all__ = [
     "failure_message",
     "failures",
     "first_overlap",
+    "hub_servers_from_users",
     "load_ledger",
     "load_observed",
     "load_timetable",
@@ -151,6 +174,7 @@ __all__ = [
     "occurrence_at",
     "parse_anchor",
     "parse_clock",
+    "parse_duration",
     "parse_ledger",
     "parse_node",
     "parse_timetable",
@@ -166,7 +190,9 @@ __all__ = [
     "render_savings_table",
     "render_schedules_yaml",
     "run_instant",
+    "servers_to_stop",
     "split_actions",
+    "stuck_nodes",
     "summary_markdown",
     "to_swarm_node",
     "unfinished",

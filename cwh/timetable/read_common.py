@@ -62,6 +62,7 @@ class Spec:
     exceptions: set[date] = field(default_factory=set)
     max_nodes: int | None = None
     culling: Culling = field(default_factory=Culling)
+    force_idle_after: timedelta | None = None
     counted: list[Counted] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 

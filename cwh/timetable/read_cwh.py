@@ -3,7 +3,9 @@
 ``class_days`` + ``phases`` (the start ``H:MM`` and the ``active``/``pause``/``drain`` counts of
 each phase, summing to the number of addresses), and/or ``default`` + ``periods`` (begin/end at
 daily, weekly, monthly, yearly or one-off granularity), plus ``ip_addresses``, ``timezone``,
-``down_type``, ``drain_time``, ``exceptions`` and optional ``culling``.
+``down_type``, ``drain_time``, ``exceptions``, optional ``culling`` and optional
+``force_idle_after`` (how long JupyterHub must see a server idle before the flow may stop it
+to free a node; without it no server is ever stopped).
 
 With phases, the last phase of a class day stays in force until the next class day's first
 phase; on an exception date the class phases do not start, so the last phase simply stays.
@@ -38,7 +40,7 @@ from cwh.timetable.read_common import (
     read_split,
     target_of,
 )
-from cwh.timetable.text import parse_clock, parse_weekday
+from cwh.timetable.text import parse_clock, parse_duration, parse_weekday
 
 _CWH_KEYS = (
     "timezone",
@@ -52,6 +54,7 @@ _CWH_KEYS = (
     "exceptions",
     "culling",
     "description",
+    "force_idle_after",
 )
 _PHASE_KEYS = ("name", "start", "active", "pause", "drain", "drain_time", "culling")
 _PERIOD_KEYS = ("name", "begin", "end", "node_count", "active", "pause", "drain_time", "culling")
@@ -67,6 +70,9 @@ def read_cwh(
     spec.drain_time = read_minutes(document.get("drain_time", 0), "drain_time", collector)
     if "culling" in document:
         spec.culling = read_culling(document["culling"], "culling", collector) or Culling()
+    if document.get("force_idle_after") is not None:
+        value = document["force_idle_after"]
+        spec.force_idle_after = collector.read("force_idle_after", parse_duration, value)
     has_phases = "phases" in document
     if has_phases:
         _read_phases(document, spec, collector)

@@ -153,13 +153,15 @@ def _server_path(user: str, server: str) -> str:
     return f"{base}/servers/{quote(server, safe='')}" if server else f"{base}/server"
 
 
-def _still_running(client: httpx.Client, api: HubApi, user: str, server: str) -> bool:
+def _still_running(client: httpx.Client, user: str, server: str) -> bool:
     try:
         response = client.get(f"/users/{quote(user, safe='')}")
     except httpx.HTTPError:
         return True
     if response.status_code == 404:
         return False
+    if response.status_code != 200:
+        return True
     try:
         servers = response.json().get("servers") or {}
     except (ValueError, AttributeError):
@@ -184,7 +186,7 @@ def stop_hub_server(api: HubApi, user: str, server: str = "") -> None:
         if response.status_code not in (202, 204):
             raise HubApiError(api.name, f"DELETE of a server answered HTTP {response.status_code}")
         deadline = time.monotonic() + STOP_TIMEOUT_S
-        while _still_running(client, api, user, server):
+        while _still_running(client, user, server):
             if time.monotonic() >= deadline:
                 raise HubApiError(api.name, f"the server did not stop within {STOP_TIMEOUT_S} s")
             time.sleep(1.0)

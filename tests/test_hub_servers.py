@@ -146,3 +146,25 @@ def test_busy_nodes_paused_longer_than_the_grace_are_stuck() -> None:
     }
     assert STUCK_EVENT == "cwh.workers.stuck"
     assert stuck_nodes(busy, nodes, hostnames, RemovalPolicy(grace=timedelta(hours=1)), NOW) == []
+
+
+def test_the_hub_api_lives_in_the_coursewarehub_block_with_a_secret_token() -> None:
+    from pydantic import SecretStr, ValidationError
+
+    from blocks.coursewarehub import CoursewareHub
+
+    secret = "hub-token-3b9e77-never-shown"
+    hub = CoursewareHub(
+        manager_address="10.0.0.5",
+        hub_api_url="http://127.0.0.1:8081/hub/api",
+        hub_api_token=SecretStr(secret),
+    )
+    assert secret not in repr(hub) and secret not in str(hub.model_dump())
+    assert CoursewareHub(manager_address="10.0.0.5").hub_api_url is None
+    with pytest.raises(ValidationError, match="must start with http") as caught:
+        CoursewareHub(
+            manager_address="10.0.0.5",
+            hub_api_url=f"ftp://u:{secret}@hub/api",
+            hub_api_token=SecretStr(secret),
+        )
+    assert secret not in str(caught.value)

@@ -161,15 +161,14 @@ def reconcile_workers(
     manager = docker_target(docker_host, docker_host_block)
     labels = dict(DEFAULT_NODE_LABELS if node_labels is None else node_labels)
     policy = removal_policy(table, target, moment)
-    hub_api = hub_api_from_block(hub_block) if hub_block else None
+    forcing = policy.force_idle_after is not None
+    hub_api = hub_api_from_block(hub_block) if hub_block and forcing else None
     durations: dict[str, float] = {}
 
     before = observe_pool(manager, vm_provider, user_service_prefix)
     durations["observe"] = before.seconds
-    hub = None
-    if policy.force_idle_after is not None and hub_api is not None:
-        hub = observe_hub_servers(hub_api, user_service_prefix)
-    elif policy.force_idle_after is not None:
+    hub = observe_hub_servers(hub_api, user_service_prefix) if hub_api is not None else None
+    if forcing and hub_api is None:
         log.warning("force_idle_after is set but no JupyterHub API is known (hub_block)")
     started = time.monotonic()
     plan = plan_pool(

@@ -193,8 +193,12 @@ def reconcile_workers(
         outcomes = {a.address: NodeOutcome(a.address, "planned") for a in plan.actions}
     else:
         started = time.monotonic()
-        stopped, stop_failures = stop_idle_servers(hub_api, list(plan.actions))
-        problems.extend(stop_failures)
+
+        def stop_idle() -> None:
+            done, not_done = stop_idle_servers(hub_api, list(plan.actions))
+            stopped.extend(done)
+            problems.extend(not_done)
+
         outcomes = apply_plan(
             plan,
             before,
@@ -204,6 +208,7 @@ def reconcile_workers(
             user_service_prefix=user_service_prefix,
             join_timeout_s=join_timeout_s,
             retries=action_retries,
+            before_down=stop_idle,
         )
         if hub_service:
             culling = apply_culling(manager, hub_service, table.culling_at(moment), problems)

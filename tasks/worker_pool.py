@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
@@ -413,10 +413,12 @@ def apply_plan(
     user_service_prefix: str,
     join_timeout_s: float,
     retries: int,
+    before_down: Callable[[], None] | None = None,
 ) -> dict[str, NodeOutcome]:
     """Start machines, run the swarm steps per node, stop machines; up before down.
 
-    A node's seconds include the provider call its machine was part of.
+    ``before_down`` (stopping idle servers through the hub) runs only once every node wanted
+    up made it. A node's seconds include the provider call its machine was part of.
     """
     steps = split_actions(plan)
     up = {a: s for a, s in steps.items() if plan.desired[a].is_up}
@@ -460,6 +462,8 @@ def apply_plan(
                 "the next run retries",
             )
     else:
+        if before_down is not None:
+            before_down()
         run_swarm_steps(down)
         stopping = {
             a: s.machine_down

@@ -136,6 +136,18 @@ class CoursewareHub(Block):
         "pseudonyms that replace student names in research exports (cwh report --pseudonymize). "
         "Keep it: a new key gives every student a new pseudonym.",
     )
+    hub_api_url: str | None = Field(
+        default=None,
+        title="JupyterHub API URL",
+        description="The hub's REST API as the flows' worker reaches it, e.g. "
+        "http://127.0.0.1:8081/hub/api. Needed only when a timetable sets force_idle_after.",
+    )
+    hub_api_token: SecretStr | None = Field(
+        default=None,
+        title="JupyterHub API token",
+        description="Token of a JupyterHub service allowed list:users, read:users:name, "
+        "read:users:activity, read:servers, admin:server_state and servers.",
+    )
 
     @field_validator("manager_address")
     @classmethod
@@ -159,6 +171,15 @@ class CoursewareHub(Block):
         if len(value.get_secret_value().encode("utf-8")) < MIN_PSEUDONYM_KEY_BYTES:
             minimum = MIN_PSEUDONYM_KEY_BYTES
             raise ValueError(f"the pseudonym key must be at least {minimum} bytes long")
+        return value
+
+    @field_validator("hub_api_url")
+    @classmethod
+    def _check_api_url(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        if not value.startswith(("http://", "https://")):
+            raise ValueError(f"JupyterHub API URL {redact_url(value)!r} must start with http(s)://")
         return value
 
     @field_validator("fluentd_tag")

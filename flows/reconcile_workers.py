@@ -18,9 +18,11 @@ run's report.
 
 Every step is idempotent, so a run that failed half-way is completed by the next one, and a
 run right after a successful one does nothing. A node still running user servers is paused,
-reported as busy and retried by the next run; it is never stopped by force unless idle
-culling is on and both the grace period (``drain_time``) and the culling window have passed
-since it was paused.
+reported as busy and retried by the next run, however long that takes and whatever the
+culling settings; once it has waited longer than ``drain_time`` each run emits the event
+``cwh.workers.stuck``. Only a timetable with ``force_idle_after`` frees such a node: when the
+hub (``hub_block``) reports every server on it idle for that long, those servers are stopped
+through the hub's API and the node is drained as usual.
 
 Each run publishes a per-node table artifact, a summary and the week picture (the coming seven
 days of the pool, holidays and off days shaded; :mod:`tasks.worker_week`), appends the pool it
@@ -48,6 +50,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from cwh.defaults import DEFAULT_DOCKER_HOST, DEFAULT_VCP_DOCKER_URL_TEMPLATE
 from cwh.timetable import (
     AddressError,
+    AddressReason,
     CullingChange,
     DownType,
     NodeOutcome,
@@ -61,13 +64,16 @@ from cwh.timetable import (
     node_rows,
     removal_policy,
     run_instant,
+    stuck_nodes,
     summary_markdown,
     unfinished,
     waiting,
 )
+from tasks.jupyterhub_api import hub_api_from_block, observe_hub_servers, stop_idle_servers
 from tasks.schedule_drift import check_schedule_drift, safety_net_deployment
 from tasks.swarm import docker_target
 from tasks.swarm_nodes import DEFAULT_USER_SERVICE_PREFIX
+from tasks.worker_events import emit_stuck_nodes
 from tasks.worker_ledger import DEFAULT_LEDGER_PATH
 from tasks.worker_pool import (
     apply_culling,
@@ -126,6 +132,7 @@ def reconcile_workers(
     node_labels: dict[str, str] | None = None,
     user_service_prefix: str = DEFAULT_USER_SERVICE_PREFIX,
     hub_service: str | None = None,
+    hub_block: str | None = None,
     join_timeout_s: float = 300.0,
     action_retries: int = 1,
     language: str | None = None,
@@ -136,7 +143,9 @@ def reconcile_workers(
     ``cwh schedule to-prefect``); without them the timetable decides. ``provider`` is ``vcp``
     (with ``vcp_block``), ``static`` (machines always on; ``node_docker_url`` reaches them to
     join) or a provider attached in this process. ``hub_service`` names the JupyterHub swarm
-    service whose culling variables follow the timetable's per-phase culling settings.
+    service whose culling variables follow the timetable's per-phase culling settings;
+    ``hub_block`` the CoursewareHub block whose JupyterHub API (URL and token) tells which
+    servers are idle when the timetable sets ``force_idle_after``.
     ``ledger`` (None: off) is the node-hours file of ``cwh schedule savings``. A timetable
     that cannot be used ends the run as Failed with its problems as the message (no
     traceback: the file is at fault, not the run). ``language`` (``ja``/``en``, default
@@ -163,10 +172,15 @@ def reconcile_workers(
     manager = docker_target(docker_host, docker_host_block)
     labels = dict(DEFAULT_NODE_LABELS if node_labels is None else node_labels)
     policy = removal_policy(table, target, moment)
+    forcing = policy.force_idle_after is not None
+    hub_api = hub_api_from_block(hub_block) if hub_block and forcing else None
     durations: dict[str, float] = {}
 
     before = observe_pool(manager, vm_provider, user_service_prefix)
     durations["observe"] = before.seconds
+    hub = observe_hub_servers(hub_api, user_service_prefix) if hub_api is not None else None
+    if forcing and hub_api is None:
+        log.warning("force_idle_after is set but no JupyterHub API is known (hub_block)")
     started = time.monotonic()
     plan = plan_pool(
         target.state.nodes,
@@ -176,6 +190,7 @@ def reconcile_workers(
         policy,
         labels,
         allow_zero_active,
+        hub,
     )
     durations["plan"] = time.monotonic() - started
     log.info("plan: %d action(s), %d blocked", len(plan.actions), len(plan.blocked))
@@ -184,10 +199,17 @@ def reconcile_workers(
     after: PoolObservation | None = None
     culling: CullingChange | None = None
     problems: list[AddressError] = []
+    stopped: list[AddressReason] = []
     if dry_run:
         outcomes = {a.address: NodeOutcome(a.address, "planned") for a in plan.actions}
     else:
         started = time.monotonic()
+
+        def stop_idle() -> None:
+            done, not_done = stop_idle_servers(hub_api, list(plan.actions))
+            stopped.extend(done)
+            problems.extend(not_done)
+
         outcomes = apply_plan(
             plan,
             before,
@@ -197,6 +219,7 @@ def reconcile_workers(
             user_service_prefix=user_service_prefix,
             join_timeout_s=join_timeout_s,
             retries=action_retries,
+            before_down=stop_idle,
         )
         if hub_service:
             culling = apply_culling(manager, hub_service, table.culling_at(moment), problems)
@@ -209,6 +232,11 @@ def reconcile_workers(
 
     busy, blocked = waiting(plan, before, outcomes)
     mark_waiting(outcomes, busy, blocked)
+    waiting_long = stuck_nodes(
+        [item["address"] for item in busy], before.nodes, before.hostnames, policy, moment
+    )
+    if waiting_long and not dry_run:
+        emit_stuck_nodes(waiting_long)
     failed = failures(outcomes, problems)
     ledger_path = None
     if ledger and after is not None:
@@ -230,6 +258,16 @@ def reconcile_workers(
         "blocked": blocked,
         "failed": failed,
         "untouched": [{"address": u.address, "reason": u.reason} for u in plan.untouched],
+        "stuck": [
+            {
+                "address": node.address,
+                "node": node.node,
+                "servers": list(node.servers),
+                "since": node.since.isoformat(),
+            }
+            for node in waiting_long
+        ],
+        "servers_stopped": stopped,
         "culling": culling,
         "ledger": ledger_path,
         "durations": {step: round(seconds, 3) for step, seconds in durations.items()},

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
@@ -44,6 +44,7 @@ from cwh.timetable import (
     Culling,
     CullingChange,
     Guard,
+    HubServers,
     NodeOutcome,
     NodeState,
     NodeSteps,
@@ -185,12 +186,13 @@ def observe_pool(
     vms = {address: PlanVmState(state.value) for address, state in provider.list_vms().items()}
     entries = [(node.address, to_swarm_node(node), node.running_user_tasks) for node in swarm]
     since = {node.node_id: moment for node in swarm if (moment := paused_since(node))}
+    servers = {node.node_id: node.user_tasks for node in swarm}
     hostnames: dict[str, str] = {}
     for node in swarm:
         if node.state == SwarmNodeState.READY.value or node.address not in hostnames:
             hostnames[node.address] = node.hostname
     return PoolObservation(
-        nodes=assemble_observation(vms, entries, since),
+        nodes=assemble_observation(vms, entries, since, servers),
         hostnames=hostnames,
         seconds=time.monotonic() - started,
     )
@@ -205,6 +207,7 @@ def plan_pool(
     policy: RemovalPolicy,
     labels: Mapping[str, str],
     allow_zero_active: bool,
+    hub: HubServers | None = None,
 ) -> Plan:
     """The ordered actions (pure and deterministic, hence no retries)."""
     return plan_reconcile(
@@ -215,6 +218,7 @@ def plan_pool(
         policy=policy,
         labels=labels,
         allow_zero_active=allow_zero_active,
+        hub=hub,
     )
 
 
@@ -409,10 +413,12 @@ def apply_plan(
     user_service_prefix: str,
     join_timeout_s: float,
     retries: int,
+    before_down: Callable[[], None] | None = None,
 ) -> dict[str, NodeOutcome]:
     """Start machines, run the swarm steps per node, stop machines; up before down.
 
-    A node's seconds include the provider call its machine was part of.
+    ``before_down`` (stopping idle servers through the hub) runs only once every node wanted
+    up made it. A node's seconds include the provider call its machine was part of.
     """
     steps = split_actions(plan)
     up = {a: s for a, s in steps.items() if plan.desired[a].is_up}
@@ -456,6 +462,8 @@ def apply_plan(
                 "the next run retries",
             )
     else:
+        if before_down is not None:
+            before_down()
         run_swarm_steps(down)
         stopping = {
             a: s.machine_down

@@ -7,6 +7,7 @@ import pytest
 pytest_plugins = [
     "tests.services.elasticsearch_service",
     "tests.services.fluentd_service",
+    "tests.services.jupyterhub_service",
     "tests.services.prefect_service",
     "tests.services.swarm_service",
 ]

@@ -160,20 +160,25 @@ def test_run_instant_reads_naive_times_in_the_timetables_zone() -> None:
     assert now.tzinfo is not None and abs(datetime.now(UTC) - now) < timedelta(seconds=5)
 
 
-def test_busy_nodes_may_only_be_forced_with_culling_on_after_grace_and_window() -> None:
+def test_busy_nodes_are_forced_only_with_force_idle_after_never_by_culling() -> None:
     timetable = load_timetable(EXAMPLE)
     after_class = datetime(2026, 11, 30, 12, 30, tzinfo=TOKYO)
     target = timetable.resolve_run_target(after_class)
     policy = removal_policy(timetable, target, after_class)
     assert policy.grace == timedelta(minutes=30)
-    assert policy.cull_window == timedelta(seconds=900)
+    assert policy.force_idle_after is None
 
-    document = {"ip_addresses": ["10.0.0.1"], "default": 1, "culling": {"enabled": False}}
-    off = parse_timetable(document)
-    assert removal_policy(off, off.resolve_run_target(NOW), NOW).cull_window is None
-    document["culling"] = {"enabled": True}
-    on = parse_timetable(document)
-    assert removal_policy(on, on.resolve_run_target(NOW), NOW).cull_window == timedelta(seconds=600)
+    document: dict[str, object] = {
+        "ip_addresses": ["10.0.0.1"],
+        "default": 1,
+        "culling": {"enabled": True, "idle_timeout": 60},
+    }
+    culled = parse_timetable(document)
+    assert removal_policy(culled, culled.resolve_run_target(NOW), NOW).force_idle_after is None
+    document["force_idle_after"] = "1h30m"
+    forcing = parse_timetable(document)
+    policy = removal_policy(forcing, forcing.resolve_run_target(NOW), NOW)
+    assert policy.force_idle_after == timedelta(minutes=90)
 
 
 def test_culling_variables_are_set_only_for_the_given_settings() -> None:
@@ -271,6 +276,8 @@ def _report(**overrides: Any) -> dict[str, Any]:
         "blocked": [],
         "busy": [],
         "untouched": [],
+        "stuck": [],
+        "servers_stopped": [],
         "culling": None,
         "ledger": None,
         "at": "2025-04-07T12:00:00+09:00",
@@ -293,6 +300,19 @@ def test_the_summary_headline_says_what_the_run_achieved() -> None:
     text = summary_markdown(_report(busy=busy))
     assert "waiting for user servers on 1 node(s)" in text
     assert "Busy, retried next run: 10.0.0.3: 1 user server(s)" in text
+    stuck = [
+        {
+            "address": "10.0.0.3",
+            "node": "worker3",
+            "servers": ["jupyter-a"],
+            "since": "2025-04-07T10:10:00+09:00",
+        }
+    ]
+    stopped = [{"address": "10.0.0.4", "reason": "b: idle"}]
+    text = summary_markdown(_report(busy=busy, stuck=stuck, servers_stopped=stopped))
+    assert "**Stuck** (paused since 2025-04-07T10:10:00+09:00, longer than drain_time): " in text
+    assert "worker3 (10.0.0.3), servers: jupyter-a" in text
+    assert "Idle server stopped through JupyterHub on 10.0.0.4: b: idle" in text
     failed = [{"address": "10.0.0.2", "error": "VmProviderError: quota"}]
     text = summary_markdown(_report(failed=failed, busy=busy))
     assert "NOT converged" in text and "**Failed**: 10.0.0.2: VmProviderError: quota" in text

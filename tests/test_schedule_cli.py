@@ -172,7 +172,7 @@ def test_plan_from_an_observation(
     plan = json.loads(out)
     assert plan["actions"] == []
     assert plan["blocked"][0]["address"] == "10.6.0.2"
-    assert "idle culling is off" in plan["blocked"][0]["reason"]
+    assert "force_idle_after is not set" in plan["blocked"][0]["reason"]
     observed.write_text("[{}]", encoding="utf-8")
     code, _out, err = cwh("plan", str(timetable), "--observed", str(observed), capsys=capsys)
     assert code == 1 and "needs at least 'address' and 'vm'" in err

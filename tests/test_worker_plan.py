@@ -20,6 +20,8 @@ from cwh.timetable import (
     ActionKind,
     Availability,
     Guard,
+    HubServer,
+    HubServers,
     NodeRole,
     NodeState,
     ObservedNode,
@@ -111,13 +113,13 @@ def test_idle_node_is_paused_then_drained_under_the_idle_guard_then_removed() ->
         ("power_off", C),
     ]
     drains = [action for action in result.actions if action.kind is ActionKind.DRAIN]
-    assert all(action.guard is Guard.IDLE and not action.forced for action in drains)
+    assert all(action.guard is Guard.IDLE for action in drains)
     assert result.actions[0].availability is Availability.PAUSE
 
 
 def test_busy_node_is_paused_and_reported_never_removed_silently() -> None:
     desired = {A: NodeState.ACTIVE, B: NodeState.DELETED}
-    policy = RemovalPolicy(grace=timedelta(minutes=60), cull_window=timedelta(minutes=10))
+    policy = RemovalPolicy(grace=timedelta(minutes=60))
     result = plan(desired, {A: up(A), B: up(B, running_user_tasks=2)}, policy=policy)
     assert kinds(result.actions) == [("set_availability", B)]
     (blocked,) = result.blocked
@@ -125,26 +127,100 @@ def test_busy_node_is_paused_and_reported_never_removed_silently() -> None:
     assert "2 user server(s) still running" in blocked.reason
 
 
-def test_busy_paused_node_waits_for_grace_and_culling_window_then_is_forced() -> None:
+def test_busy_paused_node_is_never_forced_whatever_the_time_and_culling() -> None:
+    """A server that outlives the culling window is in use: no elapsed time frees its node."""
     desired = {A: NodeState.ACTIVE, B: NodeState.DELETED}
-    policy = RemovalPolicy(grace=timedelta(minutes=30), cull_window=timedelta(minutes=45))
+    policy = RemovalPolicy(grace=timedelta(minutes=30))
     paused_at = NOW - timedelta(minutes=40)
-    busy = up(B, Availability.PAUSE, running_user_tasks=1, paused_since=paused_at)
-    waiting = plan(desired, {A: up(A), B: busy}, policy=policy)
-    assert waiting.actions == ()
-    assert waiting.blocked[0].retry_after == paused_at + timedelta(minutes=45)
-    later = plan(desired, {A: up(A), B: busy}, policy=policy, at=NOW + timedelta(minutes=5))
-    assert kinds(later.actions) == [("drain", B), ("remove_from_swarm", B), ("delete_vm", B)]
-    assert later.actions[0].forced and later.actions[0].guard is None
-    assert "1 user server(s) still running are stopped" in later.actions[0].reason
-
-
-def test_without_culling_a_busy_node_is_never_forced() -> None:
-    desired = {A: NodeState.ACTIVE, B: NodeState.DELETED}
-    busy = up(B, Availability.PAUSE, running_user_tasks=1, paused_since=NOW - timedelta(days=3))
-    result = plan(desired, {A: up(A), B: busy}, policy=RemovalPolicy(grace=timedelta(0)))
+    busy = up(
+        B,
+        Availability.PAUSE,
+        running_user_tasks=1,
+        paused_since=paused_at,
+        user_servers=("jupyter-alice",),
+    )
+    for later in (timedelta(0), timedelta(minutes=5), timedelta(days=30)):
+        result = plan(desired, {A: up(A), B: busy}, policy=policy, at=NOW + later)
+        assert result.actions == ()
+        (blocked,) = result.blocked
+        assert blocked.address == B and blocked.retry_after is None
+        assert "1 user server(s) still running; it stays paused" in blocked.reason
+        assert "force_idle_after is not set" in blocked.reason
+    # An idle hub server changes nothing either without force_idle_after.
+    hub = HubServers((HubServer("alice", "", "jupyter-alice", NOW - timedelta(days=3)),), NOW)
+    result = plan(desired, {A: up(A), B: busy}, policy=policy, hub=hub)
     assert result.actions == ()
-    assert "idle culling is off" in result.blocked[0].reason
+
+
+def test_force_idle_after_stops_idle_servers_through_the_hub_then_drains_under_the_guard() -> None:
+    desired = {A: NodeState.ACTIVE, B: NodeState.DELETED}
+    policy = RemovalPolicy(grace=timedelta(0), force_idle_after=timedelta(minutes=30))
+    busy = up(
+        B,
+        Availability.PAUSE,
+        running_user_tasks=2,
+        paused_since=NOW - timedelta(minutes=1),
+        user_servers=("jupyter-alice", "jupyter-bob--lab"),
+    )
+    idle = NOW - timedelta(minutes=31)
+    hub = HubServers(
+        (
+            HubServer("alice", "", "jupyter-alice", idle),
+            HubServer("bob", "lab", "jupyter-bob--lab", idle - timedelta(hours=5)),
+            HubServer("carol", "", "jupyter-carol", NOW),
+        ),
+        NOW,
+    )
+    result = plan(desired, {A: up(A), B: busy}, policy=policy, hub=hub)
+    assert kinds(result.actions) == [
+        ("stop_server", B),
+        ("stop_server", B),
+        ("drain", B),
+        ("remove_from_swarm", B),
+        ("delete_vm", B),
+    ]
+    stops = result.actions[:2]
+    assert [(a.hub_user, a.hub_server) for a in stops] == [("alice", ""), ("bob", "lab")]
+    assert stops[1].describe() == f"stop_server bob/lab {B}"
+    assert stops[1].to_json()["user"] == "bob" and stops[1].to_json()["server"] == "lab"
+    assert result.actions[2].guard is Guard.IDLE
+
+    # One server used a minute ago keeps the node, and the idle one with it.
+    recent = HubServers((hub.servers[0], HubServer("bob", "lab", "jupyter-bob--lab", NOW)), NOW)
+    kept = plan(desired, {A: up(A), B: busy}, policy=policy, hub=recent)
+    assert kept.actions == ()
+    assert "bob/lab was used 0 s ago, within force_idle_after 30 min" in kept.blocked[0].reason
+
+
+@pytest.mark.parametrize(
+    ("hub", "reason"),
+    [
+        (None, "JupyterHub was not asked"),
+        (HubServers.unavailable("HTTP 403"), "could not tell which are idle (HTTP 403)"),
+        (HubServers((), NOW), "reports no ready server for jupyter-alice"),
+        (
+            HubServers((HubServer("alice", "", "jupyter-alice", None),), NOW),
+            "does not know when alice was last used",
+        ),
+    ],
+)
+def test_a_hub_that_cannot_tell_frees_nothing(hub: HubServers | None, reason: str) -> None:
+    desired = {A: NodeState.ACTIVE, B: NodeState.DELETED}
+    policy = RemovalPolicy(force_idle_after=timedelta(minutes=30))
+    busy = up(B, Availability.PAUSE, running_user_tasks=1, user_servers=("jupyter-alice",))
+    result = plan(desired, {A: up(A), B: busy}, policy=policy, hub=hub)
+    assert result.actions == ()
+    assert reason in result.blocked[0].reason
+
+
+def test_servers_are_stopped_only_on_a_node_paused_before_the_run() -> None:
+    desired = {A: NodeState.ACTIVE, B: NodeState.DELETED}
+    policy = RemovalPolicy(force_idle_after=timedelta(minutes=30))
+    hub = HubServers((HubServer("alice", "", "jupyter-alice", NOW - timedelta(days=1)),), NOW)
+    active = up(B, running_user_tasks=1, user_servers=("jupyter-alice",))
+    result = plan(desired, {A: up(A), B: active}, policy=policy, hub=hub)
+    assert kinds(result.actions) == [("set_availability", B)]
+    assert "it is paused now" in result.blocked[0].reason
 
 
 def test_managers_and_foreign_nodes_are_never_touched() -> None:
@@ -225,7 +301,7 @@ def test_bring_up_comes_before_any_take_down() -> None:
 
 def test_observed_nodes_round_trip_through_json() -> None:
     nodes = {
-        A: up(A, paused_since=NOW, running_user_tasks=3),
+        A: up(A, paused_since=NOW, running_user_tasks=3, user_servers=("a", "b", "c")),
         B: ObservedNode(B, VmState.POWERED_OFF),
     }
     assert observed_from_json(observed_to_json(nodes.values())) == nodes
@@ -367,14 +443,3 @@ def test_observation_is_assembled_from_provider_and_swarm_reports() -> None:
     result = plan({A: NodeState.ACTIVE, B: NodeState.POWER_DOWN}, observed)
     assert kinds(result.actions) == [("remove_from_swarm", A), ("set_availability", A)]
     assert [item.reason for item in result.untouched] == ["swarm manager"]
-
-
-def test_busy_node_paused_at_an_unknown_time_is_not_forced() -> None:
-    desired = {A: NodeState.ACTIVE, B: NodeState.DELETED}
-    policy = RemovalPolicy(grace=timedelta(0), cull_window=timedelta(minutes=10))
-    busy = up(B, Availability.PAUSE, running_user_tasks=1)
-    result = plan(desired, {A: up(A), B: busy}, policy=policy)
-    assert result.actions == ()
-    assert "when it was paused is unknown" in result.blocked[0].reason
-    fresh = plan(desired, {A: up(A), B: up(B, running_user_tasks=1)}, policy=policy)
-    assert "grace period starts now that the node is paused" in fresh.blocked[0].reason

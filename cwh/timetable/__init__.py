@@ -19,6 +19,13 @@ from cwh.timetable.forecast import (
     forecast_total,
     render_forecast_table,
 )
+from cwh.timetable.hub_servers import (
+    HubServer,
+    HubServers,
+    StopDecision,
+    hub_servers_from_users,
+    servers_to_stop,
+)
 from cwh.timetable.load import load_timetable, not_a_host_address, parse_timetable
 from cwh.timetable.model import (
     Anchor,
@@ -58,6 +65,7 @@ from cwh.timetable.reconcile_report import (
     NodeSteps,
     PoolObservation,
     ReconcileReport,
+    StuckEntry,
     culling_env,
     describe_node,
     failure_message,
@@ -90,6 +98,7 @@ from cwh.timetable.schedule_diff import (
     render_schedule_diff,
     safety_net_interval,
 )
+from cwh.timetable.stuck import STUCK_EVENT, StuckNode, stuck_nodes
 from cwh.timetable.swarm_observation import (
     ACTIVE_TASK_STATES,
     PAUSED_SINCE_LABEL,
@@ -101,7 +110,14 @@ from cwh.timetable.swarm_observation import (
     user_tasks_by_node,
 )
 from cwh.timetable.table import RunTarget, Timetable
-from cwh.timetable.text import FieldError, Opaque, parse_anchor, parse_clock, parse_weekday
+from cwh.timetable.text import (
+    FieldError,
+    Opaque,
+    parse_anchor,
+    parse_clock,
+    parse_duration,
+    parse_weekday,
+)
 from cwh.timetable.week_picture import WeekPicture, render_week
 from cwh.timetable.worker_plan import (
     Action,
@@ -120,6 +136,7 @@ __all__ = [
     "PAUSED_SINCE_LABEL",
     "SAFETY_NET_SLUG",
     "STATIC_PROVIDER",
+    "STUCK_EVENT",
     "AcademicCalendar",
     "Action",
     "ActionKind",
@@ -137,6 +154,8 @@ __all__ = [
     "ForecastWeek",
     "Granularity",
     "Guard",
+    "HubServer",
+    "HubServers",
     "LedgerEntry",
     "NodeCounts",
     "NodeObservation",
@@ -159,6 +178,9 @@ __all__ = [
     "ScheduleChange",
     "ScheduleDiff",
     "ScheduleDriftPayload",
+    "StopDecision",
+    "StuckEntry",
+    "StuckNode",
     "SwarmNode",
     "SwarmNodeState",
     "Target",
@@ -182,6 +204,7 @@ __all__ = [
     "first_overlap",
     "forecast_node_hours",
     "forecast_total",
+    "hub_servers_from_users",
     "load_ledger",
     "load_observed",
     "load_timetable",
@@ -195,6 +218,7 @@ __all__ = [
     "owned_by_the_timetable",
     "parse_anchor",
     "parse_clock",
+    "parse_duration",
     "parse_ledger",
     "parse_node",
     "parse_timetable",
@@ -215,7 +239,9 @@ __all__ = [
     "render_week",
     "run_instant",
     "safety_net_interval",
+    "servers_to_stop",
     "split_actions",
+    "stuck_nodes",
     "summary_markdown",
     "to_swarm_node",
     "unfinished",

@@ -136,6 +136,7 @@ def _build(spec: Spec, collector: Collector) -> Timetable | None:
         max_nodes=spec.max_nodes,
         culling=spec.culling,
         default_culling=spec.default_culling,
+        force_idle_after=spec.force_idle_after,
         form=spec.form,
         notes=tuple(spec.notes),
     )

@@ -8,7 +8,7 @@ JSON form, so a plan can be made on paper from a saved observation
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -72,7 +72,8 @@ class ObservedNode:
 
     ``swarm`` lists every swarm entry with this address: a VM that was deleted and recreated
     leaves its old entry behind (state down) next to the new one. ``paused_since`` is when the
-    node's availability last became pause or drain, if known.
+    node's availability last became pause or drain, if known. ``user_servers`` names the
+    user-server services of the ``running_user_tasks`` (empty when not known).
     """
 
     address: str
@@ -80,6 +81,7 @@ class ObservedNode:
     swarm: tuple[SwarmNode, ...] = ()
     running_user_tasks: int = 0
     paused_since: datetime | None = None
+    user_servers: tuple[str, ...] = ()
 
     @classmethod
     def absent(cls, address: str) -> ObservedNode:
@@ -102,19 +104,23 @@ def assemble_observation(
     vms: Mapping[str, VmState],
     swarm_nodes: Iterable[tuple[str, SwarmNode, int]],
     paused_since: Mapping[str, datetime] | None = None,
+    user_servers: Mapping[str, Sequence[str]] | None = None,
 ) -> dict[str, ObservedNode]:
     """Join what the provider and the swarm report into one :class:`ObservedNode` per address.
 
     ``vms`` maps the provider's addresses to their state (an address it does not list has no
     VM); ``swarm_nodes`` gives ``(address, node, running user server tasks)`` for every swarm
-    node; ``paused_since`` maps node ids to when their availability last left ``active``.
+    node; ``paused_since`` maps node ids to when their availability last left ``active``;
+    ``user_servers`` maps node ids to the names of their user-server services.
     """
     entries: dict[str, list[SwarmNode]] = {}
     tasks: dict[str, int] = {}
+    names: dict[str, list[str]] = {}
     for address, node, running in swarm_nodes:
         entries.setdefault(address, []).append(node)
         if node.state is SwarmNodeState.READY:
             tasks[address] = tasks.get(address, 0) + running
+            names.setdefault(address, []).extend((user_servers or {}).get(node.node_id, ()))
     since = paused_since or {}
     result: dict[str, ObservedNode] = {}
     for address in dict.fromkeys([*vms, *entries]):
@@ -126,6 +132,7 @@ def assemble_observation(
             swarm=swarm,
             running_user_tasks=tasks.get(address, 0),
             paused_since=since.get(ready[0].node_id) if ready else None,
+            user_servers=tuple(sorted(names.get(address, ()))),
         )
     return result
 
@@ -191,12 +198,16 @@ def observed_from_json(data: object) -> dict[str, ObservedNode]:
         tasks = item.get("running_user_tasks", 0)
         if isinstance(tasks, bool) or not isinstance(tasks, int) or tasks < 0:
             raise ValueError(f"{where}.running_user_tasks: must be a whole number >= 0")
+        servers = item.get("user_servers", [])
+        if not isinstance(servers, list) or not all(isinstance(s, str) for s in servers):
+            raise ValueError(f"{where}.user_servers: must be a list of service names")
         node = ObservedNode(
             address=str(item["address"]),
             vm=_enum(VmState, item["vm"], f"{where}.vm"),
             swarm=swarm,
             running_user_tasks=tasks,
             paused_since=_aware_time(paused, f"{where}.paused_since") if paused else None,
+            user_servers=tuple(servers),
         )
         if node.address in result:
             raise ValueError(f"{where}: address {node.address} is listed twice")
@@ -222,6 +233,7 @@ def observed_to_json(observed: Iterable[ObservedNode]) -> list[dict[str, object]
             ],
             "running_user_tasks": node.running_user_tasks,
             "paused_since": node.paused_since.isoformat() if node.paused_since else None,
+            "user_servers": list(node.user_servers),
         }
         for node in observed
     ]

@@ -68,6 +68,7 @@ class Spec:
     terms: list[tuple[str, object]] = field(default_factory=list)
     max_nodes: int | None = None
     culling: Culling = field(default_factory=Culling)
+    force_idle_after: timedelta | None = None
     counted: list[Counted] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 

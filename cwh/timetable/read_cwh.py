@@ -5,7 +5,9 @@ each phase, summing to the number of addresses), and/or ``default`` + ``periods`
 daily, weekly, monthly, yearly or one-off granularity), plus ``ip_addresses``, ``timezone``,
 ``down_type``, ``drain_time``, ``exceptions`` (with ``makeup: true`` entries), the academic
 calendar (``holidays: JP``, ``terms:``; see :mod:`cwh.timetable.academic`) and optional
-``culling``.
+``culling`` and
+``force_idle_after`` (how long JupyterHub must see a server idle before the flow may stop it
+to free a node; without it no server is ever stopped).
 
 With phases, the last phase of a class day stays in force until the next class day's first
 phase; on an exception date the class phases do not start, so the last phase simply stays.
@@ -40,7 +42,7 @@ from cwh.timetable.read_common import (
     read_split,
     target_of,
 )
-from cwh.timetable.text import parse_clock, parse_weekday
+from cwh.timetable.text import parse_clock, parse_duration, parse_weekday
 
 _CWH_KEYS = (
     "timezone",
@@ -56,6 +58,7 @@ _CWH_KEYS = (
     "terms",
     "culling",
     "description",
+    "force_idle_after",
 )
 _PHASE_KEYS = ("name", "start", "active", "pause", "drain", "drain_time", "culling")
 _PERIOD_KEYS = ("name", "begin", "end", "node_count", "active", "pause", "drain_time", "culling")
@@ -77,6 +80,9 @@ def read_cwh(
         spec.terms = [(f"terms[{index}]", item) for index, item in enumerate(terms)]
     else:
         collector.add("terms", "must be a list of {from, to, name} teaching periods")
+    if document.get("force_idle_after") is not None:
+        value = document["force_idle_after"]
+        spec.force_idle_after = collector.read("force_idle_after", parse_duration, value)
     has_phases = "phases" in document
     if has_phases:
         _read_phases(document, spec, collector)

@@ -49,6 +49,15 @@ class CullingChange(TypedDict):
     changed: bool
 
 
+class StuckEntry(TypedDict):
+    """A busy node paused for longer than the grace period (event ``cwh.workers.stuck``)."""
+
+    address: str
+    node: str
+    servers: list[str]
+    since: str
+
+
 class NodeRow(TypedDict):
     """One worker address in the run's table."""
 
@@ -81,6 +90,8 @@ class ReconcileReport(TypedDict):
     blocked: list[AddressReason]
     failed: list[AddressError]
     untouched: list[AddressReason]
+    stuck: list[StuckEntry]
+    servers_stopped: list[AddressReason]
     culling: CullingChange | None
     ledger: str | None
     durations: dict[str, float]
@@ -107,19 +118,23 @@ class NodeOutcome:
 
 @dataclass
 class NodeSteps:
-    """One address's actions, split by who carries them out."""
+    """One address's actions, split by who carries them out (``hub``: JupyterHub)."""
 
     machine_up: list[Action] = field(default_factory=list)
     swarm: list[Action] = field(default_factory=list)
     machine_down: list[Action] = field(default_factory=list)
+    hub: list[Action] = field(default_factory=list)
 
 
 def split_actions(plan: Plan) -> dict[str, NodeSteps]:
-    """Per address (plan order kept): provider steps before, swarm steps, provider steps after."""
+    """Per address (plan order kept): provider steps before, swarm steps, provider steps after;
+    servers to stop through the hub apart (they go before everything else)."""
     steps: dict[str, NodeSteps] = {}
     for action in plan.actions:
         node = steps.setdefault(action.address, NodeSteps())
-        if action.kind in _MACHINE_UP:
+        if action.kind is ActionKind.STOP_SERVER:
+            node.hub.append(action)
+        elif action.kind in _MACHINE_UP:
             node.machine_up.append(action)
         elif action.kind in _MACHINE_DOWN:
             node.machine_down.append(action)
@@ -140,18 +155,15 @@ def run_instant(at: datetime | None, timetable: Timetable) -> datetime:
 
 
 def removal_policy(timetable: Timetable, target: RunTarget, at: datetime) -> RemovalPolicy:
-    """When a busy node may be stopped anyway: grace of the phase entered, culling window.
+    """What the timetable says about busy nodes: the grace of the phase entered (after which
+    a busy node is reported stuck) and ``force_idle_after``.
 
-    Culling settings come from the timetable; without them culling counts as off, so a busy
-    node waits for its users however long it takes.
+    The hub's culling settings play no part: a server that outlives the culling window is in
+    use, so no elapsed time and no culling setting ever stops it.
     """
     entered = next((w for w in timetable.windows if w.name == target.state.phase), None)
     grace = timedelta(minutes=timetable.drain_before(entered))
-    culling = timetable.culling_at(at)
-    window = None
-    if culling.enabled:
-        window = timedelta(seconds=culling.idle_timeout or DEFAULT_CULL_IDLE_SECONDS)
-    return RemovalPolicy(grace=grace, cull_window=window)
+    return RemovalPolicy(grace=grace, force_idle_after=timetable.force_idle_after)
 
 
 def culling_env(culling: Culling) -> dict[str, str]:
@@ -301,8 +313,17 @@ def summary_markdown(report: ReconcileReport) -> str:
         f"- Actions: {len(report['actions'])} planned",
         "- Seconds: " + ", ".join(f"{step} {seconds:.2f}" for step, seconds in durations.items()),
     ]
+    for item in report.get("servers_stopped", []):
+        lines.append(
+            f"- Idle server stopped through JupyterHub on {item['address']}: {item['reason']}"
+        )
     for item in report["busy"]:
         lines.append(f"- Busy, retried next run: {item['address']}: {item['reason']}")
+    for stuck in report.get("stuck", []):
+        lines.append(
+            f"- **Stuck** (paused since {stuck['since']}, longer than drain_time): "
+            f"{stuck['node']} ({stuck['address']}), servers: {', '.join(stuck['servers']) or '?'}"
+        )
     for item in report["blocked"]:
         lines.append(f"- **Blocked**: {item['address']}: {item['reason']}")
     for failure in report["failed"]:

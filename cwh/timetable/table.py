@@ -84,6 +84,7 @@ class Timetable:
     max_nodes: int | None = None
     culling: Culling = field(default_factory=Culling)
     default_culling: Culling | None = None
+    force_idle_after: timedelta | None = None
     form: str = "cwh"
     notes: tuple[str, ...] = ()
     academic: AcademicCalendar | None = None

@@ -13,7 +13,7 @@ import difflib
 import re
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -229,6 +229,30 @@ def parse_count(value: object, what: str) -> int:
     if value < 0:
         raise FieldError(f"{what} must be 0 or more, got {value}")
     return value
+
+
+_DURATION_RE = re.compile(r"(?:(?P<hours>\d{1,4})\s*h)?\s*(?:(?P<minutes>\d{1,6})\s*m(?:in)?)?")
+MAX_DURATION = timedelta(days=30)
+
+
+def parse_duration(value: object) -> timedelta:
+    """A positive span of time: ``30m``, ``2h``, ``1h30m``, or a whole number of minutes."""
+    how = "write minutes or hours, e.g. 30m, 2h or 1h30m"
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise FieldError(f"{value!r} is not a duration; {how}")
+    if isinstance(value, int):
+        span = timedelta(minutes=value)
+    else:
+        match = _DURATION_RE.fullmatch(value.strip())
+        if match is None or not value.strip():
+            raise FieldError(f"{value!r} is not a duration; {how}")
+        hours, minutes = (int(match.group(key) or 0) for key in ("hours", "minutes"))
+        span = timedelta(hours=hours, minutes=minutes)
+    if span <= timedelta(0):
+        raise FieldError(f"{value!r} must be longer than zero; {how}")
+    if span > MAX_DURATION:
+        raise FieldError(f"{value!r} is longer than 30 days; {how}")
+    return span
 
 
 def suggest(word: str, choices: list[str]) -> str:

@@ -10,11 +10,14 @@ Safety rules, all enforced here so that every caller gets them:
 
 * only addresses of the worker list are touched; swarm managers never, even when listed;
 * a node leaving the pool is paused first (no new user servers), and drained, removed from the
-  swarm and switched off or deleted only when no user server runs on it. The drain carries the
-  ``idle`` guard: the executor re-checks right before draining, which is race-free because the
-  node is already paused. A busy node waits and is reported; it is force-removed only once it
-  has been paused for the grace period (``drain_time``) *and* the idle-culling window, and never
-  when culling is off;
+  swarm and switched off or deleted only when no user server runs on it. Every drain carries
+  the ``idle`` guard: the executor re-checks right before draining, which is race-free because
+  the node is already paused. A busy node stays paused, waits and is reported on every run,
+  however long it waits and whatever the hub's culling settings: a server that outlives the
+  culling window is by definition in use. Only a timetable that sets ``force_idle_after``
+  frees a node, and only by stopping, through JupyterHub, servers the hub itself reports idle
+  for that long, when that frees the whole node (:mod:`cwh.timetable.hub_servers`); one
+  recently used server keeps the node;
 * nodes wanted up are brought up before any node is taken down, so capacity never dips
   below what both the old and the new state provide;
 * a plan that leaves no active worker is refused unless explicitly allowed.
@@ -27,6 +30,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
+from cwh.timetable.hub_servers import HubServer, HubServers, servers_to_stop
 from cwh.timetable.model import NodeState
 from cwh.timetable.observed import (
     Availability,
@@ -43,6 +47,8 @@ class ActionKind(StrEnum):
     """Steps of a plan. An action without ``node_id`` works on the node found by address:
     ``join`` makes the machine leave any swarm it still believes it belongs to, then joins it
     as a worker; ``label`` and ``set_availability`` right after a join address the new node.
+    ``stop_server`` stops one user server of the node through JupyterHub (``hub_user`` and
+    ``hub_server`` name it), never by touching its container.
     """
 
     CREATE_VM = "create_vm"
@@ -50,6 +56,7 @@ class ActionKind(StrEnum):
     JOIN = "join"
     LABEL = "label"
     SET_AVAILABILITY = "set_availability"
+    STOP_SERVER = "stop_server"
     DRAIN = "drain"
     REMOVE_FROM_SWARM = "remove_from_swarm"
     DELETE_VM = "delete_vm"
@@ -68,19 +75,21 @@ class Guard(StrEnum):
 
 @dataclass(frozen=True)
 class RemovalPolicy:
-    """When a node still running user servers may be taken down anyway.
+    """What the timetable says about nodes still running user servers.
 
-    ``cull_window`` is JupyterHub's idle-culling timeout; ``None`` means culling is off, and then
-    a busy node is never forced: only its users can free it.
+    ``grace`` (the timetable's ``drain_time``) is how long a paused busy node may wait before
+    it is reported as stuck. ``force_idle_after`` (``None``: never) is how long JupyterHub
+    must have seen no activity on every server of a node before those servers are stopped.
     """
 
     grace: timedelta = timedelta(0)
-    cull_window: timedelta | None = None
+    force_idle_after: timedelta | None = None
 
-    def force_allowed_at(self, paused_since: datetime | None) -> datetime | None:
-        if paused_since is None or self.cull_window is None:
+    def stuck_after(self, paused_since: datetime | None) -> datetime | None:
+        """From when a busy node paused at ``paused_since`` counts as stuck."""
+        if paused_since is None:
             return None
-        return paused_since.astimezone(UTC) + max(self.grace, self.cull_window)
+        return paused_since.astimezone(UTC) + self.grace
 
 
 @dataclass(frozen=True)
@@ -94,13 +103,15 @@ class Action:
     availability: Availability | None = None
     labels: Mapping[str, str] = field(default_factory=dict)
     guard: Guard | None = None
-    forced: bool = False
+    hub_user: str | None = None
+    hub_server: str = ""
 
     def describe(self) -> str:
         shows_target = self.kind is ActionKind.SET_AVAILABILITY and self.availability is not None
         target = f" {self.availability}" if shows_target else ""
-        forced = " (forced)" if self.forced else ""
-        return f"{self.kind}{target} {self.address}{forced}"
+        if self.hub_user is not None:
+            target = f" {self.hub_user}" + (f"/{self.hub_server}" if self.hub_server else "")
+        return f"{self.kind}{target} {self.address}"
 
     def to_json(self) -> dict[str, object]:
         data: dict[str, object] = {
@@ -116,8 +127,9 @@ class Action:
             data["labels"] = dict(self.labels)
         if self.guard is not None:
             data["guard"] = self.guard.value
-        if self.forced:
-            data["forced"] = True
+        if self.hub_user is not None:
+            data["user"] = self.hub_user
+            data["server"] = self.hub_server
         return data
 
 
@@ -184,12 +196,14 @@ def plan_reconcile(
     policy: RemovalPolicy | None = None,
     labels: Mapping[str, str] | None = None,
     allow_zero_active: bool = False,
+    hub: HubServers | None = None,
 ) -> Plan:
     """The ordered actions from ``observed`` to ``desired`` (worker addresses in list order).
 
     ``observed`` may hold more addresses than ``desired`` (every swarm node, say): they are
     reported as untouched. A worker address missing from ``observed`` has no VM and no swarm
-    entry. ``labels`` are the node labels every up worker must carry.
+    entry. ``labels`` are the node labels every up worker must carry. ``hub`` is what
+    JupyterHub reported about its servers; it matters only with ``force_idle_after`` set.
     """
     if at.tzinfo is None:
         raise ValueError("plan time must be timezone-aware")
@@ -198,7 +212,7 @@ def plan_reconcile(
             "the desired state leaves no active worker, so no student could start a server; "
             "fix the timetable or set allow_zero_active to allow it"
         )
-    planner = _Planner(at, provider, policy or RemovalPolicy(), dict(labels or {}))
+    planner = _Planner(at, provider, policy or RemovalPolicy(), dict(labels or {}), hub)
     for address, state in desired.items():
         node = observed.get(address, ObservedNode.absent(address))
         planner.plan_node(node, state)
@@ -223,11 +237,13 @@ class _Planner:
         provider: ProviderCapabilities,
         policy: RemovalPolicy,
         labels: dict[str, str],
+        hub: HubServers | None,
     ) -> None:
         self.at = at
         self.provider = provider
         self.policy = policy
         self.labels = labels
+        self.hub = hub
         self.up_actions: list[Action] = []
         self.down_actions: list[Action] = []
         self.blocked: list[Blocked] = []
@@ -304,7 +320,11 @@ class _Planner:
         ready = [entry for entry in node.swarm if entry.state is SwarmNodeState.READY]
         member = ready[0] if ready else None
         steps: list[Action] = []
-        if member is not None and member.availability is not Availability.DRAIN:
+        if member is not None and member.availability is Availability.DRAIN:
+            if node.running_user_tasks:
+                self._block(node, self._busy_reason(node, "it is drained and waits for them"))
+                return
+        elif member is not None:
             leaving = self._leave(node, member, steps)
             if not leaving:
                 self.down_actions.extend(steps)
@@ -322,27 +342,36 @@ class _Planner:
         self.down_actions.extend(steps)
 
     def _leave(self, node: ObservedNode, member: SwarmNode, steps: list[Action]) -> bool:
-        """Pause, then drain ``member`` if allowed; False when the node must wait this run."""
-        if member.availability is Availability.ACTIVE:
+        """Pause, then drain ``member`` if no user server keeps it; False when it must wait.
+
+        A busy node that was already paused before this run may be freed by stopping its
+        servers through the hub (only with ``force_idle_after``); the drain keeps its
+        ``idle`` guard, so it happens only once those servers are really gone.
+        """
+        paused_before = member.availability is not Availability.ACTIVE
+        if not paused_before:
             steps.append(
                 self._availability(
                     node, member.node_id, Availability.PAUSE, "no new servers before it leaves"
                 )
             )
-        forced = False
         if node.running_user_tasks:
-            paused_since = (
-                node.paused_since if member.availability is not Availability.ACTIVE else None
-            )
-            allowed_at = self.policy.force_allowed_at(paused_since)
-            if allowed_at is None or self.at < allowed_at:
-                reason = self._busy_reason(node, member, allowed_at)
-                self._block(node, reason, allowed_at)
+            if not paused_before:
+                self._block(node, self._busy_reason(node, "it is paused now, so no new ones come"))
                 return False
-            forced = True
+            decision = servers_to_stop(
+                node.user_servers,
+                node.running_user_tasks,
+                self.hub,
+                self.policy.force_idle_after,
+            )
+            if not decision.stop:
+                self._block(node, self._busy_reason(node, decision.reason))
+                return False
+            steps.extend(self._stop(node, server, decision.reason) for server in decision.stop)
         reason = (
-            f"grace period over: {node.running_user_tasks} user server(s) still running are stopped"
-            if forced
+            "its idle user servers are stopped first"
+            if node.running_user_tasks
             else "no user server runs on it"
         )
         steps.append(
@@ -352,24 +381,25 @@ class _Planner:
                 reason,
                 node_id=member.node_id,
                 availability=Availability.DRAIN,
-                guard=None if forced else Guard.IDLE,
-                forced=forced,
+                guard=Guard.IDLE,
             )
         )
         return True
 
-    def _busy_reason(
-        self, node: ObservedNode, member: SwarmNode, allowed_at: datetime | None
-    ) -> str:
+    @staticmethod
+    def _busy_reason(node: ObservedNode, why: str) -> str:
         count = node.running_user_tasks
-        base = f"{count} user server(s) still running; removal waits until they end"
-        if allowed_at is not None:
-            return f"{base} or until {allowed_at.isoformat()} (grace and culling window)"
-        if self.policy.cull_window is None:
-            return f"{base} (idle culling is off, so they are never stopped by force)"
-        if member.availability is Availability.ACTIVE:
-            return f"{base}; the grace period starts now that the node is paused"
-        return f"{base} (when it was paused is unknown, so they are not stopped by force)"
+        return f"{count} user server(s) still running; it stays paused until they end ({why})"
+
+    @staticmethod
+    def _stop(node: ObservedNode, server: HubServer, reason: str) -> Action:
+        return Action(
+            ActionKind.STOP_SERVER,
+            node.address,
+            reason,
+            hub_user=server.user,
+            hub_server=server.name,
+        )
 
     def _vm_down(self, node: ObservedNode, state: NodeState) -> list[Action]:
         if state is NodeState.DELETED and node.vm is not VmState.ABSENT:

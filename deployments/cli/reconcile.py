@@ -84,6 +84,12 @@ def register(subparsers: Any) -> None:
         metavar="NAME",
         help="JupyterHub swarm service whose culling settings follow the timetable",
     )
+    parser.add_argument(
+        "--hub-block",
+        metavar="NAME",
+        help="CoursewareHub block whose JupyterHub API tells which servers are idle "
+        "(used only when the timetable sets force_idle_after)",
+    )
     ledger = parser.add_mutually_exclusive_group()
     ledger.add_argument(
         "--ledger",
@@ -129,6 +135,7 @@ def run(args: argparse.Namespace) -> int:
         allow_zero_active=args.allow_zero_active,
         ledger=None if args.no_ledger else args.ledger,
         hub_service=args.hub_service,
+        hub_block=args.hub_block,
         return_state=True,
     )
     if state.is_completed():

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from typing import Literal
 
 from prefect.blocks.core import Block
 from prefect_docker import DockerHost  # type: ignore[import-untyped]
@@ -128,6 +129,11 @@ class CoursewareHub(Block):
     log_zones: list[str] = Field(
         default_factory=list,
         description="Extra time-zone abbreviations of kernel logs, as ABBR=+HH:MM.",
+    )
+    language: Literal["ja", "en"] = Field(
+        default="en",
+        description="Language of reports, artifacts and operator messages: ja (日本語) or "
+        "en (English).",
     )
 
     @field_validator("manager_address")

@@ -159,6 +159,28 @@ def start_watcher(textbook_dir: Path, stop: threading.Event) -> threading.Thread
     return thread
 
 
+def serve_specs(
+    specs: Sequence[DeploymentSpec],
+    *,
+    textbook: Path | None,
+    limit: int | None = None,
+    pause_on_shutdown: bool = True,
+) -> None:
+    """Register and serve ``specs`` (and watch ``textbook``, if given) until interrupted."""
+    from prefect import serve
+
+    deployments = [to_deployment(spec) for spec in specs]
+    stop = threading.Event()
+    watcher = start_watcher(textbook, stop) if textbook is not None else None
+    _log.info("serving %s", ", ".join(s.name for s in specs))
+    try:
+        serve(*deployments, limit=limit, pause_on_shutdown=pause_on_shutdown)
+    finally:
+        stop.set()
+        if watcher is not None:
+            watcher.join(timeout=10)
+
+
 def serve_all(
     prefect_yaml: Path = DEFAULT_PREFECT_YAML,
     *,
@@ -166,25 +188,11 @@ def serve_all(
     watch: bool = True,
     limit: int | None = None,
 ) -> None:
-    """Register and serve the deployments until interrupted (blocks)."""
-    from prefect import serve
-
+    """Register and serve the deployments of ``prefect_yaml`` until interrupted (blocks)."""
     specs = read_specs(prefect_yaml)
     if only:
         unknown = sorted(set(only) - {s.name for s in specs})
         if unknown:
             raise ServeConfigError(f"no deployment named {', '.join(unknown)} in {prefect_yaml}")
         specs = [s for s in specs if s.name in only]
-    deployments = [to_deployment(spec) for spec in specs]
-    stop = threading.Event()
-    watcher = None
-    textbook = watched_textbook(specs) if watch else None
-    if textbook is not None:
-        watcher = start_watcher(textbook, stop)
-    _log.info("serving %s", ", ".join(s.name for s in specs))
-    try:
-        serve(*deployments, limit=limit)
-    finally:
-        stop.set()
-        if watcher is not None:
-            watcher.join(timeout=10)
+    serve_specs(specs, textbook=watched_textbook(specs) if watch else None, limit=limit)

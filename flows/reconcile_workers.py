@@ -60,6 +60,7 @@ from cwh.timetable import (
     unfinished,
     waiting,
 )
+from tasks.demo_pool import DEMO_PROVIDER
 from tasks.swarm import docker_target
 from tasks.swarm_nodes import DEFAULT_USER_SERVICE_PREFIX
 from tasks.worker_ledger import DEFAULT_LEDGER_PATH
@@ -143,6 +144,10 @@ def reconcile_workers(
     except TimetableError as exc:
         log.error("%s", exc)
         return Failed(message=str(exc))  # type: ignore[return-value]
+    if provider == DEMO_PROVIDER and not dry_run:
+        message = "the demo provider only plans: run it with dry_run: true"
+        log.error("%s", message)
+        return Failed(message=message)  # type: ignore[return-value]
     moment = run_instant(at, table)
     target = table.resolve_run_target(moment, active=active, pause=pause, drain=drain, phase=phase)
     log.info("target at %s: phase %s (%s)", moment.isoformat(), target.state.phase, target.note)

@@ -101,7 +101,9 @@ class ReportHandler(BaseHTTPRequestHandler):
         elif target.is_dir():
             if not urlsplit(self.path).path.endswith("/"):
                 self.send_response(HTTPStatus.MOVED_PERMANENTLY)
-                self.send_header("Location", urlsplit(self.path).path + "/")
+                relative = target.relative_to(self.site.root).as_posix()
+                location = "/" if relative == "." else "/" + quote(relative) + "/"
+                self.send_header("Location", location)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
                 return

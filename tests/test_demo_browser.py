@@ -148,6 +148,24 @@ def test_the_deployments_page_lists_every_deployment_with_its_schedules(
     assert "class-first-period-start" in shown and "class-last-period-end" in shown
     _shot(page, demo, "deployment-progress-report")
     assert {s.schedule.timezone for s in report.schedules} == {"Asia/Tokyo"}
+    assert _scheduled_runs(client, report.id) > 0, "the scheduler created no run"
+
+
+def _scheduled_runs(client: object, deployment_id: object, timeout: float = 90.0) -> int:
+    """How many scheduled runs the server's scheduler made for the deployment (waits)."""
+    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
+
+    deadline = time.monotonic() + timeout
+    count = 0
+    while time.monotonic() < deadline:
+        runs = client.read_flow_runs(  # type: ignore[attr-defined]
+            deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployment_id]))
+        )
+        count = sum(1 for run in runs if run.state is not None and run.state.is_scheduled())
+        if count:
+            break
+        time.sleep(2)
+    return count
 
 
 def test_the_blocks_catalog_lists_the_project_block_types(demo: Demo, page: Page) -> None:

@@ -33,8 +33,8 @@ def run(args: argparse.Namespace) -> int:
     language = language_setting(args.language)
     try:
         types = register_block_types()
-    except (RuntimeError, OSError) as exc:
-        print(f"cwh blocks register: {exc}", file=sys.stderr)
+    except Exception as exc:
+        print(f"cwh blocks register: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
     print(text("cli.blocks.registered", language, types=", ".join(types)))
     return 0

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 DEFAULT_REPORTS_PORT = 4201
+REPORTS_PORT_ENV = "CWH_REPORTS_PORT"
 
 
 def register(subparsers: Any) -> None:
@@ -43,8 +44,8 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--reports-port",
         type=int,
-        default=DEFAULT_REPORTS_PORT,
-        help=f"port of the report server (default {DEFAULT_REPORTS_PORT}; 0: no report server)",
+        help=f"port of the report server (default ${REPORTS_PORT_ENV} or "
+        f"{DEFAULT_REPORTS_PORT}; 0: no report server)",
     )
     parser.add_argument(
         "--reports-url",
@@ -55,8 +56,14 @@ def register(subparsers: Any) -> None:
 
 
 def start_report_server(args: argparse.Namespace) -> Any:
-    """The report server of ``args`` (None with ``--reports-port 0``), announced to runs."""
-    if args.reports_port == 0:
+    """The report server of ``args`` (None with port 0), announced to runs."""
+    port = args.reports_port
+    if port is None:
+        setting = os.environ.get(REPORTS_PORT_ENV, "").strip() or str(DEFAULT_REPORTS_PORT)
+        if not setting.isdigit() or int(setting) > 65535:
+            raise OSError(f"{REPORTS_PORT_ENV}={setting[:20]!r} is not a port number")
+        port = int(setting)
+    if port == 0:
         return None
     from prefect.settings import get_current_settings
 
@@ -67,7 +74,7 @@ def start_report_server(args: argparse.Namespace) -> Any:
     settings = get_current_settings().server.api
     auth = settings.auth_string.get_secret_value() if settings.auth_string else None
     directory = (args.reports_dir or default_report_dir()).expanduser()
-    server = ReportServer(directory, settings.host, args.reports_port, auth_string=auth).start()
+    server = ReportServer(directory, settings.host, port, auth_string=auth).start()
     url = args.reports_url or public_url(settings.host, server.port)
     os.environ.update(announce_report_server(url, server.directory))
     return server
@@ -84,7 +91,12 @@ def run(args: argparse.Namespace) -> int:
         format="%(asctime)s %(name)s %(levelname)s %(message)s",
     )
     language = language_setting(args.language)
-    print(text("cli.blocks.registered", language, types=", ".join(register_block_types())))
+    try:
+        types = register_block_types()
+    except Exception as exc:
+        print(f"cwh serve: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    print(text("cli.blocks.registered", language, types=", ".join(types)))
     try:
         reports = start_report_server(args)
     except OSError as exc:

@@ -174,6 +174,10 @@ def test_the_blocks_catalog_lists_the_project_block_types(demo: Demo, page: Page
         "(() => { const t = document.body.innerText;"
         f" return {json.dumps(list(BLOCK_TYPE_NAMES))}.every(n => t.includes(n)); }})()"
     )
+    page.evaluate(
+        "[...document.querySelectorAll('h1, h2, h3, h4, a, span, div')]"
+        ".find(e => e.textContent.trim() === 'CoursewareHub').scrollIntoView()"
+    )
     _shot(page, demo, "blocks-catalog")
 
 

@@ -198,8 +198,16 @@ def _choose_ports(port: int | None, language: Language) -> tuple[int, int]:
     return port, reports
 
 
-def start_server(port: int | None, workdir: Path, language: Language) -> LocalServer:
-    """Start the demo's background process (own session, output to a log file)."""
+def start_server(
+    port: int | None,
+    workdir: Path,
+    language: Language,
+    meanwhile: Callable[[LocalServer], None] | None = None,
+) -> LocalServer:
+    """Start the demo's background process (own session, output to a log file).
+
+    ``meanwhile`` runs while the server starts (the flows' imports take as long).
+    """
     home = prefect_home()
     home.mkdir(parents=True, exist_ok=True)
     port, reports_port = _choose_ports(port, language)
@@ -220,6 +228,12 @@ def start_server(port: int | None, workdir: Path, language: Language) -> LocalSe
             start_new_session=True,
         )
     server = LocalServer(process.pid, port, reports_port, workdir)
+    if meanwhile is not None:
+        try:
+            meanwhile(server)
+        except BaseException:
+            _terminate(process.pid, lambda: process.poll() is None)
+            raise
     deadline = time.monotonic() + HEALTH_TIMEOUT_SECONDS
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -334,6 +348,22 @@ def _wait_for_deployments(language: Language) -> list[str]:
     return sorted(found)
 
 
+def _use_server(server: LocalServer) -> None:
+    """Point this process's Prefect client and report links at ``server``, and import the
+    flows (Prefect reads its settings when first imported, so the environment comes first)."""
+    for key in [k for k in os.environ if k.startswith("PREFECT_")]:
+        del os.environ[key]
+    os.environ.update(
+        PREFECT_API_URL=server.api_url,
+        PREFECT_HOME=str(prefect_home()),
+        PREFECT_SERVER_ANALYTICS_ENABLED="false",
+    )
+    from tasks.report_links import announce_report_server
+
+    os.environ.update(announce_report_server(server.reports_url, server.workdir / "reports"))
+    import flows.demo  # noqa: F401 - the import is the point: it overlaps the server's start
+
+
 def run(args: argparse.Namespace) -> int:
     try:
         language = language_setting(args.language)
@@ -356,23 +386,16 @@ def run(args: argparse.Namespace) -> int:
         server = recorded_server()
         if server is None:
             print(text("cli.demo.starting", language), flush=True)
-            server = start_server(args.port, workdir, language)
+            server = start_server(args.port, workdir, language, meanwhile=_use_server)
         else:
             print(text("cli.demo.reusing", language, url=server.url), flush=True)
+            _use_server(server)
     except ServerError as exc:
         print(f"cwh demo: {exc}", file=sys.stderr)
         return 1
-    for key in [k for k in os.environ if k.startswith("PREFECT_")]:
-        del os.environ[key]
-    os.environ.update(
-        PREFECT_API_URL=server.api_url,
-        PREFECT_HOME=str(prefect_home()),
-        PREFECT_SERVER_ANALYTICS_ENABLED="false",
-    )
     from flows.demo import demo
-    from tasks.report_links import announce_report_server, report_url
+    from tasks.report_links import report_url
 
-    os.environ.update(announce_report_server(server.reports_url, server.workdir / "reports"))
     try:
         state = demo(workdir=str(workdir), students=args.students, return_state=True)
         result = state.result()

@@ -198,11 +198,22 @@ class ReportServer:
             self._thread.join(timeout=5)
 
 
-def public_url(host: str, port: int) -> str:
-    """The base URL a browser uses: a wildcard bind is reached by the machine's name."""
+LOCAL_NAMES = ("", "0.0.0.0", "::", "127.0.0.1", "::1", "localhost")
+
+
+def public_url(host: str, port: int, ui_api_url: str | None = None) -> str:
+    """The base URL a browser uses for the reports.
+
+    The host browsers already use for the API (``PREFECT_UI_API_URL``) when it names one;
+    else the bind address, a wildcard bind being reached by the machine's name.
+    """
     import socket
 
-    shown = socket.getfqdn() if host in ("", "0.0.0.0", "::") else host
+    browser_host = urlsplit(ui_api_url).hostname if ui_api_url else None
+    if browser_host and browser_host not in LOCAL_NAMES:
+        shown = browser_host
+    else:
+        shown = socket.getfqdn() if host in ("", "0.0.0.0", "::") else host
     if ":" in shown and not shown.startswith("["):
         shown = f"[{shown}]"
     return f"http://{shown}:{port}/"

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from deployments.report_http import ReportServer, resolve_report_path
+from deployments.report_http import ReportServer, public_url, resolve_report_path
 from tasks.report_links import announce_report_server, report_url
 
 
@@ -122,3 +122,11 @@ def test_a_report_links_to_the_report_server_when_one_is_announced(reports: Path
     assert report_url(elsewhere, environ) == elsewhere.resolve().as_uri()
     assert report_url(latest, {}) == latest.resolve().as_uri()
     assert os.path.isabs(report_url(latest, {}).removeprefix("file://"))
+
+
+def test_the_report_address_is_the_one_browsers_use_for_the_api() -> None:
+    ui = "http://manager.example.ac.jp:4200/api"
+    assert public_url("0.0.0.0", 4201, ui) == "http://manager.example.ac.jp:4201/"
+    assert public_url("10.0.0.5", 4201, "http://127.0.0.1:4200/api") == "http://10.0.0.5:4201/"
+    assert public_url("127.0.0.1", 4201, None) == "http://127.0.0.1:4201/"
+    assert public_url("0.0.0.0", 4201, None) != "http://0.0.0.0:4201/"

@@ -75,7 +75,8 @@ def start_report_server(args: argparse.Namespace) -> Any:
     auth = settings.auth_string.get_secret_value() if settings.auth_string else None
     directory = (args.reports_dir or default_report_dir()).expanduser()
     server = ReportServer(directory, settings.host, port, auth_string=auth).start()
-    url = args.reports_url or public_url(settings.host, server.port)
+    ui_api_url = get_current_settings().server.ui.api_url
+    url = args.reports_url or public_url(settings.host, server.port, ui_api_url)
     os.environ.update(announce_report_server(url, server.directory))
     return server
 

@@ -76,23 +76,15 @@ def prefect_executable() -> str:
 
 
 @contextlib.contextmanager
-def prefect_server(home: Path, host: str, port: int) -> Iterator[str]:
-    """A Prefect server child (this process group) until the block ends; its API URL."""
+def prefect_server(home: Path, host: str, port: int) -> Iterator[subprocess.Popen[bytes]]:
+    """A Prefect server child (this process group) until the block ends."""
     process = subprocess.Popen(
         [prefect_executable(), "server", "start", "--host", host, "--port", str(port)],
         stdin=subprocess.DEVNULL,
         env=server_environment(home, host, port),
     )
-    url = api_url(host, port)
     try:
-        deadline = time.monotonic() + HEALTH_TIMEOUT_SECONDS
-        while not healthy(url):
-            if process.poll() is not None:
-                raise RuntimeError(f"Prefect server exited with {process.returncode}")
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"Prefect server not healthy after {HEALTH_TIMEOUT_SECONDS} s")
-            time.sleep(0.25)
-        yield url
+        yield process
     finally:
         if process.poll() is None:
             process.terminate()
@@ -101,6 +93,16 @@ def prefect_server(home: Path, host: str, port: int) -> Iterator[str]:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+
+
+def wait_healthy(process: subprocess.Popen[bytes], url: str) -> None:
+    deadline = time.monotonic() + HEALTH_TIMEOUT_SECONDS
+    while not healthy(url):
+        if process.poll() is not None:
+            raise RuntimeError(f"Prefect server exited with {process.returncode}")
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"Prefect server not healthy after {HEALTH_TIMEOUT_SECONDS} s")
+        time.sleep(0.25)
 
 
 def _stop_on_sigterm() -> None:
@@ -113,33 +115,33 @@ def _stop_on_sigterm() -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from deployments.demo_deployments import DemoPlaces, demo_specs
-    from deployments.serve import read_specs, serve_specs
-    from tasks.report_links import announce_report_server
-
     home = Path(args.prefect_home)
-    places = DemoPlaces(Path(args.workdir))
+    url = api_url(args.host, args.port)
     _stop_on_sigterm()
-    with prefect_server(home, args.host, args.port) as url:
-        for key in [k for k in os.environ if k.startswith("PREFECT_")]:
-            del os.environ[key]
-        os.environ.update(
-            PREFECT_API_URL=url,
-            PREFECT_HOME=str(home),
-            PREFECT_SERVER_ANALYTICS_ENABLED="false",
-        )
-        from deployments.report_http import ReportServer, public_url
-
-        reports = ReportServer(places.reports, args.host, args.reports_port).start()
-        os.environ.update(
-            announce_report_server(public_url(args.host, reports.port), reports.directory)
-        )
+    # Prefect reads its settings when first imported: the environment comes first.
+    for key in [k for k in os.environ if k.startswith("PREFECT_")]:
+        del os.environ[key]
+    os.environ.update(
+        PREFECT_API_URL=url, PREFECT_HOME=str(home), PREFECT_SERVER_ANALYTICS_ENABLED="false"
+    )
+    with prefect_server(home, args.host, args.port) as process:
+        # Importing Prefect and every flow takes as long as the server's start: overlap them.
         from blocks.registry import register_block_types, save_demo_blocks
+        from deployments.demo_deployments import DemoPlaces, demo_specs
+        from deployments.report_http import ReportServer, public_url
+        from deployments.serve import read_specs, serve_specs
+        from tasks.report_links import announce_report_server
 
-        _log.info("block types: %s", ", ".join(register_block_types()))
-        _log.info("demo blocks: %s", ", ".join(save_demo_blocks(args.language)))
+        places = DemoPlaces(Path(args.workdir))
         specs = demo_specs(read_specs(), places.workdir, "demo")
+        reports = ReportServer(places.reports, args.host, args.reports_port).start()
         try:
+            os.environ.update(
+                announce_report_server(public_url(args.host, reports.port), reports.directory)
+            )
+            wait_healthy(process, url)
+            _log.info("block types: %s", ", ".join(register_block_types()))
+            _log.info("demo blocks: %s", ", ".join(save_demo_blocks(args.language)))
             serve_specs(specs, textbook=None, pause_on_shutdown=False)
         finally:
             reports.stop()

@@ -12,7 +12,8 @@ the one it started. In order, it:
 3. serves the demo's report directory over HTTP next to the API (:mod:`deployments.report_http`)
    and tells the flow runs it starts to link there;
 4. registers every deployment of ``prefect.yaml`` pointed at the demo's data
-   (:mod:`deployments.demo_deployments`) and executes their runs, so "Run" in the UI works.
+   (:mod:`deployments.demo_deployments`) and executes their runs, so "Run" in the UI works,
+   and watches the demo's textbook so that its event triggers fire too.
 
 Its output (and the server's) goes to ``~/.cwh/prefect/server.log``.
 """
@@ -27,6 +28,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -114,6 +116,24 @@ def _stop_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, handler)
 
 
+def _watch_once_there(textbook: Path, stop: threading.Event) -> None:
+    """Watch the demo's textbook (as ``cwh serve`` watches the real one) once it exists.
+
+    An edited notebook then runs ``index-textbook`` through its event trigger, and the new
+    index ``reenrich``. The course is written by ``cwh demo`` while this process starts, so
+    the watcher waits for it rather than announcing its appearance as a change.
+    """
+    from deployments.serve import start_watcher
+
+    def wait_then_watch() -> None:
+        while not stop.is_set() and not textbook.is_dir():
+            stop.wait(1.0)
+        if not stop.is_set():
+            start_watcher(textbook, stop, announce_start=False)
+
+    threading.Thread(target=wait_then_watch, name="textbook-watch-start", daemon=True).start()
+
+
 def run(args: argparse.Namespace) -> int:
     home = Path(args.prefect_home)
     url = api_url(args.host, args.port)
@@ -135,6 +155,7 @@ def run(args: argparse.Namespace) -> int:
         places = DemoPlaces(Path(args.workdir))
         specs = demo_specs(read_specs(), places.workdir, "demo")
         reports = ReportServer(places.reports, args.host, args.reports_port).start()
+        stop = threading.Event()
         try:
             os.environ.update(
                 announce_report_server(public_url(args.host, reports.port), reports.directory)
@@ -142,8 +163,10 @@ def run(args: argparse.Namespace) -> int:
             wait_healthy(process, url)
             _log.info("block types: %s", ", ".join(register_block_types()))
             _log.info("demo blocks: %s", ", ".join(save_demo_blocks(args.language)))
+            _watch_once_there(places.textbook_dir, stop)
             serve_specs(specs, textbook=None, pause_on_shutdown=False)
         finally:
+            stop.set()
             reports.stop()
     return 0
 

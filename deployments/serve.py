@@ -147,11 +147,14 @@ def watched_textbook(specs: Sequence[DeploymentSpec]) -> Path | None:
     return None
 
 
-def start_watcher(textbook_dir: Path, stop: threading.Event) -> threading.Thread:
+def start_watcher(
+    textbook_dir: Path, stop: threading.Event, *, announce_start: bool = True
+) -> threading.Thread:
     from deployments.textbook_watch import TextbookWatcher, WatchConfig, prefect_event_sender
 
     root = textbook_dir.resolve()
-    watcher = TextbookWatcher(WatchConfig(textbook_dir=root), prefect_event_sender(root))
+    config = WatchConfig(textbook_dir=root, announce_start=announce_start)
+    watcher = TextbookWatcher(config, prefect_event_sender(root))
     thread = threading.Thread(
         target=watcher.run, args=(stop,), name="textbook-watcher", daemon=True
     )

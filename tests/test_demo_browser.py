@@ -226,3 +226,31 @@ def test_runs_started_as_the_run_button_does_complete(demo: Demo, client: object
                 final[name] = f"{state.type.value} {state.message or ''}".strip()
         time.sleep(1)
     assert final == dict.fromkeys(RUN_FROM_UI, "COMPLETED"), final
+
+
+def test_an_edited_notebook_runs_index_textbook_through_its_event_trigger(
+    demo: Demo, client: object
+) -> None:
+    from datetime import UTC, datetime
+
+    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
+
+    (index,) = [d for d in client.read_deployments() if d.name == "index-textbook"]  # type: ignore[attr-defined]
+    notebook = sorted((demo.home / ".cwh/demo/course/textbook").rglob("*.ipynb"))[0]
+    since = datetime.now(UTC)
+    notebook.write_bytes(notebook.read_bytes())
+    deadline = time.monotonic() + RUNS_TIMEOUT_SECONDS
+    states: list[str] = []
+    while time.monotonic() < deadline:
+        runs = client.read_flow_runs(  # type: ignore[attr-defined]
+            deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[index.id]))
+        )
+        states = [
+            run.state.type.value
+            for run in runs
+            if run.created is not None and run.created >= since and run.state is not None
+        ]
+        if "COMPLETED" in states:
+            break
+        time.sleep(2)
+    assert "COMPLETED" in states, states

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from typing import Literal
 
 from prefect.blocks.core import Block
 from prefect_docker import DockerHost  # type: ignore[import-untyped]
@@ -147,6 +148,11 @@ class CoursewareHub(Block):
         title="JupyterHub API token",
         description="Token of a JupyterHub service allowed list:users, read:users:name, "
         "read:users:activity, read:servers, admin:server_state and servers.",
+    )
+    language: Literal["ja", "en"] = Field(
+        default="en",
+        description="Language of reports, artifacts and operator messages: ja (日本語) or "
+        "en (English).",
     )
 
     @field_validator("manager_address")

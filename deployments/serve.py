@@ -165,16 +165,46 @@ def watched_textbook(specs: Sequence[DeploymentSpec]) -> Path | None:
     return None
 
 
-def start_watcher(textbook_dir: Path, stop: threading.Event) -> threading.Thread:
+def start_watcher(
+    textbook_dir: Path, stop: threading.Event, *, announce_start: bool = True
+) -> threading.Thread:
     from deployments.textbook_watch import TextbookWatcher, WatchConfig, prefect_event_sender
 
     root = textbook_dir.resolve()
-    watcher = TextbookWatcher(WatchConfig(textbook_dir=root), prefect_event_sender(root))
+    config = WatchConfig(textbook_dir=root, announce_start=announce_start)
+    watcher = TextbookWatcher(config, prefect_event_sender(root))
     thread = threading.Thread(
         target=watcher.run, args=(stop,), name="textbook-watcher", daemon=True
     )
     thread.start()
     return thread
+
+
+def serve_specs(
+    specs: Sequence[DeploymentSpec],
+    *,
+    textbook: Path | None,
+    limit: int | None = None,
+    pause_on_shutdown: bool = True,
+) -> None:
+    """Register and serve ``specs`` (and watch ``textbook``, if given) until interrupted."""
+    from prefect import serve
+
+    deployments = [to_deployment(spec) for spec in specs]
+    stop = threading.Event()
+    watcher = start_watcher(textbook, stop) if textbook is not None else None
+    _log.info("serving %s", ", ".join(s.name for s in specs))
+    try:
+        serve(
+            *deployments,
+            limit=limit,
+            pause_on_shutdown=pause_on_shutdown,
+            heartbeat_seconds=heartbeat_seconds(),
+        )
+    finally:
+        stop.set()
+        if watcher is not None:
+            watcher.join(timeout=10)
 
 
 def serve_all(
@@ -184,25 +214,11 @@ def serve_all(
     watch: bool = True,
     limit: int | None = None,
 ) -> None:
-    """Register and serve the deployments until interrupted (blocks)."""
-    from prefect import serve
-
+    """Register and serve the deployments of ``prefect_yaml`` until interrupted (blocks)."""
     specs = read_specs(prefect_yaml)
     if only:
         unknown = sorted(set(only) - {s.name for s in specs})
         if unknown:
             raise ServeConfigError(f"no deployment named {', '.join(unknown)} in {prefect_yaml}")
         specs = [s for s in specs if s.name in only]
-    deployments = [to_deployment(spec) for spec in specs]
-    stop = threading.Event()
-    watcher = None
-    textbook = watched_textbook(specs) if watch else None
-    if textbook is not None:
-        watcher = start_watcher(textbook, stop)
-    _log.info("serving %s", ", ".join(s.name for s in specs))
-    try:
-        serve(*deployments, limit=limit, heartbeat_seconds=heartbeat_seconds())
-    finally:
-        stop.set()
-        if watcher is not None:
-            watcher.join(timeout=10)
+    serve_specs(specs, textbook=watched_textbook(specs) if watch else None, limit=limit)

@@ -69,6 +69,7 @@ from cwh.timetable import (
     unfinished,
     waiting,
 )
+from tasks.demo_pool import DEMO_PROVIDER
 from tasks.jupyterhub_api import hub_api_from_block, observe_hub_servers, stop_idle_servers
 from tasks.schedule_drift import check_schedule_drift, safety_net_deployment
 from tasks.swarm import docker_target
@@ -161,6 +162,10 @@ def reconcile_workers(
     except TimetableError as exc:
         log.error("%s", exc)
         return Failed(message=str(exc))  # type: ignore[return-value]
+    if provider == DEMO_PROVIDER and not dry_run:
+        message = "the demo provider only plans: run it with dry_run: true"
+        log.error("%s", message)
+        return Failed(message=message)  # type: ignore[return-value]
     moment = run_instant(at, table)
     if (deployment_id := safety_net_deployment()) is not None:
         check_schedule_drift(deployment_id, table, moment)

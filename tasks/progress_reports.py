@@ -55,6 +55,7 @@ from tasks.report_exports import (
     write_exports,
 )
 from tasks.report_files import ReportFiles, course_slug, default_report_dir, write_report_files
+from tasks.report_links import report_url
 from tasks.store import ProgressQuery, Store, StoreConfig
 from tasks.stores import open_store
 
@@ -259,7 +260,7 @@ def publish(report: CourseReport, config: ReportConfig) -> CourseSummary:
     assert report.files is not None
     slug = course_slug(report.matrix.course)
     zone = config.zone()
-    html_uri = report.files.latest_html.resolve().as_uri()
+    html_uri = report_url(report.files.latest_html)
     create_table_artifact(
         report.matrix.table_rows(zone),
         key=f"progress-{slug}",

@@ -64,6 +64,7 @@ from cwh.timetable import (
 )
 from cwh.timetable import VmState as PlanVmState
 from tasks.common import run_logger
+from tasks.demo_pool import DEMO_PROVIDER, DemoProvider
 from tasks.swarm import DockerTarget, docker_client, update_service_env
 from tasks.swarm_nodes import (
     DEFAULT_USER_SERVICE_PREFIX,
@@ -76,7 +77,7 @@ from tasks.swarm_nodes import (
 from tasks.vm_providers import StaticProvider, VmProvider, VmProviderError, VmState, vcp_provider
 from tasks.worker_ledger import pool_usage, record_pool_state
 
-BUILT_IN_PROVIDERS = ("vcp", "static")
+BUILT_IN_PROVIDERS = ("vcp", "static", DEMO_PROVIDER)
 # Providers that only exist in the process that attaches them (the tests' and the benchmark's
 # local dockerd lab): known by name so an unattached one is reported as such.
 IN_PROCESS_PROVIDERS = ("local-dockerd",)
@@ -152,6 +153,8 @@ def resolve_provider(
         return provider, ProviderCapabilities(name, power_control=provider.supports_power)
     if name == "static":
         return StaticProvider(workers, node_docker_url), STATIC_PROVIDER
+    if name == DEMO_PROVIDER:
+        return DemoProvider(workers), ProviderCapabilities(DEMO_PROVIDER, power_control=True)
     if name == "vcp":
         if not vcp_block:
             raise ValueError(
@@ -182,7 +185,10 @@ def observe_pool(
 ) -> PoolObservation:
     """The swarm's nodes and the provider's machines, joined by address."""
     started = time.monotonic()
-    swarm = _observe_swarm(manager, user_service_prefix)
+    if isinstance(provider, DemoProvider):
+        swarm = provider.observe_swarm()
+    else:
+        swarm = _observe_swarm(manager, user_service_prefix)
     vms = {address: PlanVmState(state.value) for address, state in provider.list_vms().items()}
     entries = [(node.address, to_swarm_node(node), node.running_user_tasks) for node in swarm]
     since = {node.node_id: moment for node in swarm if (moment := paused_since(node))}

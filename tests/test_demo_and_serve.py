@@ -53,15 +53,39 @@ def test_cwh_demo_runs_on_a_fresh_home_and_reuses_everything_the_second_time(
             assert matplotlib.image.imread(path).shape[0] > 300
         assert "python-basic: 30 students x 12 questions" in first.stdout
 
-        second = _demo(home)
+        served = len(read_specs(ROOT / "prefect.yaml"))
+        assert f"deployments: {served} served (" in first.stdout
+        assert re.search(
+            r"browser: http://127\.0\.0\.1:\d+/python-basic/latest\.html", first.stdout
+        )
+
+        second = _demo(home, "--language", "ja")
         assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
-        assert "reusing the local Prefect server" in second.stdout
-        assert re.search(r"backfill: 0 indexed, \d+ already present, 0 dead letters", second.stdout)
+        assert "起動済みのローカル Prefect サーバー" in second.stdout
+        assert re.search(
+            r"バックフィル: 新規登録 0 件、登録済み \d+ 件、デッドレター 0 件", second.stdout
+        )
+        assert f"デプロイメント: {served} 件" in second.stdout
     finally:
         stopped = _demo(home, "--stop-server")
     assert stopped.returncode == 0
     assert "demo Prefect server stopped" in stopped.stdout
     assert not (home / ".cwh" / "prefect" / "cwh-demo-server.json").exists()
+    assert not _processes_with(str(home / ".cwh" / "prefect")), "the demo left processes"
+
+
+def _processes_with(argument: str) -> list[int]:
+    """PIDs whose command line mentions ``argument`` (the demo's background process)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cmdline = (entry / "cmdline").read_bytes().decode("utf-8", "replace")
+            except OSError:
+                continue
+            if argument in cmdline.split("\0"):
+                found.append(int(entry.name))
+    return found
 
 
 def test_every_deployment_of_prefect_yaml_can_be_served() -> None:

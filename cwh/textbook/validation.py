@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Literal
 
+from cwh.messages import Language, text
 from cwh.safe_input import printable
 from cwh.textbook.rows import strip_branch_number
 from cwh.textbook.scanner import TextbookScan
@@ -75,12 +76,12 @@ def renew_meme_fix(root: Path, relative: str) -> str:
     )
 
 
-def shell_quote(text: str) -> str:
-    """``text`` as one shell word; a name with control characters gets bash's ``$'...'``
+def shell_quote(word: str) -> str:
+    """``word`` as one shell word; a name with control characters gets bash's ``$'...'``
     quoting, so the command stays printable and still names the right file."""
-    if printable(text) == text:
-        return shlex.quote(text)
-    return "$'" + printable(text.replace("\\", "\\\\").replace("'", "\\'")) + "'"
+    if printable(word) == word:
+        return shlex.quote(word)
+    return "$'" + printable(word.replace("\\", "\\\\").replace("'", "\\'")) + "'"
 
 
 def validate_scan(scan: TextbookScan, *, keep_branch_number: bool = False) -> list[Problem]:
@@ -200,17 +201,25 @@ def _cell_list(positions: Sequence[int]) -> str:
     return f"cell {shown}{extra}" if len(positions) == 1 else f"cells {shown}{extra}"
 
 
-def format_report(problems: Sequence[Problem], *, textbook_dir: Path) -> str:
+def format_report(
+    problems: Sequence[Problem], *, textbook_dir: Path, language: Language = "en"
+) -> str:
     """A human-readable report grouped by notebook, each with its fix; control characters
-    in file names are escaped."""
+    in file names are escaped. The frame speaks ``language``; each problem's own sentence is
+    the validator's."""
     if not problems:
-        return printable(f"No problems found in {textbook_dir}.")
+        return printable(text("textbook.report.clean", language, textbook=textbook_dir))
     by_path: dict[str, list[Problem]] = defaultdict(list)
     for problem in problems:
         by_path[problem.path].append(problem)
     lines = [
-        f"Validation errors found: {len(problems)} problem(s) in {len(by_path)} file(s)"
-        f" under {textbook_dir}",
+        text(
+            "textbook.report.found",
+            language,
+            problems=len(problems),
+            files=len(by_path),
+            textbook=textbook_dir,
+        ),
     ]
     for path, found in by_path.items():
         lines.append("")
@@ -220,7 +229,7 @@ def format_report(problems: Sequence[Problem], *, textbook_dir: Path) -> str:
         commands = list(dict.fromkeys(p.fix_command for p in found if p.fix_command))
         hints = list(dict.fromkeys(p.hint for p in found if p.hint and not p.fix_command))
         if commands:
-            lines.append("  To fix these errors, run:")
+            lines.append(f"  {text('textbook.report.run', language)}")
             lines.extend(f"    {command}" for command in commands)
-        lines.extend(f"  To fix: {hint}" for hint in hints)
+        lines.extend(f"  {text('textbook.report.fix', language, hint=hint)}" for hint in hints)
     return "\n".join(printable(line) for line in lines)

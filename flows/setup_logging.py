@@ -77,11 +77,12 @@ def setup_logging(
     files = check_files.submit(hub)
     checks = check_results(
         {
-            "Docker swarm": docker,
-            "Manager files": files,
+            text("setup.check.docker", lang): docker,
+            text("setup.check.files", lang): files,
             "Elasticsearch": check_elasticsearch.submit(es),
             "Kibana": check_kibana.submit(kibana),
-        }
+        },
+        lang,
     )
     report.checks = checks.lines
     if checks.failures:

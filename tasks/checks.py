@@ -19,6 +19,7 @@ from prefect import task
 from prefect.futures import PrefectFuture, wait
 
 from blocks.coursewarehub import CoursewareHub
+from cwh.messages import Language, text
 from tasks.common import OutsideSystemError, retrying, run_logger
 from tasks.swarm import docker_client
 
@@ -43,7 +44,9 @@ class CheckResults:
     failures: list[str]
 
 
-def check_results(checks: Mapping[str, PrefectFuture[Any]]) -> CheckResults:
+def check_results(
+    checks: Mapping[str, PrefectFuture[Any]], language: Language = "en"
+) -> CheckResults:
     """Wait for every submitted check, then say how each went (the futures never raise)."""
     wait(list(checks.values()))
     lines: list[str] = []
@@ -52,10 +55,11 @@ def check_results(checks: Mapping[str, PrefectFuture[Any]]) -> CheckResults:
         value = future.result(raise_on_failure=False)
         if isinstance(value, BaseException):
             failures.append(f"{name}: {value}")
-            lines.append(f"FAILED {name}: {value}")
+            lines.append(text("setup.check.failed", language, name=name, detail=value))
         else:
             summary: CheckSummary = value
-            lines.append(f"ok {name}: {summary.report_line()}")
+            detail = summary.report_line()
+            lines.append(text("setup.check.ok", language, name=name, detail=detail))
     return CheckResults(lines=lines, failures=failures)
 
 

@@ -35,6 +35,11 @@ MESSAGES: dict[str, Message] = {
         "データビュー `{view_id}`（`{pattern}`、時刻フィールド `@timestamp`）。"
         "同梱オブジェクトが参照していたデータビュー：`{views}`",
     ),
+    # One line per check, and the names of the checks.
+    "setup.check.ok": Message("ok {name}: {detail}", "OK {name}：{detail}"),
+    "setup.check.failed": Message("FAILED {name}: {detail}", "失敗 {name}：{detail}"),
+    "setup.check.docker": Message("Docker swarm", "Docker swarm"),
+    "setup.check.files": Message("Manager files", "マネージャのファイル"),
     # Lines the flow adds to the plan and the changes.
     "setup.plan.meme_index": Message(
         "build the MEME index {path} (index-textbook)",

@@ -107,11 +107,13 @@ def setup_logging(
 
     if not index_present:
         report.planned.append(text("setup.plan.meme_index", lang, path=hub.meme_index_path))
-    report.planned += [plan.describe() for plan in template_plans]
-    report.planned.append(view_plan.describe())
-    report.planned.append(dashboard.describe_import(kibana.space, view_plan.view_id))
-    report.planned += [text("setup.plan.fluentd", lang, line=x) for x in fluentd_plan.describe()]
-    report.planned += [text("setup.plan.jupyterhub", lang, line=x) for x in hub_plan.describe()]
+    report.planned += [plan.describe(lang) for plan in template_plans]
+    report.planned.append(view_plan.describe(lang))
+    report.planned.append(dashboard.describe_import(kibana.space, view_plan.view_id, lang))
+    report.planned += [
+        text("setup.plan.fluentd", lang, line=x) for x in fluentd_plan.describe(lang)
+    ]
+    report.planned += [text("setup.plan.jupyterhub", lang, line=x) for x in hub_plan.describe(lang)]
     if dry_run:
         report.markdown = plan_markdown(report, fluentd_plan.config.diff, hub_plan.diff, lang)
         create_markdown_artifact(
@@ -133,11 +135,11 @@ def setup_logging(
             language=lang,
         )
         report.changed.append(text("setup.done.meme_index", lang, path=hub.meme_index_path))
-    report.changed += apply_index_templates(es, template_plans).describe_changes()
+    report.changed += apply_index_templates(es, template_plans).describe_changes(lang)
     view_id = apply_data_view(kibana, view_plan)
-    report.changed += view_plan.describe_result(view_id)
-    report.changed.append(import_dashboard(kibana, dashboard.ndjson, view_id).describe())
-    report.changed += apply_fluentd(fluentd_files, fluentd_plan, hub).describe_changes()
+    report.changed += view_plan.describe_result(view_id, lang)
+    report.changed.append(import_dashboard(kibana, dashboard.ndjson, view_id).describe(lang))
+    report.changed += apply_fluentd(fluentd_files, fluentd_plan, hub).describe_changes(lang)
     if hub_plan.changed:
         write_jupyterhub_config(hub_plan)
         report.changed.append(text("setup.done.wrote", lang, path=hub_plan.path))

@@ -33,7 +33,7 @@ class SetupCheckError(OutsideSystemError):
 class CheckSummary(Protocol):
     """What a passed check reports: one line for the setup report."""
 
-    def report_line(self) -> str: ...
+    def report_line(self, language: Language = "en") -> str: ...
 
 
 @dataclass(frozen=True)
@@ -58,7 +58,7 @@ def check_results(
             lines.append(text("setup.check.failed", language, name=name, detail=value))
         else:
             summary: CheckSummary = value
-            detail = summary.report_line()
+            detail = summary.report_line(language)
             lines.append(text("setup.check.ok", language, name=name, detail=detail))
     return CheckResults(lines=lines, failures=failures)
 
@@ -73,8 +73,8 @@ class ServiceState:
     def converged(self) -> bool:
         return self.running >= 1 if self.wanted is None else self.running == self.wanted
 
-    def describe(self) -> str:
-        wanted = "global" if self.wanted is None else str(self.wanted)
+    def describe(self, language: Language = "en") -> str:
+        wanted = text("setup.check.global", language) if self.wanted is None else str(self.wanted)
         return f"{self.name} {self.running}/{wanted}"
 
 
@@ -84,9 +84,11 @@ class DockerSummary:
     node: str
     services: tuple[ServiceState, ...]
 
-    def report_line(self) -> str:
-        services = ", ".join(s.describe() for s in self.services)
-        return f"{self.endpoint} is a swarm manager ({self.node}); {services}"
+    def report_line(self, language: Language = "en") -> str:
+        services = ", ".join(s.describe(language) for s in self.services)
+        return text(
+            "setup.check.swarm", language, endpoint=self.endpoint, node=self.node, services=services
+        )
 
 
 @dataclass(frozen=True)
@@ -94,9 +96,11 @@ class FilesSummary:
     meme_index_present: bool
     checked: tuple[str, ...]
 
-    def report_line(self) -> str:
-        index = "present" if self.meme_index_present else "missing, will be built"
-        return f"directories present; MEME index {index}"
+    def report_line(self, language: Language = "en") -> str:
+        present = (
+            "setup.check.index_present" if self.meme_index_present else "setup.check.index_missing"
+        )
+        return text("setup.check.files_found", language, index=text(present, language))
 
 
 def _service_states(client: Any, hub: CoursewareHub) -> list[ServiceState]:

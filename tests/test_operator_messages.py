@@ -221,3 +221,73 @@ def test_preview_table_and_plan_in_both_languages() -> None:
     )
     assert "  drain 10.6.0.2: " in render_plan_text(busy)
     assert "  ドレイン 10.6.0.2: " in render_plan_text(busy, "ja")
+
+
+def _setup_lines(language: Language) -> list[str]:
+    """Every line the setup steps contribute to the report, in ``language``."""
+    from cwh.setup import IndexTemplate
+    from tasks.checks import DockerSummary, FilesSummary, ServiceState
+    from tasks.elasticsearch_setup import ClusterSummary, TemplateOutcome, TemplatePlan
+    from tasks.fluentd import FileChange, FluentdOutcome, FluentdPlan
+    from tasks.jupyterhub import JupyterHubPlan
+    from tasks.kibana import DataViewPlan, DataViewSpec, ImportResult, KibanaStatus
+
+    template = IndexTemplate("lcwrapper", {"index_patterns": ["lcwrapper-*"]})
+    spec = DataViewSpec.for_prefix("lcwrapper", "lc_wrapper")
+    services = (ServiceState("hub", 1, 1), ServiceState("fluentd", 2, None))
+    config = FileChange("/etc/fluent/lc_wrapper.conf", exists=True, changed=True)
+    env = FileChange("/etc/fluent/lc_wrapper.env", exists=False, changed=False)
+    fluentd = FluentdPlan(config, env, None, "/usr/bin/fluentd", "reload")
+    hub = JupyterHubPlan("/srv/lc_wrapper.py", "", False, True, True, "the file is new")
+    differences = tuple(f"d{n}" for n in range(7))
+    return [
+        DockerSummary("unix:///var/run/docker.sock", "manager", services).report_line(language),
+        FilesSummary(False, ()).report_line(language),
+        ClusterSummary("http://es:9200", "docker", "green", ()).report_line(language),
+        KibanaStatus("http://kibana:5601", "available", None).report_line(language),
+        TemplatePlan(template, "create", overridden=("old",)).describe(language),
+        TemplatePlan(template, "update", differences).describe(language),
+        TemplatePlan(template, "unchanged").describe(language),
+        *TemplateOutcome(changed=("lcwrapper",)).describe_changes(language),
+        DataViewPlan("create", spec.view_id, spec).describe(language),
+        DataViewPlan("unchanged", spec.view_id, spec, found_by="id").describe(language),
+        *DataViewPlan("update", spec.view_id, spec, ("name",)).describe_result("v", language),
+        ImportResult(5).describe(language),
+        *fluentd.describe(language),
+        *FluentdPlan(config, env, None, None, "restart").describe(language)[2:],
+        *FluentdOutcome(("/etc/a",), "passed", "reload").describe_changes(language),
+        *hub.describe(language),
+    ]
+
+
+def test_setup_step_lines_in_both_languages() -> None:
+    assert _setup_lines("en") == [
+        "unix:///var/run/docker.sock is a swarm manager (manager); hub 1/1, fluentd 2/global",
+        "directories present; MEME index missing, will be built",
+        "http://es:9200 cluster docker green, version unknown",
+        "http://kibana:5601 available, version not reported (anonymous status)",
+        "create index template `lcwrapper` for lcwrapper-* (overrides lower-priority old)",
+        "update index template `lcwrapper`: d0; d1; d2; d3; d4 (and 2 more)",
+        "index template `lcwrapper` (lcwrapper-*) unchanged",
+        "index template `lcwrapper` installed",
+        "create data view `lcwrapper-*` (id `cwh-lcwrapper`)",
+        "data view `cwh-lcwrapper` already as wanted (found by id)",
+        "data view `v` updated",
+        "dashboard imported (5 saved objects, same ids)",
+        "replace fluentd config `/etc/fluent/lc_wrapper.conf`",
+        "environment file (secret, mode 0600) `/etc/fluent/lc_wrapper.env` unchanged",
+        "check with `/usr/bin/fluentd --dry-run`, then reload fluentd",
+        "fluentd is not installed here: no dry run, then restart fluentd",
+        "wrote `/etc/a`",
+        "fluentd dry run passed; fluentd reloaded",
+        "create `/srv/lc_wrapper.py`",
+        "restart the JupyterHub service: the file is new",
+    ]
+    japanese = _setup_lines("ja")
+    assert japanese[1] == "ディレクトリあり。MEME インデックス：なし（これから作成します）"
+    assert japanese[4] == (
+        "インデックステンプレート `lcwrapper`（lcwrapper-*）を作成（優先度の低い old より優先）"
+    )
+    assert japanese[14] == "`/usr/bin/fluentd --dry-run` で確認してから fluentd をリロード"
+    assert japanese[17] == "fluentd のドライラン：passed。fluentd をリロードしました"
+    assert english_leaks("\n".join(japanese), "setup") == []

@@ -130,6 +130,12 @@ def test_textbook_summary_and_report(tmp_path: Path, language: Language) -> None
     assert "- きっかけとなった変更：1 件（`c/a.ipynb`）" in summary
     assert report.startswith(f"検証エラー：{root} 配下の 1 ファイルに 1 件の問題があります")
     assert "次のコマンドを実行すると修正できます：" in report
+    duplicate = (
+        f"lc_cell_meme の値が重複しています：{meme(1001)}"
+        "（セル 1、最初の出現は c/a.ipynb のセル 3）"
+    )
+    assert duplicate in report and duplicate in summary
+    assert "Duplicate" not in report + summary
     assert format_report([], textbook_dir=root, language="ja").endswith(
         "問題は見つかりませんでした。"
     )

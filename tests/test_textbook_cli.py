@@ -133,7 +133,8 @@ def test_index_and_validate_speak_japanese(
     assert _cwh(validate) == 1
     out = capsys.readouterr().out
     assert "次のコマンドを実行すると修正できます：" in out
-    assert "To fix these errors" not in out
+    assert "To fix these errors" not in out and "Duplicate" not in out
+    assert f"lc_cell_meme の値が重複しています：{meme(1001)}" in out
 
 
 def test_validate_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -55,6 +55,63 @@ MESSAGES: dict[str, Message] = {
         "ノートブック {notebooks} 件、問題セル {questions} 件。",
     ),
     "textbook.cli.note": Message("note: {note}", "注意：{note}"),
+    # Validation problems, one per notebook and kind; their hints.
+    "textbook.problem.unlisted": Message(
+        "Not indexed: {reason}.", "インデックス対象外：{reason}。"
+    ),
+    "textbook.problem.unreadable": Message(
+        "Notebook skipped: {error}.", "ノートブックを読み飛ばしました：{error}。"
+    ),
+    "textbook.problem.missing_notebook_meme": Message(
+        "Missing lc_notebook_meme value (metadata.lc_notebook_meme.current),"
+        " so executions cannot be traced to this notebook.",
+        "lc_notebook_meme の値（metadata.lc_notebook_meme.current）がないため、"
+        "実行記録をこのノートブックに結び付けられません。",
+    ),
+    "textbook.problem.missing_cell_meme": Message(
+        "Missing lc_cell_meme value in {count} code cell(s) ({cells});"
+        " these cells get no question number.",
+        "コードセル {count} 個（{cells}）に lc_cell_meme の値がないため、"
+        "これらのセルには問題番号が付きません。",
+    ),
+    "textbook.problem.cell": Message("cell {cells}", "セル {cells}"),
+    "textbook.problem.cells": Message("cells {cells}", "セル {cells}"),
+    "textbook.problem.duplicate_cell": Message(
+        "Duplicate lc_cell_meme value: {meme} (cell {position}, first in {origin})",
+        "lc_cell_meme の値が重複しています：{meme}（セル {position}、最初の出現は {origin}）",
+    ),
+    "textbook.problem.origin": Message("{path} cell {position}", "{path} のセル {position}"),
+    "textbook.problem.duplicate_cell_more": Message("; and {count} more", "。ほか {count} 件"),
+    "textbook.problem.duplicate_cell_end": Message(
+        "{shown}. Executions of these cells cannot be told apart"
+        " (if this notebook holds the originals, renew the other notebook instead).",
+        "{shown}。これらのセルの実行記録を区別できません"
+        "（このノートブックが元の場合は、もう一方のノートブックの MEME を更新してください）。",
+    ),
+    "textbook.problem.duplicate_notebook": Message(
+        "Different textbook_path has same lc_notebook_meme value {meme}:"
+        " {path} and {first} (a copied notebook; if {path} is the original,"
+        " renew {first} instead).",
+        "異なる textbook_path が同じ lc_notebook_meme の値 {meme} を持っています："
+        "{path} と {first}（コピーしたノートブックです。{path} が元の場合は、"
+        "{first} の MEME を更新してください）。",
+    ),
+    "textbook.hint.permissions": Message(
+        "check the name and permissions, then rebuild the index.",
+        "名前と権限を確認してから、インデックスを作り直してください。",
+    ),
+    "textbook.hint.resave": Message(
+        "open it in Jupyter and save it again (or restore the released copy),"
+        " then rebuild the index.",
+        "Jupyter で開いて保存し直して（または公開版のコピーに戻して）から、"
+        "インデックスを作り直してください。",
+    ),
+    "textbook.hint.replace_file": Message(
+        "put the notebook file itself there (a regular file inside the textbook directory,"
+        " within the size limit) or leave it out with --exclude, then rebuild the index.",
+        "ノートブックのファイルそのもの（教材ディレクトリ内の通常ファイルで、サイズ上限以内）を"
+        "置くか、--exclude で対象外にしてから、インデックスを作り直してください。",
+    ),
     # The validation report.
     "textbook.report.clean": Message(
         "No problems found in {textbook}.", "{textbook} に問題は見つかりませんでした。"

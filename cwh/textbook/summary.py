@@ -78,11 +78,10 @@ def summary_markdown(
     if outcome.problems:
         lines += ["", f"### {text('textbook.summary.problems_heading', language)}", ""]
         for problem in outcome.problems:
-            fix = _code(problem.fix_command) if problem.fix_command else problem.hint or ""
-            path = _code(problem.path)
-            line = text(
-                "textbook.summary.problem", language, path=path, message=problem.message, fix=fix
-            )
+            hint = problem.hint_in(language) or ""
+            fix = _code(problem.fix_command) if problem.fix_command else hint
+            path, message = _code(problem.path), problem.message_in(language)
+            line = text("textbook.summary.problem", language, path=path, message=message, fix=fix)
             lines.append(f"- {line}")
     return "\n".join(printable(line) for line in lines) + "\n"
 

@@ -107,7 +107,7 @@ def index_textbook(
     if outcome.changed:
         announce_textbook_indexed(_unvisited(outcome), textbook_dir)
     if outcome.status == "refused":
-        raise TextbookIndexRefused(outcome.refusal)
+        raise TextbookIndexRefused(outcome.refusal_in(lang))
     return outcome
 
 

@@ -297,3 +297,21 @@ def test_setup_step_lines_in_both_languages() -> None:
     assert japanese[14] == "`/usr/bin/fluentd --dry-run` で確認してから fluentd をリロード"
     assert japanese[17] == "fluentd のドライラン：passed。fluentd をリロードしました"
     assert english_leaks("\n".join(japanese), "setup") == []
+
+
+def test_a_refused_index_says_why_in_both_languages(tmp_path: Path) -> None:
+    root, output = _textbook(tmp_path)
+    options = IndexOptions(strict=True)
+    found = scan(root, options, output)
+    outcome = write_index(found, validate(found, options), options, output)
+    assert outcome.refusal == (
+        f"Validation failed in strict mode (1 problem(s)); index generation aborted and "
+        f"{output} was left unchanged."
+    )
+    japanese = summary_markdown(outcome, str(root), None, "ja")
+    assert japanese.startswith("## 教材インデックス：インデックスを書き込んでいません\n")
+    assert (
+        f"**strict モードで検証に失敗しました（問題 1 件）。インデックスは作成せず、"
+        f"{output} は変更していません。**"
+    ) in japanese
+    assert english_leaks(japanese, "textbook") == []

@@ -55,6 +55,22 @@ MESSAGES: dict[str, Message] = {
         "ノートブック {notebooks} 件、問題セル {questions} 件。",
     ),
     "textbook.cli.note": Message("note: {note}", "注意：{note}"),
+    # Why an index was not written.
+    "textbook.refusal.strict": Message(
+        "Validation failed in strict mode ({count} problem(s)); index generation"
+        " aborted and {index} was left unchanged.",
+        "strict モードで検証に失敗しました（問題 {count} 件）。"
+        "インデックスは作成せず、{index} は変更していません。",
+    ),
+    "textbook.refusal.empty": Message(
+        "The textbook yields no questions but {index} holds {what}; refusing to replace"
+        " it (is the textbook share mounted?). Use --allow-empty to really empty it.",
+        "教材から問題が一つも見つかりませんが、{index} には{what}があるため置き換えません"
+        "（教材の共有ディレクトリはマウントされていますか？）。"
+        "本当に空にするには --allow-empty を指定してください。",
+    ),
+    "textbook.refusal.unreadable": Message("an unreadable index", "読み取れない内容"),
+    "textbook.refusal.questions": Message("{count} questions", "問題 {count} 件"),
     # Validation problems, one per notebook and kind; their hints.
     "textbook.problem.unlisted": Message(
         "Not indexed: {reason}.", "インデックス対象外：{reason}。"

@@ -74,7 +74,7 @@ def summary_markdown(
         shown = ", ".join(_code(p) for p in outcome.changed_textbook_paths[:MAX_LISTED_PATHS])
         lines.append(f"- {text('textbook.summary.changed', language, paths=shown)}")
     if outcome.refusal:
-        lines += ["", f"**{outcome.refusal}**"]
+        lines += ["", f"**{outcome.refusal_in(language)}**"]
     if outcome.problems:
         lines += ["", f"### {text('textbook.summary.problems_heading', language)}", ""]
         for problem in outcome.problems:

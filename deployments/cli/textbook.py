@@ -251,7 +251,7 @@ def _run_index(args: argparse.Namespace) -> int:
         report = format_report(problems, textbook_dir=args.textbook_dir, language=language)
         print(report, file=sys.stderr)
     if outcome.refusal:
-        _error("index", outcome.refusal)
+        _error("index", outcome.refusal_in(language) or "")
         return EXIT_PROBLEMS
     summary = text(
         f"textbook.cli.{outcome.status}",

@@ -315,3 +315,24 @@ def test_a_refused_index_says_why_in_both_languages(tmp_path: Path) -> None:
         f"{output} は変更していません。**"
     ) in japanese
     assert english_leaks(japanese, "textbook") == []
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["setup", "--dry-run"],
+        ["backfill", "--homes-dir", "h", "--index", "i", "--passwd", "p"],
+        ["textbook", "validate", "--textbook-dir", "t"],
+        ["textbook", "index", "--textbook-dir", "t", "--output", "o"],
+        ["schedule", "preview", "f"],
+        ["schedule", "plan", "f"],
+    ],
+)
+def test_every_command_takes_a_language(argv: list[str]) -> None:
+    from deployments.cli.main import build_parser
+
+    parser = build_parser()
+    assert parser.parse_args([*argv, "--language", "ja"]).language == "ja"
+    assert parser.parse_args(argv).language is None  # then CWH_LANGUAGE, else English
+    with pytest.raises(SystemExit):
+        parser.parse_args([*argv, "--language", "fr"])

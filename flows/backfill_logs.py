@@ -15,6 +15,7 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.utilities.annotations import quote
 
 from cwh.enrich import DEFAULT_JSONPATHS
+from cwh.messages import language_setting, text
 from tasks.backfill import (
     DEFAULT_BATCH_SIZE,
     BackfillConfig,
@@ -48,9 +49,12 @@ def backfill_logs(
     result_jsonpaths: list[str] | None = None,
     zones: list[str] | None = None,
     recent_days: int | None = None,
+    language: str | None = None,
 ) -> BackfillCounts:
     """``recent_days`` limits the run to the dated log directories of the last days (the
-    nightly safety net behind the live path); None reads every log."""
+    nightly safety net behind the live path); None reads every log. ``language``
+    (``ja``/``en``) is the artifacts'; unset, ``CWH_LANGUAGE`` decides."""
+    lang = language_setting(language)
     config = BackfillConfig(
         homes_dir=homes_dir,
         index=index,
@@ -67,11 +71,11 @@ def backfill_logs(
     )
     since_day = first_recent_day(recent_days)
     files = list_log_files(homes_dir, config.users, since_day)
-    result = store_files(config, cast(list[str], quote(files)))
+    result = store_files(config, cast(list[str], quote(files)), lang)
     create_markdown_artifact(
-        summary_markdown(result, config),
+        summary_markdown(result, config, lang),
         key="backfill-summary",
-        description=f"Backfill of {homes_dir}",
+        description=text("backfill.artifact.summary", lang, homes=homes_dir),
     )
     announce_backfill(result, homes_dir, since_day)
     return result.to_dict()

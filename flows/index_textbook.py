@@ -16,6 +16,7 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.utilities.annotations import quote
 
+from cwh.messages import language_setting, text
 from cwh.textbook import (
     DEFAULT_INCLUDE,
     DEFAULT_QNO_FORMAT,
@@ -60,6 +61,7 @@ def index_textbook(
     changed_paths: list[str] | None = None,
     allow_outside_links: bool = False,
     max_notebook_mb: float | None = None,
+    language: str | None = None,
 ) -> IndexOutcome:
     """Scan, validate and write the index; the options mirror ``cwh textbook index``.
 
@@ -68,9 +70,11 @@ def index_textbook(
     always covers the whole textbook, so nothing depends on the list being complete.
     A notebook that cannot be used (not a regular file, a link leading out of the textbook
     without ``allow_outside_links``, over ``max_notebook_mb``, broken JSON) is reported as a
-    problem and the others are indexed.
+    problem and the others are indexed. ``language`` (``ja``/``en``) is the summary's;
+    unset, ``CWH_LANGUAGE`` decides.
     """
     logger = get_run_logger()
+    lang = language_setting(language)
     options = IndexOptions(
         include=tuple(include) if include else DEFAULT_INCLUDE,
         exclude=tuple(exclude or ()),
@@ -93,17 +97,17 @@ def index_textbook(
     create_table_artifact(
         key=NOTEBOOKS_ARTIFACT_KEY,
         table=notebook_table(outcome),
-        description=f"Notebooks of {textbook_dir} in {output}",
+        description=text("textbook.artifact.notebooks", lang, textbook=textbook_dir, index=output),
     )
     create_markdown_artifact(
         key=SUMMARY_ARTIFACT_KEY,
-        markdown=summary_markdown(outcome, textbook_dir, changed_paths),
-        description=f"Textbook index {output}",
+        markdown=summary_markdown(outcome, textbook_dir, changed_paths, lang),
+        description=text("textbook.artifact.summary", lang, index=output),
     )
     if outcome.changed:
         announce_textbook_indexed(_unvisited(outcome), textbook_dir)
     if outcome.status == "refused":
-        raise TextbookIndexRefused(outcome.refusal)
+        raise TextbookIndexRefused(outcome.refusal_in(lang))
     return outcome
 
 

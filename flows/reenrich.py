@@ -16,7 +16,8 @@ from typing import TypedDict
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 
-from tasks.reenrichment import load_meme_index, reenrich_store
+from cwh.messages import language_setting, text
+from tasks.reenrichment import load_meme_index, reenrich_store, summary_markdown
 from tasks.store import StoreConfig
 
 
@@ -39,18 +40,17 @@ def reenrich(
     elasticsearch_url: str | None = None,
     database: str | None = None,
     index_prefix: str | None = None,
+    language: str | None = None,
 ) -> ReenrichSummary:
+    """``language`` (``ja``/``en``) is the artifact's; unset, ``CWH_LANGUAGE`` decides."""
+    lang = language_setting(language)
     config = StoreConfig(elasticsearch_block, elasticsearch_url, database, index_prefix)
     meme_index = load_meme_index(index)
     done = reenrich_store(config, meme_index)
     get_run_logger().info("%d document(s) re-enriched in %s", done.changed, done.store)
     create_markdown_artifact(
-        "## Re-enrichment\n\n"
-        f"- Index: `{index}` ({len(meme_index)} questions, "
-        f"{meme_index.notebook_count} notebooks)\n"
-        f"- Store: {done.store}\n"
-        f"- Documents updated: **{done.changed}**\n",
+        summary_markdown(index, meme_index, done, lang),
         key="reenrich-summary",
-        description=f"Re-enrichment after {index} changed",
+        description=text("backfill.reenrich.artifact", lang, index=index),
     )
     return {"index": index, "changed": done.changed, "store": done.store}

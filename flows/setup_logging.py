@@ -23,6 +23,7 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 
 from blocks import CoursewareHub, ElasticsearchConnection, KibanaConnection, load_block
+from cwh.messages import language_setting, text
 from cwh.setup import SetupReport, done_markdown, failed_checks_markdown, plan_markdown
 from tasks.checks import check_docker, check_files, check_results
 from tasks.elasticsearch_setup import (
@@ -61,8 +62,11 @@ def setup_logging(
     elasticsearch_block: str = DEFAULT_BLOCK,
     kibana_block: str = DEFAULT_BLOCK,
     dry_run: bool = False,
+    language: str | None = None,
 ) -> SetupReport:
+    """``language`` (``ja``/``en``) is the report's; unset, ``CWH_LANGUAGE`` decides."""
     logger = get_run_logger()
+    lang = language_setting(language)
     hub = load_block(CoursewareHub, coursewarehub_block)
     es = load_block(ElasticsearchConnection, elasticsearch_block)
     kibana = load_block(KibanaConnection, kibana_block)
@@ -73,21 +77,23 @@ def setup_logging(
     files = check_files.submit(hub)
     checks = check_results(
         {
-            "Docker swarm": docker,
-            "Manager files": files,
+            text("setup.check.docker", lang): docker,
+            text("setup.check.files", lang): files,
             "Elasticsearch": check_elasticsearch.submit(es),
             "Kibana": check_kibana.submit(kibana),
-        }
+        },
+        lang,
     )
     report.checks = checks.lines
     if checks.failures:
-        report.markdown = failed_checks_markdown(report)
+        report.markdown = failed_checks_markdown(report, lang)
         create_markdown_artifact(
-            key=REPORT_ARTIFACT_KEY, markdown=report.markdown, description="Failed checks"
+            key=REPORT_ARTIFACT_KEY,
+            markdown=report.markdown,
+            description=text("setup.artifact.failed", lang),
         )
-        raise SetupChecksFailed(
-            "setup checks failed, nothing was changed:\n" + "\n".join(checks.failures)
-        )
+        failures = "\n".join(checks.failures)
+        raise SetupChecksFailed(text("setup.error.checks_failed", lang, failures=failures))
     index_present = files.result().meme_index_present
 
     # 2. plan (read only).
@@ -100,16 +106,20 @@ def setup_logging(
     report.dashboard_url = dashboard_url(kibana, dashboard.dashboard_id)
 
     if not index_present:
-        report.planned.append(f"build the MEME index {hub.meme_index_path} (index-textbook)")
-    report.planned += [plan.describe() for plan in template_plans]
-    report.planned.append(view_plan.describe())
-    report.planned.append(dashboard.describe_import(kibana.space, view_plan.view_id))
-    report.planned += [f"fluentd: {line}" for line in fluentd_plan.describe()]
-    report.planned += [f"JupyterHub: {line}" for line in hub_plan.describe()]
+        report.planned.append(text("setup.plan.meme_index", lang, path=hub.meme_index_path))
+    report.planned += [plan.describe(lang) for plan in template_plans]
+    report.planned.append(view_plan.describe(lang))
+    report.planned.append(dashboard.describe_import(kibana.space, view_plan.view_id, lang))
+    report.planned += [
+        text("setup.plan.fluentd", lang, line=x) for x in fluentd_plan.describe(lang)
+    ]
+    report.planned += [text("setup.plan.jupyterhub", lang, line=x) for x in hub_plan.describe(lang)]
     if dry_run:
-        report.markdown = plan_markdown(report, fluentd_plan.config.diff, hub_plan.diff)
+        report.markdown = plan_markdown(report, fluentd_plan.config.diff, hub_plan.diff, lang)
         create_markdown_artifact(
-            key=PLAN_ARTIFACT_KEY, markdown=report.markdown, description="Planned changes"
+            key=PLAN_ARTIFACT_KEY,
+            markdown=report.markdown,
+            description=text("setup.artifact.plan", lang),
         )
         logger.info("dry run: %d planned item(s), nothing changed", len(report.planned))
         return report
@@ -122,21 +132,28 @@ def setup_logging(
             textbook_dir=hub.textbook_dir,
             output=hub.meme_index_path,
             qlabel_pattern=hub.qlabel_pattern,
+            language=lang,
         )
-        report.changed.append(f"built the MEME index {hub.meme_index_path}")
-    report.changed += apply_index_templates(es, template_plans).describe_changes()
+        report.changed.append(text("setup.done.meme_index", lang, path=hub.meme_index_path))
+    report.changed += apply_index_templates(es, template_plans).describe_changes(lang)
     view_id = apply_data_view(kibana, view_plan)
-    report.changed += view_plan.describe_result(view_id)
-    report.changed.append(import_dashboard(kibana, dashboard.ndjson, view_id).describe())
-    report.changed += apply_fluentd(fluentd_files, fluentd_plan, hub).describe_changes()
+    report.changed += view_plan.describe_result(view_id, lang)
+    report.changed.append(import_dashboard(kibana, dashboard.ndjson, view_id).describe(lang))
+    report.changed += apply_fluentd(fluentd_files, fluentd_plan, hub).describe_changes(lang)
     if hub_plan.changed:
         write_jupyterhub_config(hub_plan)
-        report.changed.append(f"wrote `{hub_plan.path}`")
+        report.changed.append(text("setup.done.wrote", lang, path=hub_plan.path))
     if hub_plan.restart:
         rollout = restart_service(hub.docker_target(), hub.jupyterhub_service)
         report.changed.append(
-            f"restarted `{rollout.service}` (version {rollout.version_before} -> "
-            f"{rollout.version_after}, {rollout.seconds:.0f} s)"
+            text(
+                "setup.done.restarted",
+                lang,
+                service=rollout.service,
+                before=rollout.version_before,
+                after=rollout.version_after,
+                seconds=f"{rollout.seconds:.0f}",
+            )
         )
 
     # 4. report.
@@ -146,9 +163,12 @@ def setup_logging(
         index_prefix=es.index_prefix,
         referenced_views=sorted(dashboard.referenced_views),
         fluentd_diff=fluentd_plan.config.diff,
+        language=lang,
     )
     create_markdown_artifact(
-        key=REPORT_ARTIFACT_KEY, markdown=report.markdown, description="What setup did"
+        key=REPORT_ARTIFACT_KEY,
+        markdown=report.markdown,
+        description=text("setup.artifact.done", lang),
     )
     logger.info(
         "setup finished: %d change(s); dashboard %s", len(report.changed), report.dashboard_url

@@ -32,6 +32,7 @@ from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from prefect.events import emit_event
 
 from cwh.enrich import DEFAULT_JSONPATHS, Enricher, EnrichOptions, build_enricher
+from cwh.messages import Language, text
 from tasks.common import NOT_CACHED, run_logger
 from tasks.log_files import Checkpoint, batched, find_log_files, fingerprint, read_log
 from tasks.store import Document, Store, StoreConfig, WriteSummary, cwh_home
@@ -223,21 +224,37 @@ def run_backfill(
     )
 
 
-def summary_markdown(result: BackfillResult, config: BackfillConfig) -> str:
+def summary_markdown(
+    result: BackfillResult, config: BackfillConfig, language: Language = "en"
+) -> str:
+    """The run's summary artifact, in ``language`` (``backfill.*`` messages)."""
     counts = result.summary
     rate = result.files / result.seconds if result.seconds > 0 else 0.0
+    files = text(
+        "backfill.summary.files", language, files=result.files, resumed=result.resumed_after
+    )
+    indexed = text(
+        "backfill.summary.indexed",
+        language,
+        indexed=counts.indexed,
+        present=counts.already_present,
+    )
+    elapsed = text(
+        "backfill.summary.time", language, seconds=f"{result.seconds:.1f}", rate=f"{rate:,.0f}"
+    )
     lines = [
-        "## Backfill of lc_wrapper logs",
+        f"## {text('backfill.summary.title', language)}",
         "",
-        f"- Homes: `{config.homes_dir}`; store: {result.store}",
-        f"- Log files: {result.files} ({result.resumed_after} done by an earlier, interrupted run)",
-        f"- Newly indexed: **{counts.indexed}** (executions the live path had not stored); "
-        f"already present: {counts.already_present}",
-        f"- Dead letters: {counts.dead_letters}",
-        f"- Time: {result.seconds:.1f} s ({rate:,.0f} files/s)",
+        f"- {text('backfill.summary.homes', language, homes=config.homes_dir, store=result.store)}",
+        f"- {files}",
+        f"- {indexed}",
+        f"- {text('backfill.summary.dead_letters', language, count=counts.dead_letters)}",
+        f"- {elapsed}",
     ]
     if counts.dead_letters_by_reason:
-        lines += ["", "| dead-letter reason | documents |", "|---|---|"]
+        reason = text("backfill.summary.reason_column", language)
+        documents = text("backfill.summary.documents_column", language)
+        lines += ["", f"| {reason} | {documents} |", "|---|---|"]
         for reason, count in sorted(counts.dead_letters_by_reason.items()):
             lines.append(f"| {reason} | {count} |")
     return "\n".join(lines) + "\n"
@@ -283,12 +300,13 @@ def announce_backfill(result: BackfillResult, homes_dir: str, since_day: str | N
 
 
 @task(name="enrich-and-store", **NOT_CACHED)
-def store_files(config: BackfillConfig, files: list[str]) -> BackfillResult:
+def store_files(
+    config: BackfillConfig, files: list[str], language: Language = "en"
+) -> BackfillResult:
     """:func:`run_backfill` of ``files``, its progress shown as a progress artifact."""
     logger = run_logger("cwh.backfill")
-    created = create_progress_artifact(
-        0.0, key="backfill-progress", description=f"Backfill of {config.homes_dir}"
-    )
+    description = text("backfill.artifact.progress", language, homes=config.homes_dir)
+    created = create_progress_artifact(0.0, key="backfill-progress", description=description)
     artifact_id = cast(UUID, created)  # a sync call returns the id, not a coroutine
     last = {"at": 0.0, "percent": -1.0}
 

@@ -19,6 +19,7 @@ from prefect import task
 from prefect.futures import PrefectFuture, wait
 
 from blocks.coursewarehub import CoursewareHub
+from cwh.messages import Language, text
 from tasks.common import OutsideSystemError, retrying, run_logger
 from tasks.swarm import docker_client
 
@@ -32,7 +33,7 @@ class SetupCheckError(OutsideSystemError):
 class CheckSummary(Protocol):
     """What a passed check reports: one line for the setup report."""
 
-    def report_line(self) -> str: ...
+    def report_line(self, language: Language = "en") -> str: ...
 
 
 @dataclass(frozen=True)
@@ -43,7 +44,9 @@ class CheckResults:
     failures: list[str]
 
 
-def check_results(checks: Mapping[str, PrefectFuture[Any]]) -> CheckResults:
+def check_results(
+    checks: Mapping[str, PrefectFuture[Any]], language: Language = "en"
+) -> CheckResults:
     """Wait for every submitted check, then say how each went (the futures never raise)."""
     wait(list(checks.values()))
     lines: list[str] = []
@@ -52,10 +55,11 @@ def check_results(checks: Mapping[str, PrefectFuture[Any]]) -> CheckResults:
         value = future.result(raise_on_failure=False)
         if isinstance(value, BaseException):
             failures.append(f"{name}: {value}")
-            lines.append(f"FAILED {name}: {value}")
+            lines.append(text("setup.check.failed", language, name=name, detail=value))
         else:
             summary: CheckSummary = value
-            lines.append(f"ok {name}: {summary.report_line()}")
+            detail = summary.report_line(language)
+            lines.append(text("setup.check.ok", language, name=name, detail=detail))
     return CheckResults(lines=lines, failures=failures)
 
 
@@ -69,8 +73,8 @@ class ServiceState:
     def converged(self) -> bool:
         return self.running >= 1 if self.wanted is None else self.running == self.wanted
 
-    def describe(self) -> str:
-        wanted = "global" if self.wanted is None else str(self.wanted)
+    def describe(self, language: Language = "en") -> str:
+        wanted = text("setup.check.global", language) if self.wanted is None else str(self.wanted)
         return f"{self.name} {self.running}/{wanted}"
 
 
@@ -80,9 +84,11 @@ class DockerSummary:
     node: str
     services: tuple[ServiceState, ...]
 
-    def report_line(self) -> str:
-        services = ", ".join(s.describe() for s in self.services)
-        return f"{self.endpoint} is a swarm manager ({self.node}); {services}"
+    def report_line(self, language: Language = "en") -> str:
+        services = ", ".join(s.describe(language) for s in self.services)
+        return text(
+            "setup.check.swarm", language, endpoint=self.endpoint, node=self.node, services=services
+        )
 
 
 @dataclass(frozen=True)
@@ -90,9 +96,11 @@ class FilesSummary:
     meme_index_present: bool
     checked: tuple[str, ...]
 
-    def report_line(self) -> str:
-        index = "present" if self.meme_index_present else "missing, will be built"
-        return f"directories present; MEME index {index}"
+    def report_line(self, language: Language = "en") -> str:
+        present = (
+            "setup.check.index_present" if self.meme_index_present else "setup.check.index_missing"
+        )
+        return text("setup.check.files_found", language, index=text(present, language))
 
 
 def _service_states(client: Any, hub: CoursewareHub) -> list[ServiceState]:

@@ -19,6 +19,7 @@ import elasticsearch
 from prefect import task
 
 from blocks.elasticsearch import ElasticsearchConnection
+from cwh.messages import Language, text
 from cwh.setup import (
     ForeignTemplate,
     IndexTemplate,
@@ -45,10 +46,15 @@ class ClusterSummary:
     health: str
     versions: tuple[str, ...]
 
-    def report_line(self) -> str:
-        return (
-            f"{self.endpoint} cluster {self.cluster_name} {self.health}, "
-            f"version {', '.join(self.versions) or 'unknown'}"
+    def report_line(self, language: Language = "en") -> str:
+        versions = ", ".join(self.versions) or text("setup.check.unknown", language)
+        return text(
+            "setup.check.elasticsearch",
+            language,
+            endpoint=self.endpoint,
+            cluster=self.cluster_name,
+            health=self.health,
+            versions=versions,
         )
 
 
@@ -63,21 +69,22 @@ class TemplatePlan:
     def name(self) -> str:
         return self.template.name
 
-    def describe(self) -> str:
+    def describe(self, language: Language = "en") -> str:
         patterns = ", ".join(self.template.index_patterns)
-        if self.action == "unchanged":
-            text = f"index template `{self.name}` ({patterns}) unchanged"
-        elif self.action == "create":
-            text = f"create index template `{self.name}` for {patterns}"
+        if self.action in ("unchanged", "create"):
+            line = text(
+                f"setup.template.{self.action}", language, name=self.name, patterns=patterns
+            )
         else:
             shown = "; ".join(self.differences[:5])
             more = len(self.differences) - 5
-            text = f"update index template `{self.name}`: {shown}"
+            line = text("setup.template.update", language, name=self.name, differences=shown)
             if more > 0:
-                text += f" (and {more} more)"
+                line += text("setup.template.more", language, count=more)
         if self.overridden:
-            text += f" (overrides lower-priority {', '.join(self.overridden)})"
-        return text
+            overridden = ", ".join(self.overridden)
+            line += text("setup.template.overrides", language, templates=overridden)
+        return line
 
 
 @dataclass(frozen=True)
@@ -85,8 +92,8 @@ class TemplateOutcome:
     changed: tuple[str, ...] = field(default_factory=tuple)
     unchanged: tuple[str, ...] = field(default_factory=tuple)
 
-    def describe_changes(self) -> list[str]:
-        return [f"index template `{name}` installed" for name in self.changed]
+    def describe_changes(self, language: Language = "en") -> list[str]:
+        return [text("setup.template.installed", language, name=name) for name in self.changed]
 
 
 def explain(exc: Exception, endpoint: str) -> ElasticsearchSetupError:

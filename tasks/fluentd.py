@@ -25,6 +25,8 @@ from prefect import task
 from blocks.coursewarehub import CoursewareHub
 from blocks.elasticsearch import ElasticsearchConnection
 from cwh.atomic_write import write_bytes_atomic
+from cwh.messages import Language
+from cwh.messages import text as message
 from cwh.setup import (
     ElasticsearchOutput,
     EnrichCommand,
@@ -68,10 +70,11 @@ class FileChange:
     changed: bool
     diff: str = ""
 
-    def describe(self, label: str) -> str:
+    def describe(self, label: str, language: Language = "en") -> str:
         if not self.changed:
-            return f"{label} `{self.path}` unchanged"
-        return f"{'replace' if self.exists else 'create'} {label} `{self.path}`"
+            return message("setup.file.unchanged", language, label=label, path=self.path)
+        key = "setup.file.replace" if self.exists else "setup.file.create"
+        return message(key, language, label=label, path=self.path)
 
 
 @dataclass(frozen=True)
@@ -86,20 +89,20 @@ class FluentdPlan:
     def changed(self) -> bool:
         return self.action != "none"
 
-    def describe(self) -> list[str]:
+    def describe(self, language: Language = "en") -> list[str]:
         lines = [
-            self.config.describe("fluentd config"),
-            self.env.describe("environment file (secret, mode 0600)"),
+            self.config.describe(message("setup.fluentd.config", language), language),
+            self.env.describe(message("setup.fluentd.env", language), language),
         ]
         if self.dropin is not None:
-            lines.append(self.dropin.describe("systemd drop-in"))
+            lines.append(self.dropin.describe(message("setup.fluentd.dropin", language), language))
         if self.changed:
-            check = (
-                f"check with `{self.dry_run_binary} --dry-run`"
-                if self.dry_run_binary
-                else "fluentd is not installed here: no dry run"
-            )
-            lines.append(f"{check}, then {self.action} fluentd")
+            action = message(f"setup.fluentd.{self.action}", language)
+            if self.dry_run_binary:
+                binary = self.dry_run_binary
+                lines.append(message("setup.fluentd.check", language, binary=binary, action=action))
+            else:
+                lines.append(message("setup.fluentd.no_check", language, action=action))
         return lines
 
 
@@ -110,10 +113,13 @@ class FluentdOutcome:
     action: str
     backup: str | None = None
 
-    def describe_changes(self) -> list[str]:
-        lines = [f"wrote `{path}`" for path in self.written]
+    def describe_changes(self, language: Language = "en") -> list[str]:
+        lines = [message("setup.done.wrote", language, path=path) for path in self.written]
         if self.action != "none":
-            lines.append(f"fluentd dry run {self.dry_run}; fluentd {self.action}ed")
+            action = message(f"setup.fluentd.{self.action}", language)
+            lines.append(
+                message("setup.fluentd.done", language, dry_run=self.dry_run, action=action)
+            )
         return lines
 
 

@@ -18,6 +18,8 @@ from prefect import task
 
 from blocks.coursewarehub import CoursewareHub
 from cwh.atomic_write import write_text_atomic
+from cwh.messages import Language
+from cwh.messages import text as message
 from cwh.setup import LcWrapperEnvironment, render_lc_wrapper_py, unified_diff
 from tasks.common import retrying, run_logger
 from tasks.swarm import ServiceNotFoundError, docker_client
@@ -35,17 +37,16 @@ class JupyterHubPlan:
     reason: str
     diff: str = ""
 
-    def describe(self) -> list[str]:
-        lines = []
+    def describe(self, language: Language = "en") -> list[str]:
         if self.changed:
-            lines.append(f"{'replace' if self.exists else 'create'} `{self.path}`")
+            key = "setup.jupyterhub.replace" if self.exists else "setup.jupyterhub.create"
         else:
-            lines.append(f"`{self.path}` unchanged")
-        if self.restart:
-            lines.append(f"restart the JupyterHub service: {self.reason}")
-        else:
-            lines.append(f"restart not needed: {self.reason}")
-        return lines
+            key = "setup.jupyterhub.unchanged"
+        restart = "setup.jupyterhub.restart" if self.restart else "setup.jupyterhub.no_restart"
+        return [
+            message(key, language, path=self.path),
+            message(restart, language, reason=self.reason),
+        ]
 
 
 def config_path(hub: CoursewareHub) -> str:

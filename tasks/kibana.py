@@ -23,6 +23,8 @@ import httpx
 from prefect import task
 
 from blocks.kibana import DEFAULT_SPACE, KibanaConnection
+from cwh.messages import Language
+from cwh.messages import text as message
 from cwh.setup import (
     MINIMUM_KIBANA,
     NDJSON_PATH,
@@ -57,8 +59,10 @@ class KibanaStatus:
     def version_text(self) -> str:
         return self.version or "not reported (anonymous status)"
 
-    def report_line(self) -> str:
-        return f"{redact_url(self.url)} {self.level}, version {self.version_text}"
+    def report_line(self, language: Language = "en") -> str:
+        version = self.version or message("setup.check.kibana_anonymous", language)
+        url = redact_url(self.url)
+        return message("setup.check.kibana", language, url=url, level=self.level, version=version)
 
 
 @dataclass(frozen=True)
@@ -83,16 +87,22 @@ class DataViewPlan:
     changes: tuple[str, ...] = ()
     found_by: str | None = None
 
-    def describe(self) -> str:
+    def describe(self, language: Language = "en") -> str:
         if self.action == "create":
-            return f"create data view `{self.spec.title}` (id `{self.view_id}`)"
+            return message(
+                "setup.view.create", language, title=self.spec.title, view_id=self.view_id
+            )
         if self.action == "update":
-            return f"update data view `{self.view_id}`: " + "; ".join(self.changes)
-        return f"data view `{self.view_id}` already as wanted (found by {self.found_by})"
+            changes = "; ".join(self.changes)
+            return message("setup.view.update", language, view_id=self.view_id, changes=changes)
+        found_by = self.found_by
+        return message("setup.view.unchanged", language, view_id=self.view_id, found_by=found_by)
 
-    def describe_result(self, view_id: str) -> list[str]:
+    def describe_result(self, view_id: str, language: Language = "en") -> list[str]:
         """What applying this plan changed, given the id Kibana answered with."""
-        return [] if self.action == "unchanged" else [f"data view `{view_id}` {self.action}d"]
+        if self.action == "unchanged":
+            return []
+        return [message(f"setup.view.{self.action}d", language, view_id=view_id)]
 
 
 @dataclass(frozen=True)
@@ -100,8 +110,8 @@ class ImportResult:
     success_count: int
     objects: tuple[str, ...] = field(default_factory=tuple)
 
-    def describe(self) -> str:
-        return f"dashboard imported ({self.success_count} saved objects, same ids)"
+    def describe(self, language: Language = "en") -> str:
+        return message("setup.dashboard.imported", language, count=self.success_count)
 
 
 @dataclass(frozen=True)
@@ -124,10 +134,10 @@ class ShippedDashboard:
     def referenced_views(self) -> set[str]:
         return referenced_data_views(self.objects)
 
-    def describe_import(self, space: str, view_id: str) -> str:
-        return (
-            f"import {len(self.objects)} saved objects (Lens panels and dashboard, overwrite by "
-            f"id) into space `{space}`, pointed at data view `{view_id}`"
+    def describe_import(self, space: str, view_id: str, language: Language = "en") -> str:
+        count = len(self.objects)
+        return message(
+            "setup.dashboard.import", language, count=count, space=space, view_id=view_id
         )
 
 

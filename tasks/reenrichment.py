@@ -8,6 +8,7 @@ from pathlib import Path
 from prefect import task
 
 from cwh.enrich import MemeIndex
+from cwh.messages import Language, text
 from tasks.common import retrying
 from tasks.store import StoreConfig
 from tasks.stores import open_store
@@ -44,3 +45,22 @@ def reenrich_store(config: StoreConfig, index: MemeIndex) -> Reenriched:
         return Reenriched(store.reenrich(index), store.describe())
     finally:
         store.close()
+
+
+def summary_markdown(
+    index: str, meme_index: MemeIndex, done: Reenriched, language: Language
+) -> str:
+    """The run's summary artifact, in ``language`` (``backfill.reenrich.*`` messages)."""
+    source = text(
+        "backfill.reenrich.index",
+        language,
+        index=index,
+        questions=len(meme_index),
+        notebooks=meme_index.notebook_count,
+    )
+    return (
+        f"## {text('backfill.reenrich.title', language)}\n\n"
+        f"- {source}\n"
+        f"- {text('backfill.reenrich.store', language, store=done.store)}\n"
+        f"- {text('backfill.reenrich.changed', language, changed=done.changed)}\n"
+    )

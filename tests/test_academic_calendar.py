@@ -96,8 +96,8 @@ def test_preview_of_the_week_shows_the_holiday_off_with_its_name(
     code, out, _ = cli(["preview", str(path), "--from", "2026-11-23", "--language", "ja"], capsys)
     assert code == 0
     assert "× 月 2026-11-23  休み：祝日（勤労感謝の日）" in out
-    assert "| Mon 2026-11-23 09:00 | class" not in out
-    assert "| Thu 2026-11-26 09:00 | class" in out
+    assert "| 2026-11-23（月）09:00 | class" not in out
+    assert "| 2026-11-26（木）09:00 | class" in out
     code, out, _ = cli(["preview", str(path), "--from", "2026-11-23", "--language", "en"], capsys)
     assert "× Mon 2026-11-23  off: holiday, Labor Thanksgiving Day" in out
 
@@ -109,7 +109,7 @@ def test_preview_with_a_makeup_entry_shows_the_holiday_back_on(
     path = write(tmp_path, document(exceptions=[makeup]))
     code, out, _ = cli(["preview", str(path), "--from", "2026-11-23", "--language", "ja"], capsys)
     assert code == 0
-    assert "| Mon 2026-11-23 09:00 | class" in out
+    assert "| 2026-11-23（月）09:00 | class" in out
     assert "○ 月 2026-11-23  補講日：祝日（勤労感謝の日）ですが時間割どおり授業を行います" in out
     rows = preview(
         parse_timetable(document(exceptions=[makeup])),

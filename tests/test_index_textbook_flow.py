@@ -99,6 +99,28 @@ def test_flow_builds_publishes_and_announces(prefect_api: str, tmp_path: Path) -
     assert len(_indexed_events(output, timeout=0)) == 1  # no event for an unchanged index
 
 
+def test_flow_summary_follows_the_language(
+    prefect_api: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root, output = tmp_path / "textbook", tmp_path / "meme.csv"
+    lesson(root, "c/a.ipynb", 1)
+    state = index_textbook(
+        textbook_dir=str(root), output=str(output), language="ja", return_state=True
+    )
+    summary = _artifacts(state.state_details.flow_run_id)[SUMMARY_ARTIFACT_KEY]
+    assert summary.startswith("## 教材インデックス：インデックスを更新しました\n")
+    assert (
+        "- 問題数：2（ノートブック 1 件から。うち 1 件を読み込み、残りはキャッシュを使用）"
+        in summary
+    )
+    monkeypatch.setenv("CWH_LANGUAGE", "ja")
+    state = index_textbook(textbook_dir=str(root), output=str(output), return_state=True)
+    summary = _artifacts(state.state_details.flow_run_id)[SUMMARY_ARTIFACT_KEY]
+    assert summary.startswith("## 教材インデックス：インデックスはすでに最新です\n")
+    table = _artifacts(state.state_details.flow_run_id)[NOTEBOOKS_ARTIFACT_KEY]
+    assert '"textbook_path": "c/a.ipynb"' in table  # column keys stay English
+
+
 def test_strict_refusal_fails_the_run_and_keeps_the_index(
     prefect_api: str,
     tmp_path: Path,

@@ -122,6 +122,24 @@ def test_preview_table(timetable: Path, capsys: pytest.CaptureFixture[str]) -> N
     assert "set_availability pause (10.6.0.2, 10.6.0.3)" in out
 
 
+def test_preview_and_plan_follow_the_language(
+    timetable: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    preview = ["preview", str(timetable), "--from", "2025-04-07", "--days", "1"]
+    code, out, _err = cwh(*preview, "--language", "ja", capsys=capsys)
+    assert code == 0
+    assert out.startswith(
+        "| 日時（Asia/Tokyo） | 時間帯 | 稼働 | 一時停止 | 電源オフ | 削除 | 操作 |"
+    )
+    assert "| 2025-04-07（月）11:00 | after-class |" in out
+    assert "日ごとの授業日・休み（Asia/Tokyo）" in out
+    monkeypatch.setenv("CWH_LANGUAGE", "ja")
+    code, out, _err = cwh("plan", str(timetable), "--at", "2025-04-07T14:00+09:00", capsys=capsys)
+    assert "操作は不要です" in out
+    code, out, _err = cwh(*preview, "--language", "en", capsys=capsys)
+    assert out.startswith("| when (Asia/Tokyo) | phase |")
+
+
 def test_plan_at_a_transition(timetable: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _err = cwh(
         "plan", str(timetable), "--at", "2025-04-07T13:00", "--json", capsys=capsys

@@ -116,6 +116,27 @@ def test_index_missing_dir(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     assert "textbook directory does not exist" in capsys.readouterr().err
 
 
+def test_index_and_validate_speak_japanese(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root, output = tmp_path / "textbook", tmp_path / "index.csv"
+    lesson(root, "c/a.ipynb", 1)
+    assert _cwh([*_index(root, output), "--language", "ja"]) == 0
+    out = capsys.readouterr().out
+    assert f"{output} を書き込みました：問題 2 件（ノートブック 1 件、うち 1 件を読み込み）" in out
+    validate = ["textbook", "validate", "--textbook-dir", str(root), "--language", "ja"]
+    assert _cwh(validate) == 0
+    out = capsys.readouterr().out
+    assert f"{root} に問題は見つかりませんでした。" in out
+    assert "ノートブック 1 件、問題セル 2 件。" in out
+    write_notebook(root, "c/b.ipynb", [code("x", meme(1001))], meme(2000))
+    assert _cwh(validate) == 1
+    out = capsys.readouterr().out
+    assert "次のコマンドを実行すると修正できます：" in out
+    assert "To fix these errors" not in out and "Duplicate" not in out
+    assert f"lc_cell_meme の値が重複しています：{meme(1001)}" in out
+
+
 def test_validate_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     root = tmp_path / "textbook"
     lesson(root, "c/a.ipynb", 1)

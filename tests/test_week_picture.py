@@ -79,7 +79,7 @@ def test_japanese_labels_draw(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     argv = ["preview", str(path), "--from", "2026-11-23", "--language", "ja", "--png", str(png)]
     code, _out, err = cli(argv, capsys)
     assert code == 0
-    assert f"week picture: {png}" in err
+    assert f"週の図：{png}（" in err
     english = draw(SEED, "en")
     with Image.open(png) as image:
         assert image.size[0] == english.width

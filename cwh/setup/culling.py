@@ -11,6 +11,8 @@ import re
 from dataclasses import dataclass
 from typing import TypedDict
 
+from cwh.messages import Language, text
+
 _MAX_SECONDS = 2**31 - 1
 _SWITCH_ON = frozenset({"yes", "1", "true"})
 _SWITCH_OFF = frozenset({"no", "0", "false"})
@@ -89,15 +91,20 @@ def parse_culling_settings(
     return settings
 
 
-def culling_report(service: str, settings: CullingSettings, changed: bool) -> str:
-    """The markdown published as the run's artifact."""
-    outcome = (
-        f"Service `{service}` updated; its tasks were restarted with the new settings."
-        if changed
-        else f"Service `{service}` already had these settings; it was not updated."
-    )
+def culling_report(
+    service: str, settings: CullingSettings, changed: bool, language: Language = "en"
+) -> str:
+    """The markdown published as the run's artifact, in ``language`` (``culling.*``)."""
+    outcome = text("culling.updated" if changed else "culling.unchanged", language, service=service)
     rows = "\n".join(f"| `{key}` | `{value}` |" for key, value in settings.as_env().items())
-    return f"# Idle-server culling\n\n{outcome}\n\n| variable | value |\n|---|---|\n{rows}\n"
+    variable, value = (
+        text("culling.column.variable", language),
+        text("culling.column.value", language),
+    )
+    return (
+        f"# {text('culling.title', language)}\n\n{outcome}\n\n"
+        f"| {variable} | {value} |\n|---|---|\n{rows}\n"
+    )
 
 
 class CullingApplied(TypedDict):

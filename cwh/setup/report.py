@@ -1,7 +1,8 @@
 """The setup flow's report: what was checked, planned and changed, rendered as markdown.
 
 Every line is plain text built by the steps; this module only arranges them into the three
-artifacts the flow publishes (failed checks, the dry-run plan, what was done).
+artifacts the flow publishes (failed checks, the dry-run plan, what was done), with titles and
+headings from the ``setup.*`` messages in the run's language.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import difflib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-NO_CHANGE = ["(no change)"]
+from cwh.messages import Language, text
 
 
 @dataclass
@@ -45,33 +46,38 @@ def markdown(title: str, sections: Sequence[tuple[str, Sequence[str]]]) -> str:
     return "\n".join(lines)
 
 
-def bullets(items: Sequence[str]) -> list[str]:
+def bullets(items: Sequence[str], language: Language = "en") -> list[str]:
     """A bullet list, or one ``nothing`` bullet when ``items`` is empty."""
-    return [f"- {item}" for item in items] or ["- nothing"]
+    return [f"- {item}" for item in items] or [f"- {text('setup.nothing', language)}"]
 
 
-def diff_section(diff: str) -> list[str]:
+def diff_section(diff: str, language: Language = "en") -> list[str]:
     """A fenced diff, or ``(no change)`` when ``diff`` is empty."""
     if not diff:
-        return list(NO_CHANGE)
+        return [text("setup.no_change", language)]
     return ["", "```diff", diff.rstrip("\n"), "```", ""]
 
 
-def failed_checks_markdown(report: SetupReport) -> str:
+def failed_checks_markdown(report: SetupReport, language: Language = "en") -> str:
     return markdown(
-        "setup-logging: checks failed, nothing was changed",
-        [("Checks", bullets(report.checks))],
+        text("setup.title.failed", language),
+        [(text("setup.section.checks", language), bullets(report.checks, language))],
     )
 
 
-def plan_markdown(report: SetupReport, fluentd_diff: str, jupyterhub_diff: str) -> str:
+def plan_markdown(
+    report: SetupReport, fluentd_diff: str, jupyterhub_diff: str, language: Language = "en"
+) -> str:
     return markdown(
-        "setup-logging: plan (dry run, nothing changed)",
+        text("setup.title.plan", language),
         [
-            ("Checks", bullets(report.checks)),
-            ("Planned changes", bullets(report.planned)),
-            ("fluentd config diff", diff_section(fluentd_diff)),
-            ("JupyterHub config diff", diff_section(jupyterhub_diff)),
+            (text("setup.section.checks", language), bullets(report.checks, language)),
+            (text("setup.section.planned", language), bullets(report.planned, language)),
+            (text("setup.section.fluentd_diff", language), diff_section(fluentd_diff, language)),
+            (
+                text("setup.section.jupyterhub_diff", language),
+                diff_section(jupyterhub_diff, language),
+            ),
         ],
     )
 
@@ -83,22 +89,26 @@ def done_markdown(
     index_prefix: str,
     referenced_views: Sequence[str],
     fluentd_diff: str,
+    language: Language = "en",
 ) -> str:
     link = report.dashboard_url
     views = ", ".join(sorted(referenced_views))
+    data_view = text(
+        "setup.kibana.data_view",
+        language,
+        view_id=view_id,
+        pattern=f"{index_prefix}-*",
+        views=views,
+    )
     return markdown(
-        "setup-logging: done",
+        text("setup.title.done", language),
         [
-            ("Checks", bullets(report.checks)),
-            ("Changes", bullets(report.changed)),
+            (text("setup.section.checks", language), bullets(report.checks, language)),
+            (text("setup.section.changes", language), bullets(report.changed, language)),
             (
-                "Kibana",
-                [
-                    f"- Dashboard: [{link}]({link})",
-                    f"- Data view `{view_id}` (`{index_prefix}-*` on `@timestamp`), "
-                    f"shipped objects referenced `{views}`",
-                ],
+                text("setup.section.kibana", language),
+                [f"- {text('setup.kibana.dashboard', language, link=link)}", f"- {data_view}"],
             ),
-            ("fluentd config diff", diff_section(fluentd_diff)),
+            (text("setup.section.fluentd_diff", language), diff_section(fluentd_diff, language)),
         ],
     )

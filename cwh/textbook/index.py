@@ -28,12 +28,13 @@ import re
 import time
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
 from cwh.atomic_write import write_bytes_atomic
+from cwh.messages import Language, text
 from cwh.textbook.cache import ExtractionCache, WrittenIndex
 from cwh.textbook.numbering import (
     NUMBERING_CHOICES,
@@ -198,10 +199,18 @@ class IndexOutcome:
     fragments_reused: int = 0
     """Notebooks whose rows were copied from the previous index instead of rendered."""
     notes: tuple[str, ...] = ()
+    refusal_japanese: str = field(default="", compare=False)
+    """``refusal`` for a Japanese report."""
 
     @property
     def changed(self) -> bool:
         return self.status == "written"
+
+    def refusal_in(self, language: Language) -> str | None:
+        """Why the index was not written, in ``language`` (``None`` when it was)."""
+        if language == "ja" and self.refusal_japanese:
+            return self.refusal_japanese
+        return self.refusal
 
 
 def scan(textbook_dir: Path, options: IndexOptions, index: Path | None = None) -> TextbookScan:
@@ -265,7 +274,8 @@ def write_index(
         )
         identical = previous == rendered.content
         earlier = None if previous is None or identical else previous_notebooks(previous, written)
-        refusal = _refusal(options, problems, rendered.rows, previous, identical, earlier, index)
+        refusals = _refusal(options, problems, rendered.rows, previous, identical, earlier, index)
+        refusal = refusals[0] if refusals is not None else None
         notes = list(textbook_scan.notes)
 
         def outcome(
@@ -288,6 +298,7 @@ def write_index(
                 files_read=textbook_scan.files_read,
                 fragments_reused=sum(1 for f in rendered.fragments if f.reused),
                 notes=tuple(notes),
+                refusal_japanese=refusals[1] if refusals is not None else "",
             )
 
         if refusal is not None:
@@ -326,22 +337,26 @@ def _refusal(
     identical: bool,
     earlier: dict[str, PreviousNotebook] | None,
     index: Path,
-) -> str | None:
+) -> tuple[str, str] | None:
+    """Why the index must not be written, in English and Japanese; ``None`` to write it."""
     if options.strict and problems:
-        return (
-            f"Validation failed in strict mode ({len(problems)} problem(s)); index generation"
-            f" aborted and {index} was left unchanged."
-        )
+        return _both("textbook.refusal.strict", count=len(problems), index=index)
     if rows or options.allow_empty or previous is None or identical:
         return None
     held = sum(p.rows for p in earlier.values()) if earlier is not None else None
     if held == 0:
         return None
-    what = "an unreadable index" if held is None else f"{held} questions"
-    return (
-        f"The textbook yields no questions but {index} holds {what}; refusing to replace"
-        " it (is the textbook share mounted?). Use --allow-empty to really empty it."
+    en, ja = (
+        _both("textbook.refusal.unreadable")
+        if held is None
+        else _both("textbook.refusal.questions", count=held)
     )
+    english = text("textbook.refusal.empty", "en", index=index, what=en)
+    return english, text("textbook.refusal.empty", "ja", index=index, what=ja)
+
+
+def _both(key: str, **fields: object) -> tuple[str, str]:
+    return text(key, "en", **fields), text(key, "ja", **fields)
 
 
 def _summaries(

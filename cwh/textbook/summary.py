@@ -2,6 +2,8 @@
 
 Both are plain data built from an :class:`~cwh.textbook.index.IndexOutcome`, so the flow that
 publishes them as artifacts only hands them over. Control characters in file names are escaped.
+The summary speaks the run's language (``textbook.*`` messages); the table's column names are
+data and stay English.
 """
 
 from __future__ import annotations
@@ -9,20 +11,16 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from cwh.messages import Language, text
 from cwh.safe_input import printable
 from cwh.textbook.index import IndexOutcome
 
 MAX_LISTED_PATHS = 50
-_HEADLINES = {
-    "written": "index updated",
-    "unchanged": "index already up to date",
-    "refused": "index NOT written",
-}
 
 
-def more_suffix(total: int, shown: int) -> str:
+def more_suffix(total: int, shown: int, language: Language = "en") -> str:
     """`` and N more`` when only ``shown`` of ``total`` items are listed, else nothing."""
-    return f" and {total - shown} more" if total > shown else ""
+    return text("textbook.more", language, count=total - shown) if total > shown else ""
 
 
 def notebook_table(outcome: IndexOutcome) -> list[dict[str, object]]:
@@ -43,32 +41,48 @@ def notebook_table(outcome: IndexOutcome) -> list[dict[str, object]]:
 
 
 def summary_markdown(
-    outcome: IndexOutcome, textbook_dir: str, changed_paths: Sequence[str] | None
+    outcome: IndexOutcome,
+    textbook_dir: str,
+    changed_paths: Sequence[str] | None,
+    language: Language = "en",
 ) -> str:
     """The build in a few lines: what was written, from what, why, and the problems."""
+    headline = text(f"textbook.summary.{outcome.status}", language)
+    questions = text(
+        "textbook.summary.questions",
+        language,
+        rows=outcome.rows,
+        notebooks=len(outcome.notebooks),
+        read=outcome.files_read,
+    )
     lines = [
-        f"## Textbook index: {_HEADLINES[outcome.status]}",
+        f"## {text('textbook.summary.title', language, headline=headline)}",
         "",
-        f"- Textbook: {_code(textbook_dir)}",
-        f"- Index: {_code(str(outcome.index))}",
-        f"- Questions: {outcome.rows} from {len(outcome.notebooks)} notebook(s)"
-        f" ({outcome.files_read} notebook file(s) read, the rest from the cache)",
-        f"- Problems: {len(outcome.problems)}",
+        f"- {text('textbook.summary.textbook', language, path=_code(textbook_dir))}",
+        f"- {text('textbook.summary.index', language, path=_code(str(outcome.index)))}",
+        f"- {questions}",
+        f"- {text('textbook.summary.problems', language, count=len(outcome.problems))}",
     ]
     if changed_paths is not None:
         shown = ", ".join(_code(p) for p in changed_paths[:MAX_LISTED_PATHS])
-        more = more_suffix(len(changed_paths), MAX_LISTED_PATHS)
-        lines.append(f"- Triggered by {len(changed_paths)} changed path(s): {shown}{more}")
+        more = more_suffix(len(changed_paths), MAX_LISTED_PATHS, language)
+        triggered = text(
+            "textbook.summary.triggered", language, count=len(changed_paths), paths=shown, more=more
+        )
+        lines.append(f"- {triggered}")
     if outcome.changed_textbook_paths:
         shown = ", ".join(_code(p) for p in outcome.changed_textbook_paths[:MAX_LISTED_PATHS])
-        lines.append(f"- Notebooks whose questions changed: {shown}")
+        lines.append(f"- {text('textbook.summary.changed', language, paths=shown)}")
     if outcome.refusal:
-        lines += ["", f"**{outcome.refusal}**"]
+        lines += ["", f"**{outcome.refusal_in(language)}**"]
     if outcome.problems:
-        lines += ["", "### Problems", ""]
+        lines += ["", f"### {text('textbook.summary.problems_heading', language)}", ""]
         for problem in outcome.problems:
-            fix = _code(problem.fix_command) if problem.fix_command else problem.hint or ""
-            lines.append(f"- {_code(problem.path)}: {problem.message} To fix: {fix}")
+            hint = problem.hint_in(language) or ""
+            fix = _code(problem.fix_command) if problem.fix_command else hint
+            path, message = _code(problem.path), problem.message_in(language)
+            line = text("textbook.summary.problem", language, path=path, message=message, fix=fix)
+            lines.append(f"- {line}")
     return "\n".join(printable(line) for line in lines) + "\n"
 
 

@@ -12,10 +12,11 @@ from __future__ import annotations
 import shlex
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Literal
 
+from cwh.messages import Language, text
 from cwh.safe_input import printable
 from cwh.textbook.rows import strip_branch_number
 from cwh.textbook.scanner import TextbookScan
@@ -30,24 +31,29 @@ ProblemKind = Literal[
 ]
 
 MAX_LISTED = 10
-_RESAVE_HINT = (
-    "open it in Jupyter and save it again (or restore the released copy), then rebuild the index."
-)
-_REPLACE_FILE_HINT = (
-    "put the notebook file itself there (a regular file inside the textbook directory, within"
-    " the size limit) or leave it out with --exclude, then rebuild the index."
-)
 
 
 @dataclass(frozen=True)
 class Problem:
-    """One validation problem, attached to the notebook that needs fixing."""
+    """One validation problem, attached to the notebook that needs fixing.
+
+    ``message`` and ``hint`` are English (logs, events); ``japanese`` and ``hint_japanese``
+    say the same for a Japanese report (:meth:`message_in`, :meth:`hint_in`).
+    """
 
     kind: ProblemKind
     path: str
     message: str
     fix_command: str | None = None
     hint: str | None = None
+    japanese: str = field(default="", compare=False)
+    hint_japanese: str = field(default="", compare=False)
+
+    def message_in(self, language: Language) -> str:
+        return self.japanese if language == "ja" and self.japanese else self.message
+
+    def hint_in(self, language: Language) -> str | None:
+        return self.hint_japanese if language == "ja" and self.hint_japanese else self.hint
 
     @property
     def fix(self) -> str:
@@ -75,12 +81,12 @@ def renew_meme_fix(root: Path, relative: str) -> str:
     )
 
 
-def shell_quote(text: str) -> str:
-    """``text`` as one shell word; a name with control characters gets bash's ``$'...'``
+def shell_quote(word: str) -> str:
+    """``word`` as one shell word; a name with control characters gets bash's ``$'...'``
     quoting, so the command stays printable and still names the right file."""
-    if printable(text) == text:
-        return shlex.quote(text)
-    return "$'" + printable(text.replace("\\", "\\\\").replace("'", "\\'")) + "'"
+    if printable(word) == word:
+        return shlex.quote(word)
+    return "$'" + printable(word.replace("\\", "\\\\").replace("'", "\\'")) + "'"
 
 
 def validate_scan(scan: TextbookScan, *, keep_branch_number: bool = False) -> list[Problem]:
@@ -89,32 +95,32 @@ def validate_scan(scan: TextbookScan, *, keep_branch_number: bool = False) -> li
     problems: list[Problem] = []
     for issue in scan.issues:
         problems.append(
-            Problem(
+            _problem(
                 "unlisted_path",
                 issue.path,
-                f"Not indexed: {issue.reason}.",
-                hint="check the name and permissions, then rebuild the index.",
+                ("textbook.problem.unlisted", {"reason": issue.reason}),
+                hint="textbook.hint.permissions",
             )
         )
     for notebook in scan.notebooks:
         if notebook.content is None:
+            hint = "textbook.hint.replace_file" if notebook.file_refused else "textbook.hint.resave"
             problems.append(
-                Problem(
+                _problem(
                     "unreadable_notebook",
                     notebook.path,
-                    f"Notebook skipped: {notebook.error}.",
-                    hint=_REPLACE_FILE_HINT if notebook.file_refused else _RESAVE_HINT,
+                    ("textbook.problem.unreadable", {"error": notebook.error}),
+                    hint=hint,
                 )
             )
             continue
         if notebook.content.notebook_meme is None:
             problems.append(
-                Problem(
+                _problem(
                     "missing_notebook_meme",
                     notebook.path,
-                    "Missing lc_notebook_meme value (metadata.lc_notebook_meme.current),"
-                    " so executions cannot be traced to this notebook.",
-                    renew_meme_fix(root, notebook.path),
+                    ("textbook.problem.missing_notebook_meme", {}),
+                    fix_command=renew_meme_fix(root, notebook.path),
                 )
             )
         if notebook.content.memeless_code_cells:
@@ -123,9 +129,9 @@ def validate_scan(scan: TextbookScan, *, keep_branch_number: bool = False) -> li
                 Problem(
                     "missing_cell_meme",
                     notebook.path,
-                    f"Missing lc_cell_meme value in {len(cells)} code cell(s)"
-                    f" ({_cell_list(cells)}); these cells get no question number.",
+                    _missing_cells(cells, "en"),
                     renew_meme_fix(root, notebook.path),
+                    japanese=_missing_cells(cells, "ja"),
                 )
             )
     problems.extend(_duplicate_cell_memes(scan, keep_branch_number))
@@ -148,7 +154,7 @@ _KIND_ORDER: tuple[ProblemKind, ...] = (
 def _duplicate_cell_memes(scan: TextbookScan, keep_branch_number: bool) -> Iterable[Problem]:
     """Each later occurrence of a cell MEME is reported against its notebook."""
     first_seen: dict[str, tuple[str, int]] = {}
-    repeats: dict[str, list[tuple[str, int, str]]] = defaultdict(list)
+    repeats: dict[str, list[tuple[str, int, tuple[str, int]]]] = defaultdict(list)
     for notebook in scan.notebooks:
         if notebook.content is None:
             continue
@@ -156,24 +162,40 @@ def _duplicate_cell_memes(scan: TextbookScan, keep_branch_number: bool) -> Itera
             meme = cell.cell_meme if keep_branch_number else strip_branch_number(cell.cell_meme)
             where = (notebook.path, cell.position)
             if meme in first_seen:
-                first_path, first_position = first_seen[meme]
-                origin = f"{first_path} cell {first_position + 1}"
-                repeats[notebook.path].append((meme, cell.position, origin))
+                repeats[notebook.path].append((meme, cell.position, first_seen[meme]))
             else:
                 first_seen[meme] = where
     for path, found in repeats.items():
-        shown = "; ".join(
-            f"Duplicate lc_cell_meme value: {meme} (cell {position + 1}, first in {origin})"
-            for meme, position, origin in found[:MAX_LISTED]
-        )
-        more = f"; and {len(found) - MAX_LISTED} more" if len(found) > MAX_LISTED else ""
         yield Problem(
             "duplicate_cell_meme",
             path,
-            f"{shown}{more}. Executions of these cells cannot be told apart"
-            " (if this notebook holds the originals, renew the other notebook instead).",
+            _duplicate_cells(found, "en"),
             renew_meme_fix(scan.root, path),
+            japanese=_duplicate_cells(found, "ja"),
         )
+
+
+def _duplicate_cells(found: Sequence[tuple[str, int, tuple[str, int]]], language: Language) -> str:
+    """The duplicate cell MEMEs of one notebook, each with where it first appeared."""
+    shown = "; " if language == "en" else "。"
+    items = [
+        text(
+            "textbook.problem.duplicate_cell",
+            language,
+            meme=meme,
+            position=position + 1,
+            origin=text(
+                "textbook.problem.origin", language, path=origin[0], position=origin[1] + 1
+            ),
+        )
+        for meme, position, origin in found[:MAX_LISTED]
+    ]
+    listed = shown.join(items)
+    if len(found) > MAX_LISTED:
+        listed += text(
+            "textbook.problem.duplicate_cell_more", language, count=len(found) - MAX_LISTED
+        )
+    return text("textbook.problem.duplicate_cell_end", language, shown=listed)
 
 
 def _duplicate_notebook_memes(scan: TextbookScan) -> Iterable[Problem]:
@@ -184,43 +206,81 @@ def _duplicate_notebook_memes(scan: TextbookScan) -> Iterable[Problem]:
             holders[notebook.notebook_meme].append(notebook.path)
     for meme, paths in holders.items():
         for path in paths[1:]:
-            yield Problem(
+            yield _problem(
                 "duplicate_notebook_meme",
                 path,
-                f"Different textbook_path has same lc_notebook_meme value {meme}:"
-                f" {path} and {paths[0]} (a copied notebook; if {path} is the original,"
-                f" renew {paths[0]} instead).",
-                renew_meme_fix(scan.root, path),
+                (
+                    "textbook.problem.duplicate_notebook",
+                    {"meme": meme, "path": path, "first": paths[0]},
+                ),
+                fix_command=renew_meme_fix(scan.root, path),
             )
 
 
-def _cell_list(positions: Sequence[int]) -> str:
+def _problem(
+    kind: ProblemKind,
+    path: str,
+    message: tuple[str, dict[str, object]],
+    *,
+    fix_command: str | None = None,
+    hint: str | None = None,
+) -> Problem:
+    """A problem whose sentence (and hint) are catalogue messages, in both languages."""
+    key, fields = message
+    return Problem(
+        kind,
+        path,
+        text(key, "en", **fields),
+        fix_command,
+        text(hint, "en") if hint else None,
+        japanese=text(key, "ja", **fields),
+        hint_japanese=text(hint, "ja") if hint else "",
+    )
+
+
+def _missing_cells(positions: Sequence[int], language: Language) -> str:
     shown = ", ".join(str(p + 1) for p in positions[:MAX_LISTED])
-    extra = f" and {len(positions) - MAX_LISTED} more" if len(positions) > MAX_LISTED else ""
-    return f"cell {shown}{extra}" if len(positions) == 1 else f"cells {shown}{extra}"
+    if len(positions) > MAX_LISTED:
+        shown += text("textbook.more", language, count=len(positions) - MAX_LISTED)
+    cells = text(
+        "textbook.problem.cell" if len(positions) == 1 else "textbook.problem.cells",
+        language,
+        cells=shown,
+    )
+    return text("textbook.problem.missing_cell_meme", language, count=len(positions), cells=cells)
 
 
-def format_report(problems: Sequence[Problem], *, textbook_dir: Path) -> str:
+def format_report(
+    problems: Sequence[Problem], *, textbook_dir: Path, language: Language = "en"
+) -> str:
     """A human-readable report grouped by notebook, each with its fix; control characters
-    in file names are escaped."""
+    in file names are escaped. The frame speaks ``language``; each problem's own sentence is
+    the validator's."""
     if not problems:
-        return printable(f"No problems found in {textbook_dir}.")
+        return printable(text("textbook.report.clean", language, textbook=textbook_dir))
     by_path: dict[str, list[Problem]] = defaultdict(list)
     for problem in problems:
         by_path[problem.path].append(problem)
     lines = [
-        f"Validation errors found: {len(problems)} problem(s) in {len(by_path)} file(s)"
-        f" under {textbook_dir}",
+        text(
+            "textbook.report.found",
+            language,
+            problems=len(problems),
+            files=len(by_path),
+            textbook=textbook_dir,
+        ),
     ]
     for path, found in by_path.items():
         lines.append("")
         lines.append(path)
         for problem in found:
-            lines.append(f"  - {problem.message}")
+            lines.append(f"  - {problem.message_in(language)}")
         commands = list(dict.fromkeys(p.fix_command for p in found if p.fix_command))
-        hints = list(dict.fromkeys(p.hint for p in found if p.hint and not p.fix_command))
+        hints = list(
+            dict.fromkeys(p.hint_in(language) for p in found if p.hint and not p.fix_command)
+        )
         if commands:
-            lines.append("  To fix these errors, run:")
+            lines.append(f"  {text('textbook.report.run', language)}")
             lines.extend(f"    {command}" for command in commands)
-        lines.extend(f"  To fix: {hint}" for hint in hints)
+        lines.extend(f"  {text('textbook.report.fix', language, hint=hint)}" for hint in hints)
     return "\n".join(printable(line) for line in lines)

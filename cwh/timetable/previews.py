@@ -3,7 +3,8 @@
 A preview lists every transition in a time range with the node states and the actions a
 reconcile would take at that instant, assuming the previous transition was fully applied. The
 same rows render as a terminal/Markdown table (also published as a Prefect artifact) and as
-JSON, one object per transition instant: ``{"at", "phase", "nodes", "actions"}``.
+JSON, one object per transition instant: ``{"at", "phase", "nodes", "actions"}``. The table and
+the plan text speak the reader's language (``preview.*`` messages); JSON stays English.
 """
 
 from __future__ import annotations
@@ -12,7 +13,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from cwh.messages import Language, text
 from cwh.timetable.calendar import INSTANT
+from cwh.timetable.day_text import weekday_name
 from cwh.timetable.model import NodeState
 from cwh.timetable.observed import ObservedNode, ProviderCapabilities, converged_observation
 from cwh.timetable.table import Timetable, TimetableState
@@ -82,31 +85,77 @@ def plan_on_paper(
     )
 
 
-def render_preview_markdown(rows: Sequence[PreviewRow], timetable: Timetable) -> str:
+def render_preview_markdown(
+    rows: Sequence[PreviewRow], timetable: Timetable, language: Language = "en"
+) -> str:
     """A Markdown table of the preview, one line per transition."""
     zone = timetable.timezone.key
-    header = f"| when ({zone}) | phase | active | pause | power_down | deleted | actions |"
-    lines = [header, "|---|---|---|---|---|---|---|"]
+    names = [
+        text("preview.column.when", language, zone=zone),
+        text("preview.column.phase", language),
+    ]
+    names += [text(f"preview.column.{state.value}", language) for state in NodeState]
+    names.append(text("preview.column.actions", language))
+    lines = ["| " + " | ".join(names) + " |", "|" + "---|" * len(names)]
     for row in rows:
         state = row.state
         columns = [_addresses(state.nodes, wanted) for wanted in NodeState]
-        phase = state.phase + (f" — {state.note}" if state.note else "")
+        phase = state.phase + _note(state, language)
         if not row.has_active_worker:
-            phase += " — no active worker: a reconcile refuses this unless allowed"
-        when = f"{state.at:%a %Y-%m-%d %H:%M}"
-        lines.append(f"| {when} | {phase} | " + " | ".join(columns) + f" | {_summary(row)} |")
+            phase += f" — {text('preview.no_active_worker', language)}"
+        when = _when(state.at, language)
+        summary = _summary(row, language)
+        lines.append(f"| {when} | {phase} | " + " | ".join(columns) + f" | {summary} |")
     return "\n".join(lines) + "\n"
 
 
-def render_plan_text(plan: Plan) -> str:
+def render_plan_text(plan: Plan, language: Language = "en") -> str:
     """A short human-readable plan: one line per action, then the blocked nodes."""
-    lines = [f"plan at {plan.at.isoformat()}:"]
+    lines = [text("preview.plan.at", language, at=plan.at.isoformat())]
     if not plan.actions:
-        lines.append("  nothing to do: the pool already matches the timetable")
-    lines.extend(f"  {action.describe()}: {action.reason}" for action in plan.actions)
-    lines.extend(f"  blocked {item.address}: {item.reason}" for item in plan.blocked)
-    lines.extend(f"  untouched {item.address}: {item.reason}" for item in plan.untouched)
+        lines.append(f"  {text('preview.plan.nothing', language)}")
+    lines.extend(f"  {_describe(action, language)}: {action.reason}" for action in plan.actions)
+    lines.extend(
+        f"  {text('preview.plan.blocked', language, address=item.address, reason=item.reason)}"
+        for item in plan.blocked
+    )
+    lines.extend(
+        f"  {text('preview.plan.untouched', language, address=item.address, reason=item.reason)}"
+        for item in plan.untouched
+    )
     return "\n".join(lines) + "\n"
+
+
+def _when(at: datetime, language: Language) -> str:
+    if language == "en":
+        return f"{at:%a %Y-%m-%d %H:%M}"
+    return f"{at:%Y-%m-%d}（{weekday_name(at.date(), language)}）{at:%H:%M}"
+
+
+def _note(state: TimetableState, language: Language) -> str:
+    """`` — why`` when the state is not simply the phase's (nodes paused ahead)."""
+    ahead = state.paused_ahead
+    if language != "en" and ahead is not None:
+        boundary = f"{ahead.boundary:%Y-%m-%d %H:%M}"
+        fields = {"nodes": ahead.nodes, "phase": ahead.phase, "boundary": boundary}
+        return " — " + text("preview.paused_ahead", language, **fields)
+    return f" — {state.note}" if state.note else ""
+
+
+def _kind(action: Action, language: Language) -> str:
+    """The action's step, with the availability it sets."""
+    word = text(f"preview.action.{action.kind.value}", language)
+    if action.kind is ActionKind.SET_AVAILABILITY and action.availability is not None:
+        word += " " + text(f"preview.availability.{action.availability.value}", language)
+    return word
+
+
+def _describe(action: Action, language: Language) -> str:
+    """What :meth:`Action.describe` says, in ``language``."""
+    if language == "en":
+        return action.describe()
+    forced = f" {text('preview.forced', language)}" if action.forced else ""
+    return f"{_kind(action, language)} {action.address}{forced}"
 
 
 def _addresses(nodes: Mapping[str, NodeState], wanted: NodeState) -> str:
@@ -117,12 +166,10 @@ def _addresses(nodes: Mapping[str, NodeState], wanted: NodeState) -> str:
     return f"{chosen[0]} … {chosen[-1]} ({len(chosen)})"
 
 
-def _summary(row: PreviewRow) -> str:
+def _summary(row: PreviewRow, language: Language = "en") -> str:
     steps: dict[str, list[str]] = {}
     for action in row.actions:
-        steps.setdefault(action.address, []).append(action.describe().split(" ")[0])
-        if action.kind is ActionKind.SET_AVAILABILITY:
-            steps[action.address][-1] += f" {action.availability}"
+        steps.setdefault(action.address, []).append(_kind(action, language))
     grouped: dict[str, list[str]] = {}
     for address, kinds in steps.items():
         grouped.setdefault(" → ".join(kinds), []).append(address)

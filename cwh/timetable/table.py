@@ -42,14 +42,28 @@ from cwh.timetable.model import (
 
 
 @dataclass(frozen=True)
+class PausedAhead:
+    """Nodes paused early so they drain before a smaller phase begins."""
+
+    nodes: int
+    phase: str
+    boundary: datetime
+
+
+@dataclass(frozen=True)
 class TimetableState:
-    """The desired state at one instant, with the phase in force and why it looks this way."""
+    """The desired state at one instant, with the phase in force and why it looks this way.
+
+    ``note`` is the English sentence runs record; ``paused_ahead`` holds the same facts for
+    texts in other languages.
+    """
 
     at: datetime
     phase: str
     counts: NodeCounts
     nodes: Mapping[str, NodeState]
     note: str = ""
+    paused_ahead: PausedAhead | None = None
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -315,14 +329,17 @@ class Timetable:
                 if early <= local and target.up < future_up:
                     future_up, ahead = target.up, (boundary, entered)
         effective = Target(min(raw.active, future_up), raw.up - min(raw.active, future_up))
-        note = ""
+        note, paused_ahead = "", None
         if ahead is not None and effective != raw:
             boundary, entered = ahead
             name = entered.name if entered is not None else self.default_name
-            paused = raw.active - effective.active
-            note = f"{paused} node(s) paused ahead of '{name}' at {boundary:%Y-%m-%d %H:%M}"
+            paused_ahead = PausedAhead(raw.active - effective.active, name, boundary)
+            note = (
+                f"{paused_ahead.nodes} node(s) paused ahead of '{name}' "
+                f"at {boundary:%Y-%m-%d %H:%M}"
+            )
         counts = self.counts_for(effective)
-        return TimetableState(at, phase, counts, self.assign(effective), note)
+        return TimetableState(at, phase, counts, self.assign(effective), note, paused_ahead)
 
 
 def _off_reason(status: DayStatus) -> str:

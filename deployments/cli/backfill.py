@@ -13,6 +13,8 @@ import sys
 import time
 from typing import Any, TextIO
 
+from cwh.messages import Language
+from cwh.messages import text as message
 from tasks.store import StoreConfig
 
 
@@ -77,6 +79,11 @@ def register(subparsers: Any) -> None:
         help="extra time-zone abbreviation for log timestamps (repeatable)",
     )  # fmt: skip
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
+    parser.add_argument(
+        "--language",
+        choices=("ja", "en"),
+        help="language of the progress and summary (default: CWH_LANGUAGE, else en)",
+    )
     add_store_arguments(parser)
     parser.set_defaults(handler=run)
 
@@ -86,8 +93,9 @@ class ProgressBar:
 
     WIDTH = 30
 
-    def __init__(self, stream: TextIO) -> None:
+    def __init__(self, stream: TextIO, language: Language = "en") -> None:
         self.stream = stream
+        self.language = language
         self.tty = stream.isatty()
         self.started = time.monotonic()
         self.last_decile = -1
@@ -95,10 +103,16 @@ class ProgressBar:
     def __call__(self, done: int, total: int, counts: Any) -> None:
         fraction = done / total if total else 1.0
         rate = done / max(time.monotonic() - self.started, 1e-9)
-        text = (
-            f"{done}/{total} files {fraction:4.0%} | {counts.indexed} new, "
-            f"{counts.already_present} already present, {counts.dead_letters} dead letters "
-            f"| {rate:,.0f}/s"
+        text = message(
+            "backfill.cli.progress",
+            self.language,
+            done=done,
+            total=total,
+            percent=f"{fraction:4.0%}",
+            indexed=counts.indexed,
+            present=counts.already_present,
+            dead_letters=counts.dead_letters,
+            rate=f"{rate:,.0f}",
         )
         if self.tty:
             filled = round(self.WIDTH * fraction)
@@ -117,8 +131,10 @@ class ProgressBar:
 
 def run(args: argparse.Namespace) -> int:
     from cwh.enrich import DEFAULT_JSONPATHS
+    from cwh.messages import language_setting
     from tasks.backfill import BackfillConfig, run_backfill
 
+    language = language_setting(args.language)
     try:
         config = BackfillConfig(
             homes_dir=args.homes_dir,
@@ -134,9 +150,9 @@ def run(args: argparse.Namespace) -> int:
             checkpoint=args.checkpoint,
             resume=not args.restart,
         )
-        result = run_backfill(config, progress=ProgressBar(sys.stderr))
+        result = run_backfill(config, progress=ProgressBar(sys.stderr, language))
     except KeyboardInterrupt:
-        print("\ncwh backfill: interrupted; run again to resume", file=sys.stderr)
+        print("\n" + message("backfill.cli.interrupted", language), file=sys.stderr)
         return 130
     except (ValueError, OSError) as exc:
         print(f"cwh backfill: {exc}", file=sys.stderr)
@@ -145,11 +161,17 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result.to_dict(), ensure_ascii=False))
     else:
-        print(
-            f"{result.files} log files: {counts.indexed} indexed, {counts.already_present} "
-            f"already present, {counts.dead_letters} dead letters "
-            f"({result.seconds:.1f} s) into {result.store}"
+        done = message(
+            "backfill.cli.done",
+            language,
+            files=result.files,
+            indexed=counts.indexed,
+            present=counts.already_present,
+            dead_letters=counts.dead_letters,
+            seconds=f"{result.seconds:.1f}",
+            store=result.store,
         )
+        print(done)
         for reason, count in sorted(counts.dead_letters_by_reason.items()):
-            print(f"  dead letters {reason}: {count}")
+            print(message("backfill.cli.reason", language, reason=reason, count=count))
     return 0

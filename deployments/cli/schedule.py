@@ -4,7 +4,7 @@ Subcommands::
 
     cwh schedule validate FILE
     cwh schedule preview FILE --from DATE --days 7 [--json] [--png WEEK.png] [--language ja|en]
-    cwh schedule plan FILE --at ISO-TIME [--json] [--observed OBSERVED.json]
+    cwh schedule plan FILE --at ISO-TIME [--json] [--observed OBSERVED.json] [--language ja|en]
     cwh schedule to-prefect FILE
     cwh schedule apply FILE [--deployment NAME] [--prune] [--dry-run]
     cwh schedule savings --ledger LEDGER.jsonl [--json]
@@ -101,6 +101,7 @@ def register(subparsers: Any) -> None:
     )
     _provider_argument(plan)
     _json_argument(plan)
+    _language_argument(plan)
 
     to_prefect = actions.add_parser(
         "to-prefect",
@@ -208,7 +209,7 @@ def _preview(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps([row.to_json() for row in rows], indent=2, ensure_ascii=False))
     else:
-        _print(render_preview_markdown(rows, timetable), end="")
+        _print(render_preview_markdown(rows, timetable, language), end="")
         _print("\n" + render_days(days_between(start, end, timetable), timetable, language), end="")
     if args.png is not None:
         _write_week_png(args.png, timetable, start, language)
@@ -217,6 +218,7 @@ def _preview(args: argparse.Namespace) -> int:
 
 def _write_week_png(path: Path, timetable: Timetable, start: datetime, language: Any) -> None:
     from cwh.atomic_write import write_bytes_atomic
+    from cwh.messages import text
     from cwh.timetable import render_week
 
     picture = render_week(timetable, start, language=language, now=datetime.now(timetable.timezone))
@@ -224,10 +226,12 @@ def _write_week_png(path: Path, timetable: Timetable, start: datetime, language:
         write_bytes_atomic(path, picture.png)
     except OSError as exc:
         raise _UsageError(f"--png {path}: {exc.strerror or type(exc).__name__}") from None
-    print(f"week picture: {path} ({picture.width}x{picture.height})", file=sys.stderr)
+    size = f"{picture.width}x{picture.height}"
+    print(text("preview.week_picture", language, path=path, size=size), file=sys.stderr)
 
 
 def _plan(args: argparse.Namespace) -> int:
+    from cwh.messages import language_setting
     from cwh.safe_input import InputRefused
     from cwh.timetable import load_observed, plan_on_paper, render_plan_text
 
@@ -251,7 +255,7 @@ def _plan(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(plan.to_json(), indent=2, ensure_ascii=False))
     else:
-        _print(render_plan_text(plan), end="")
+        _print(render_plan_text(plan, language_setting(args.language)), end="")
     return 0
 
 

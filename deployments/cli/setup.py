@@ -35,6 +35,11 @@ def register(subparsers: Any) -> None:
         parser.add_argument(
             flag, default="default", metavar="BLOCK", help=f"{block_type} block name"
         )
+    parser.add_argument(
+        "--language",
+        choices=("ja", "en"),
+        help="language of the report (default: CWH_LANGUAGE, else en)",
+    )
     parser.set_defaults(handler=run)
 
 
@@ -48,6 +53,7 @@ def run(args: argparse.Namespace) -> int:
             elasticsearch_block=args.elasticsearch,
             kibana_block=args.kibana,
             dry_run=args.dry_run,
+            language=args.language,
         )
     except Exception as exc:
         print(f"cwh setup: {exc}", file=sys.stderr)

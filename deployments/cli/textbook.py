@@ -65,6 +65,11 @@ def _add_selection(parser: argparse.ArgumentParser) -> None:
         " (refused by default)",
     )
     parser.add_argument(
+        "--language",
+        choices=("ja", "en"),
+        help="language of the summary and report (default: CWH_LANGUAGE, else en)",
+    )
+    parser.add_argument(
         "--max-notebook-mb",
         type=_positive,
         default=None,
@@ -215,8 +220,11 @@ def _error(action: str, message: str) -> None:
 
 def _run_index(args: argparse.Namespace) -> int:
     from cwh import textbook
+    from cwh.messages import language_setting, text
     from cwh.safe_input import InputRefused, printable
     from cwh.textbook import LedgerError, TextbookDirError, format_report
+
+    language = language_setting(args.language)
 
     try:
         options = _options(
@@ -238,24 +246,31 @@ def _run_index(args: argparse.Namespace) -> int:
         _error("index", str(exc))
         return EXIT_PROBLEMS
     for note in outcome.notes:
-        print(f"note: {printable(note)}", file=sys.stderr)
+        print(text("textbook.cli.note", language, note=printable(note)), file=sys.stderr)
     if problems:
-        print(format_report(problems, textbook_dir=args.textbook_dir), file=sys.stderr)
+        report = format_report(problems, textbook_dir=args.textbook_dir, language=language)
+        print(report, file=sys.stderr)
     if outcome.refusal:
-        _error("index", outcome.refusal)
+        _error("index", outcome.refusal_in(language) or "")
         return EXIT_PROBLEMS
-    verb = {"written": "wrote", "unchanged": "unchanged:"}[outcome.status]
-    print(
-        f"{verb} {printable(str(outcome.index))}: {outcome.rows} question(s) from"
-        f" {len(outcome.notebooks)} notebook(s); {outcome.files_read} notebook file(s) read"
+    summary = text(
+        f"textbook.cli.{outcome.status}",
+        language,
+        index=printable(str(outcome.index)),
+        rows=outcome.rows,
+        notebooks=len(outcome.notebooks),
+        read=outcome.files_read,
     )
+    print(summary)
     return EXIT_PROBLEMS if problems else EXIT_OK
 
 
 def _run_validate(args: argparse.Namespace) -> int:
     from cwh import textbook
+    from cwh.messages import language_setting, text
     from cwh.textbook import TextbookDirError, format_report
 
+    language = language_setting(args.language)
     try:
         options = _options(args)
     except textbook.IndexOptionsError as exc:
@@ -267,9 +282,10 @@ def _run_validate(args: argparse.Namespace) -> int:
         _error("validate", str(exc))
         return EXIT_PROBLEMS
     problems = textbook.validate(scan, options)
-    print(format_report(problems, textbook_dir=args.textbook_dir))
+    print(format_report(problems, textbook_dir=args.textbook_dir, language=language))
     if not problems:
-        print(f"{len(scan.notebooks)} notebook(s), {scan.question_count} question cell(s).")
+        notebooks, questions = len(scan.notebooks), scan.question_count
+        print(text("textbook.cli.validated", language, notebooks=notebooks, questions=questions))
     return EXIT_PROBLEMS if problems else EXIT_OK
 
 

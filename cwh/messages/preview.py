@@ -30,6 +30,7 @@ MESSAGES: dict[str, Message] = {
     "preview.action.join": Message("join", "swarm参加"),
     "preview.action.label": Message("label", "ラベル設定"),
     "preview.action.set_availability": Message("set_availability", "可用性変更"),
+    "preview.action.stop_server": Message("stop_server", "サーバ停止（JupyterHub経由）"),
     "preview.action.drain": Message("drain", "ドレイン"),
     "preview.action.remove_from_swarm": Message("remove_from_swarm", "swarmから削除"),
     "preview.action.delete_vm": Message("delete_vm", "VM削除"),
@@ -37,7 +38,6 @@ MESSAGES: dict[str, Message] = {
     "preview.availability.active": Message("active", "稼働"),
     "preview.availability.pause": Message("pause", "一時停止"),
     "preview.availability.drain": Message("drain", "ドレイン"),
-    "preview.forced": Message("(forced)", "（強制）"),
     # A plan on paper.
     "preview.plan.at": Message("plan at {at}:", "{at} 時点の計画："),
     "preview.plan.nothing": Message(

@@ -154,8 +154,10 @@ def _describe(action: Action, language: Language) -> str:
     """What :meth:`Action.describe` says, in ``language``."""
     if language == "en":
         return action.describe()
-    forced = f" {text('preview.forced', language)}" if action.forced else ""
-    return f"{_kind(action, language)} {action.address}{forced}"
+    server = ""
+    if action.hub_user is not None:
+        server = f" {action.hub_user}" + (f"/{action.hub_server}" if action.hub_server else "")
+    return f"{_kind(action, language)}{server} {action.address}"
 
 
 def _addresses(nodes: Mapping[str, NodeState], wanted: NodeState) -> str:

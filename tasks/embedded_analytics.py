@@ -1,0 +1,175 @@
+"""The embedded store's per-question analytics and drill-down, in SQL.
+
+Three queries per course, each one pass over the course's rows of the covering indexes:
+the first attempt and first success per (student, question) with the runs before it (a
+correlated count on the ``executions_attempts`` index), the failed runs per (student,
+question, ``result_text``) with the newest one's message (read from the stored JSON of
+failed runs only), and the latest attempts
+per cell (``ROW_NUMBER()`` over the same index, documents read for the kept rows only).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+from cwh.progress import (
+    ATTEMPT_TEXT_LIMIT,
+    ERROR_TEXT_LIMIT,
+    OK_STATUS,
+    Attempt,
+    ErrorCount,
+    FirstSuccess,
+    cap_text,
+)
+from tasks.store import ProgressQuery
+
+ATTEMPTS_INDEX = (
+    "CREATE INDEX IF NOT EXISTS executions_attempts "
+    "ON executions (course_server, user_name, qno, start_time, doc_id)"
+)
+"""Rows of a cell in start order, so counts before a time and the latest N are range scans."""
+
+_DOC = "CAST(document AS TEXT)"
+INDEXED_TEXT_LIMIT = 256
+"""``result_text.keyword``'s ``ignore_above`` in the index template."""
+
+
+def _json_text(path: str, limit: int) -> str:
+    """A string member of the stored document, cut to ``limit`` characters, else ''."""
+    return (
+        f"CASE WHEN json_type({_DOC}, '{path}') = 'text' "
+        f"THEN substr(json_extract({_DOC}, '{path}'), 1, {limit}) ELSE '' END"
+    )
+
+
+_NAME = (
+    f"CASE WHEN json_type({_DOC}, '$.result_text') = 'text' "
+    f"AND length(json_extract({_DOC}, '$.result_text')) <= {INDEXED_TEXT_LIMIT} "
+    f"THEN replace(substr(json_extract({_DOC}, '$.result_text'), 1, {ERROR_TEXT_LIMIT}), "
+    "char(10), ' ') ELSE '' END"
+)
+"""The error's name as Elasticsearch groups it: ``result_text`` (by default the exception
+name), missing when longer than the keyword field indexes."""
+_ENAME = f"replace({_json_text('$.result_json.content.ename', ERROR_TEXT_LIMIT)}, char(10), ' ')"
+_EVALUE = _json_text("$.result_json.content.evalue", ERROR_TEXT_LIMIT)
+
+
+class EmbeddedAnalytics:
+    """The analytics part of :class:`tasks.embedded_store.EmbeddedStore`."""
+
+    def _connection(self) -> sqlite3.Connection:
+        raise NotImplementedError
+
+    def first_successes(self, query: ProgressQuery) -> list[FirstSuccess]:
+        where, params = _analytics_where(query)
+        conditions = " AND ".join(where)
+        sql = f"""
+            WITH cells AS (
+                SELECT user_name, qno, MIN(start_time) AS first,
+                       MIN(CASE WHEN status = '{OK_STATUS}' THEN start_time END) AS ok
+                FROM executions WHERE {conditions} GROUP BY user_name, qno
+            )
+            SELECT cells.user_name, cells.qno, cells.first, cells.ok,
+                   CASE WHEN cells.ok IS NULL THEN 0 ELSE (
+                       SELECT COUNT(*) FROM executions
+                       WHERE {conditions} AND executions.user_name = cells.user_name
+                         AND executions.qno = cells.qno AND start_time < cells.ok
+                   ) END
+            FROM cells
+        """
+        rows = self._connection().execute(sql, params + params)
+        return [
+            FirstSuccess(user, qno, first or 0, ok, before) for user, qno, first, ok, before in rows
+        ]
+
+    def error_counts(self, query: ProgressQuery) -> list[ErrorCount]:
+        where, params = _analytics_where(query)
+        where.append(f"COALESCE(status, '') != '{OK_STATUS}'")
+        sql = f"""
+            SELECT user_name, qno, name, evalue, runs FROM (
+                SELECT user_name, qno, name, evalue,
+                       COUNT(*) OVER (PARTITION BY user_name, qno, name) AS runs,
+                       ROW_NUMBER() OVER (
+                           PARTITION BY user_name, qno, name ORDER BY start_time DESC, doc_id DESC
+                       ) AS position
+                FROM (
+                    SELECT user_name, qno, start_time, doc_id, {_NAME} AS name, {_EVALUE} AS evalue
+                    FROM executions WHERE {" AND ".join(where)}
+                )
+            ) WHERE position = 1
+        """
+        return [ErrorCount(*row) for row in self._connection().execute(sql, params)]
+
+    def latest_attempts(self, query: ProgressQuery, per_cell: int) -> list[Attempt]:
+        if per_cell <= 0:
+            return []
+        where, params = _analytics_where(query)
+        limit = ATTEMPT_TEXT_LIMIT + 1
+        sql = f"""
+            SELECT executions.doc_id, user_name, qno, start_time,
+                   json_extract({_DOC}, '$.end_time'), COALESCE(status, ''),
+                   {_json_text("$.input", limit)}, {_json_text("$.output", limit)},
+                   {_ENAME}, {_json_text("$.result_json.content.evalue", limit)}
+            FROM (
+                SELECT doc_id, ROW_NUMBER() OVER (
+                    PARTITION BY user_name, qno ORDER BY start_time DESC, doc_id DESC
+                ) AS position
+                FROM executions INDEXED BY executions_attempts WHERE {" AND ".join(where)}
+            ) AS latest JOIN executions ON executions.doc_id = latest.doc_id
+            WHERE latest.position <= ?
+        """
+        attempts = []
+        for (
+            doc_id,
+            user,
+            qno,
+            start,
+            end,
+            status,
+            code,
+            output,
+            ename,
+            evalue,
+        ) in self._connection().execute(sql, [*params, per_cell]):
+            attempts.append(
+                Attempt(
+                    user,
+                    qno,
+                    start or 0,
+                    end if isinstance(end, int) else None,
+                    status,
+                    cap_text(code),
+                    cap_text(output),
+                    ename,
+                    cap_text(evalue),
+                    doc_id,
+                )
+            )
+        return attempts
+
+
+def _analytics_where(query: ProgressQuery) -> tuple[list[str], list[Any]]:
+    """The course, window, students and suspect conditions of ``query``."""
+    where, params = progress_where(query)
+    if not query.include_suspect:
+        where.append("suspect IS NULL")
+    return where, params
+
+
+def progress_where(query: ProgressQuery) -> tuple[list[str], list[Any]]:
+    """The conditions (and their parameters) of ``query``'s course, window and students."""
+    where = ["course_server = ?", "qno IS NOT NULL", "user_name IS NOT NULL"]
+    params: list[Any] = [query.course]
+    if query.since is not None:
+        where.append("start_time >= ?")
+        params.append(int(query.since.timestamp()))
+    if query.until is not None:
+        where.append("start_time < ?")
+        params.append(int(query.until.timestamp()))
+    if query.students is not None:
+        names = list(query.students)
+        marks = ",".join("?" * len(names))
+        where.append(f"(user_name IN ({marks}) OR local_name IN ({marks}))")
+        params += names + names
+    return where, params

@@ -182,7 +182,7 @@ def _attempt(user: str, qno: str, hit: dict[str, Any]) -> Attempt:
         user_name=user,
         qno=qno,
         start_time=start if isinstance(start, int) else 0,
-        end_time=end if isinstance(end, int) else None,
+        end_time=end if isinstance(end, int) and not isinstance(end, bool) else None,
         status=status if isinstance(status, str) else "",
         code=cap_text(source.get("input")),
         output=cap_text(source.get("output")),

@@ -5,7 +5,8 @@ the first attempt and first success per (student, question) with the runs before
 correlated count on the ``executions_attempts`` index), the failed runs per (student,
 question, ``result_text``) with the newest one's message (read from the stored JSON of
 failed runs only), and the latest attempts
-per cell (``ROW_NUMBER()`` over the same index, documents read for the kept rows only).
+per cell (``ROW_NUMBER()`` over the same index, documents read and decoded for the kept
+rows only).
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
+import orjson
+
 from cwh.progress import (
-    ATTEMPT_TEXT_LIMIT,
     ERROR_TEXT_LIMIT,
     OK_STATUS,
     Attempt,
@@ -51,7 +53,6 @@ _NAME = (
 )
 """The error's name as Elasticsearch groups it: ``result_text`` (by default the exception
 name), missing when longer than the keyword field indexes."""
-_ENAME = f"replace({_json_text('$.result_json.content.ename', ERROR_TEXT_LIMIT)}, char(10), ' ')"
 _EVALUE = _json_text("$.result_json.content.evalue", ERROR_TEXT_LIMIT)
 
 
@@ -105,12 +106,8 @@ class EmbeddedAnalytics:
         if per_cell <= 0:
             return []
         where, params = _analytics_where(query)
-        limit = ATTEMPT_TEXT_LIMIT + 1
         sql = f"""
-            SELECT executions.doc_id, user_name, qno, start_time,
-                   json_extract({_DOC}, '$.end_time'), COALESCE(status, ''),
-                   {_json_text("$.input", limit)}, {_json_text("$.output", limit)},
-                   {_ENAME}, {_json_text("$.result_json.content.evalue", limit)}
+            SELECT executions.doc_id, user_name, qno, start_time, COALESCE(status, ''), document
             FROM (
                 SELECT doc_id, ROW_NUMBER() OVER (
                     PARTITION BY user_name, qno ORDER BY start_time DESC, doc_id DESC
@@ -120,33 +117,34 @@ class EmbeddedAnalytics:
             WHERE latest.position <= ?
         """
         attempts = []
-        for (
-            doc_id,
-            user,
-            qno,
-            start,
-            end,
-            status,
-            code,
-            output,
-            ename,
-            evalue,
-        ) in self._connection().execute(sql, [*params, per_cell]):
-            attempts.append(
-                Attempt(
-                    user,
-                    qno,
-                    start or 0,
-                    end if isinstance(end, int) else None,
-                    status,
-                    cap_text(code),
-                    cap_text(output),
-                    ename,
-                    cap_text(evalue),
-                    doc_id,
-                )
-            )
+        for doc_id, user, qno, start, status, blob in self._connection().execute(
+            sql, [*params, per_cell]
+        ):
+            attempts.append(_attempt(doc_id, user, qno, start or 0, status, orjson.loads(blob)))
         return attempts
+
+
+def _attempt(
+    doc_id: str, user: str, qno: str, start: int, status: str, document: dict[str, Any]
+) -> Attempt:
+    """The shown part of a stored document, capped as Elasticsearch's is."""
+    result = document.get("result_json")
+    content = result.get("content") if isinstance(result, dict) else None
+    if not isinstance(content, dict):
+        content = {}
+    ename, end = content.get("ename"), document.get("end_time")
+    return Attempt(
+        user_name=user,
+        qno=qno,
+        start_time=start,
+        end_time=end if isinstance(end, int) and not isinstance(end, bool) else None,
+        status=status,
+        code=cap_text(document.get("input")),
+        output=cap_text(document.get("output")),
+        ename=ename[:ERROR_TEXT_LIMIT].replace("\n", " ") if isinstance(ename, str) else "",
+        evalue=cap_text(content.get("evalue")),
+        doc_id=doc_id,
+    )
 
 
 def _analytics_where(query: ProgressQuery) -> tuple[list[str], list[Any]]:

@@ -61,6 +61,8 @@ from tasks.stores import open_store
 INLINE_IMAGE_LIMIT = 256 * 1024
 REPORTS_AT_ONCE = 2
 """Courses reported at the same time (see :func:`course_reports`)."""
+ANALYTICS_QUERIES_AT_ONCE = 3
+"""Analytics and drill-down queries of one course asked beside its matrix counts."""
 
 
 @dataclass(frozen=True)
@@ -181,19 +183,23 @@ def course_report(
     query = ProgressQuery(
         course, config.since, config.until, config.students, config.include_suspect
     )
-    cells = store.progress_rows(
-        course,
-        config.since,
-        config.until,
-        config.students,
-        include_suspect=config.include_suspect,
-    )
-    suspect = store.suspect_count(query)
-    firsts = store.first_successes(query)
-    errors = store.error_counts(query)
-    attempts = latest_per_cell(
-        store.latest_attempts(query, config.attempts_per_cell), config.attempts_per_cell
-    )
+    per_cell = config.attempts_per_cell
+    # The analytics and drill-down queries run beside the matrix counts: the store (a
+    # cluster, or SQLite, which releases the GIL) uses another core meanwhile.
+    with ThreadPoolExecutor(ANALYTICS_QUERIES_AT_ONCE) as pool:
+        firsts_later = pool.submit(store.first_successes, query)
+        errors_later = pool.submit(store.error_counts, query)
+        attempts_later = pool.submit(store.latest_attempts, query, per_cell)
+        cells = store.progress_rows(
+            course,
+            config.since,
+            config.until,
+            config.students,
+            include_suspect=config.include_suspect,
+        )
+        suspect = store.suspect_count(query)
+        firsts, errors = firsts_later.result(), errors_later.result()
+        attempts = latest_per_cell(attempts_later.result(), per_cell)
     elapsed = time.perf_counter() - started
     students = roster.students(course)
     matrix = replace(

@@ -28,9 +28,10 @@ from tasks.store import ProgressQuery
 
 ATTEMPTS_INDEX = (
     "CREATE INDEX IF NOT EXISTS executions_attempts "
-    "ON executions (course_server, user_name, qno, start_time, doc_id)"
+    "ON executions (course_server, user_name, qno, start_time, doc_id, suspect)"
 )
-"""Rows of a cell in start order, so counts before a time and the latest N are range scans."""
+"""Rows of a cell in start order, so counts before a time and the latest N are range scans
+of the index alone (``suspect`` included, as in the progress index)."""
 
 _DOC = "CAST(document AS TEXT)"
 INDEXED_TEXT_LIMIT = 256
@@ -106,15 +107,18 @@ class EmbeddedAnalytics:
         if per_cell <= 0:
             return []
         where, params = _analytics_where(query)
+        # Numbered in the index's (ascending) order and kept from the end: no sort.
         sql = f"""
-            SELECT executions.doc_id, user_name, qno, start_time, COALESCE(status, ''), document
+            SELECT doc_id, user_name, qno, start_time, COALESCE(status, ''), document
             FROM (
-                SELECT doc_id, ROW_NUMBER() OVER (
-                    PARTITION BY user_name, qno ORDER BY start_time DESC, doc_id DESC
-                ) AS position
+                SELECT rowid AS id,
+                       COUNT(*) OVER cell - ROW_NUMBER() OVER (
+                           cell ORDER BY start_time, doc_id
+                       ) AS newer
                 FROM executions INDEXED BY executions_attempts WHERE {" AND ".join(where)}
-            ) AS latest JOIN executions ON executions.doc_id = latest.doc_id
-            WHERE latest.position <= ?
+                WINDOW cell AS (PARTITION BY user_name, qno)
+            ) AS latest JOIN executions ON executions.rowid = latest.id
+            WHERE latest.newer < ?
         """
         attempts = []
         for doc_id, user, qno, start, status, blob in self._connection().execute(

@@ -169,8 +169,9 @@ class Store(Protocol):
         ...
 
     def latest_attempts(self, query: ProgressQuery, per_cell: int) -> list[Attempt]:
-        """The newest ``per_cell`` executions of every (student, question) of ``query``,
-        newest first by start then id, their texts capped (:func:`cwh.progress.cap_text`)."""
+        """The newest ``per_cell`` executions of every (student, question) of ``query`` (by
+        start, then id), their texts capped (:func:`cwh.progress.cap_text`), in any order:
+        :func:`cwh.progress.latest_per_cell` orders them."""
         ...
 
     def reenrich(self, index: MemeIndex) -> int:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
 from datetime import UTC, datetime
 from html.parser import HTMLParser
 from pathlib import Path
@@ -23,12 +24,16 @@ from cwh.progress import (
     ProgressCell,
     Question,
     build_matrix,
+    completion,
     normalise_error,
     parse_roster,
     question_analytics,
+    render_heatmap,
+    render_markdown,
 )
 from tasks.embedded_store import EmbeddedStore
 from tasks.progress_reports import ReportConfig, course_report, load_inputs
+from tests.enrich_support import ROOT
 
 SCRIPT = "<script>document.title='pwned'</script>"
 IMAGE = "<img src=x onerror=\"document.body.innerHTML='pwned'\">"
@@ -189,3 +194,52 @@ def test_a_passwd_roster_narrowed_to_the_student_group() -> None:
     )
     assert parse_roster(passwd).students("c") == ["annx01", "teacherx09"]
     assert parse_roster(passwd, student_group="100").students("c") == ["annx01"]
+
+
+def test_cwh_report_speaks_japanese_and_takes_the_drilldown_options(tmp_path: Path) -> None:
+    database = tmp_path / "store.sqlite3"
+    store = EmbeddedStore(database)
+    store.write(
+        [
+            {DOC_ID: f"r{n}", TARGET_INDEX: "lcwrapper-2026.11.22", "user_name": "annx01",
+             "course_server": "python-basic", "qno": "01-000", "start_time": 1795355800 + n,
+             "execute_reply_status": "ok" if n else "error", "input": f"print({n})"}
+            for n in range(3)
+        ]
+    )  # fmt: skip
+    store.close()
+    done = subprocess.run(
+        [
+            sys.executable, "-m", "deployments.cli.main", "report",
+            "--index", str(_index(tmp_path / "meme.csv")), "--database", str(database),
+            "--output-dir", str(tmp_path / "reports"), "--language", "ja", "--attempts", "1",
+        ],
+        capture_output=True, text=True, cwd=ROOT, timeout=300, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "python-basic: 学生 1 人 × 問題 2 問、最新の実行が失敗 0 件" in done.stdout
+    page = next((tmp_path / "reports").rglob("*.html")).read_text(encoding="utf-8")
+    assert page.count('<div class="attempt">') == 1 and "print(2)" in page
+    assert "print(1)" not in page
+    refused = subprocess.run(
+        [sys.executable, "-m", "deployments.cli.main", "report", "--index", "x", "--language",
+         "fr", "--database", str(database)],
+        capture_output=True, text=True, cwd=ROOT, timeout=300, check=False,
+    )  # fmt: skip
+    assert refused.returncode == 2 and "unknown language 'fr'" in refused.stderr
+    assert "Traceback" not in refused.stderr
+
+
+def test_markdown_and_heatmap_follow_the_language() -> None:
+    questions = [Question("01-000", "問1-1", "c/nb.ipynb", "c")]
+    matrix = build_matrix("c", questions, [ProgressCell("ann", "01-000", 2, 0, "error", 100)])
+    summary = completion(matrix)
+    analytics = question_analytics(matrix, [], [ErrorCount("ann", "01-000", "KeyError", "'a'", 2)])
+    japanese = render_markdown(
+        matrix, summary, generated_at=NOW, window="全期間", analytics=analytics, language="ja"
+    )
+    assert "# 進捗: c" in japanese and "## クラスがつまずいている問題" in japanese
+    assert "KeyError: \\<str\\>（2 回、1 人）" in japanese
+    english = render_markdown(matrix, summary, generated_at=NOW, window="all", analytics=analytics)
+    assert "KeyError: \\<str\\> (2 runs, 1 students)" in english
+    assert render_heatmap(matrix, language="ja").png != render_heatmap(matrix).png

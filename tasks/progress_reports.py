@@ -89,6 +89,12 @@ class ReportConfig:
     language: str | None = None
     """``ja`` or ``en``; default ``CWH_LANGUAGE``, else English."""
 
+    def __post_init__(self) -> None:
+        if self.attempts_per_cell < 0:
+            raise ReportConfigError(
+                f"attempts per cell must be 0 (no drill-down) or more, not {self.attempts_per_cell}"
+            )
+
     def speaks(self) -> Language:
         return language_setting(self.language)
 

@@ -75,6 +75,7 @@ def render_html(
         return escape(text(key, language, **fields))
 
     title = t("progress.title", course=matrix.course)
+    drilled = attempts is not None and attempts_per_cell > 0
     image = base64.b64encode(heatmap.png).decode("ascii")
     generated = t(
         "progress.generated", time=f"{generated_at.astimezone(tz):%Y-%m-%d %H:%M %Z}",
@@ -106,12 +107,12 @@ def render_html(
     parts += [
         _students(summary, language),
         _questions(summary, language),
-        _matrix(matrix, tz, language, linked=attempts is not None),
+        _matrix(matrix, tz, language, linked=drilled),
     ]
     if matrix.runs_outside_textbook:
         outside = t("progress.outside_textbook", runs=matrix.runs_outside_textbook, flow="reenrich")
         parts.append(f"<p>{outside}</p>")
-    if attempts is not None:
+    if attempts is not None and drilled:
         parts.append(render_drilldown(matrix, attempts, attempts_per_cell, tz, language))
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"

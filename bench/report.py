@@ -159,8 +159,12 @@ def timed(action: Callable[[], object]) -> float:
     return time.perf_counter() - started
 
 
-def median(action: Callable[[], object], times: int = 3) -> float:
-    return statistics.median(timed(action) for _ in range(times))
+REPEAT = [3]
+"""Timings per figure (their median is shown); ``--repeat`` sets it."""
+
+
+def median(action: Callable[[], object]) -> float:
+    return statistics.median(timed(action) for _ in range(REPEAT[0]))
 
 
 def measure(label: str, store: Store, config: ReportConfig, attempts: int) -> None:
@@ -194,7 +198,9 @@ def main() -> None:
     parser.add_argument("--questions", type=int, default=100)
     parser.add_argument("--attempts", type=int, default=3, help="drill-down attempts per cell")
     parser.add_argument("--heap", default="4g", help="Elasticsearch JVM heap (default: 4g)")
+    parser.add_argument("--repeat", type=int, default=3, help="timings per figure (median)")
     args = parser.parse_args()
+    REPEAT[0] = max(1, args.repeat)
     with (
         tempfile.TemporaryDirectory(prefix="cwh-bench-report-") as temp,
         running_node(heap=args.heap) as node,

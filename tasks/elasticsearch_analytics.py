@@ -5,8 +5,8 @@
   over the failed runs by start second, counted up to each cell's first success. No
   scripts: a cluster without the scripting module answers too.
 * Errors: ``result_json`` is not indexed (its keys are student-controlled), so failed runs
-  are grouped by (student, question, ``result_text``: by default the exception name), each
-  group with ``top_hits`` for the message of its newest run.
+  are counted by (student, question, ``result_text``: by default the exception name), and
+  ``top_hits`` per (question, ``result_text``) gives the message of the newest of them.
 * Latest attempts: ``top_hits`` inside the composite over (student, question), only the
   shown fields of ``_source``.
 """
@@ -114,7 +114,7 @@ class ProgressAnalytics(ProgressCounts):
                 "must_not": [{"term": {self._field("execute_reply_status"): OK_STATUS}}],
             }
         }
-        name = {"terms": {"field": self._field(NAME_FIELD), "missing_bucket": True}}
+        name = {"name": {"terms": {"field": self._field(NAME_FIELD), "missing_bucket": True}}}
         latest = {
             "top_hits": {
                 "size": 1 + TIE_MARGIN,
@@ -122,19 +122,25 @@ class ProgressAnalytics(ProgressCounts):
                 "_source": {"includes": ["start_time", "result_json.content.evalue"]},
             }
         }
-        counts = []
-        sources = [*self._cell_sources(), {"name": name}]
-        for bucket in self._composite(failed, sources, {"latest": latest}):
-            key = bucket["key"]
+        qno = {"qno": {"terms": {"field": self._field("qno")}}}
+        messages: dict[tuple[str, str], str] = {}
+        for bucket in self._composite(failed, [qno, name], {"latest": latest}):
             hits = bucket["latest"]["hits"]["hits"]
             newest = max(hits, key=lambda hit: (_start(hit), str(hit.get("_id"))), default=None)
             evalue = _content(newest).get("evalue") if newest else None
+            messages[(bucket["key"]["qno"], _name(bucket["key"]["name"]))] = (
+                evalue[:ERROR_TEXT_LIMIT] if isinstance(evalue, str) else ""
+            )
+        counts = []
+        for bucket in self._composite(failed, [*self._cell_sources(), name], None):
+            key = bucket["key"]
+            error = _name(key["name"])
             counts.append(
                 ErrorCount(
                     key["user"],
                     key["qno"],
-                    (key["name"] or "")[:ERROR_TEXT_LIMIT].replace("\n", " "),
-                    evalue[:ERROR_TEXT_LIMIT] if isinstance(evalue, str) else "",
+                    error,
+                    messages.get((key["qno"], error), ""),
                     int(bucket["doc_count"]),
                 )
             )
@@ -158,6 +164,10 @@ class ProgressAnalytics(ProgressCounts):
                 attempts.append(_attempt(user, qno, hit))
         kept = latest_per_cell(attempts, per_cell)
         return [attempt for cell in kept.values() for attempt in cell]
+
+
+def _name(value: str | None) -> str:
+    return (value or "")[:ERROR_TEXT_LIMIT].replace("\n", " ")
 
 
 def _content(hit: dict[str, Any]) -> dict[str, Any]:

@@ -3,10 +3,9 @@
 Three queries per course, each one pass over the course's rows of the covering indexes:
 the first attempt and first success per (student, question) with the runs before it (a
 correlated count on the ``executions_attempts`` index), the failed runs per (student,
-question, ``result_text``) with the newest one's message (read from the stored JSON of
-failed runs only), and the latest attempts
-per cell (``ROW_NUMBER()`` over the same index, documents read and decoded for the kept
-rows only).
+question, ``result_text``) with the newest message per (question, ``result_text``) (two
+members of the stored JSON of failed runs only), and the latest attempts per cell (a
+backwards ``LIMIT`` scan of the same index per cell, documents decoded for those only).
 """
 
 from __future__ import annotations
@@ -38,23 +37,12 @@ INDEXED_TEXT_LIMIT = 256
 """``result_text.keyword``'s ``ignore_above`` in the index template."""
 
 
-def _json_text(path: str, limit: int) -> str:
-    """A string member of the stored document, cut to ``limit`` characters, else ''."""
-    return (
-        f"CASE WHEN json_type({_DOC}, '{path}') = 'text' "
-        f"THEN substr(json_extract({_DOC}, '{path}'), 1, {limit}) ELSE '' END"
-    )
-
-
-_NAME = (
-    f"CASE WHEN json_type({_DOC}, '$.result_text') = 'text' "
-    f"AND length(json_extract({_DOC}, '$.result_text')) <= {INDEXED_TEXT_LIMIT} "
-    f"THEN replace(substr(json_extract({_DOC}, '$.result_text'), 1, {ERROR_TEXT_LIMIT}), "
-    "char(10), ' ') ELSE '' END"
-)
-"""The error's name as Elasticsearch groups it: ``result_text`` (by default the exception
-name), missing when longer than the keyword field indexes."""
-_EVALUE = _json_text("$.result_json.content.evalue", ERROR_TEXT_LIMIT)
+def _error_name(value: object) -> str:
+    """The error's name as Elasticsearch groups it: ``result_text`` (by default the
+    exception name), missing when longer than the keyword field indexes."""
+    if not isinstance(value, str) or len(value) > INDEXED_TEXT_LIMIT:
+        return ""
+    return value[:ERROR_TEXT_LIMIT].replace("\n", " ")
 
 
 class EmbeddedAnalytics:
@@ -88,41 +76,49 @@ class EmbeddedAnalytics:
     def error_counts(self, query: ProgressQuery) -> list[ErrorCount]:
         where, params = _analytics_where(query)
         where.append(f"COALESCE(status, '') != '{OK_STATUS}'")
-        sql = f"""
-            SELECT user_name, qno, name, evalue, runs FROM (
-                SELECT user_name, qno, name, evalue,
-                       COUNT(*) OVER (PARTITION BY user_name, qno, name) AS runs,
-                       ROW_NUMBER() OVER (
-                           PARTITION BY user_name, qno, name ORDER BY start_time DESC, doc_id DESC
-                       ) AS position
-                FROM (
-                    SELECT user_name, qno, start_time, doc_id, {_NAME} AS name, {_EVALUE} AS evalue
-                    FROM executions WHERE {" AND ".join(where)}
-                )
-            ) WHERE position = 1
-        """
-        return [ErrorCount(*row) for row in self._connection().execute(sql, params)]
+        # One JSON parse per failed run: both members in one json_extract, as an array.
+        sql = (
+            f"SELECT user_name, qno, start_time, doc_id, json_extract({_DOC}, '$.result_text', "
+            f"'$.result_json.content.evalue') FROM executions WHERE {' AND '.join(where)}"
+        )
+        runs: dict[tuple[str, str, str], int] = {}
+        newest: dict[tuple[str, str], tuple[int, str, str]] = {}
+        for user, qno, start, doc_id, members in self._connection().execute(sql, params):
+            text, evalue = orjson.loads(members)
+            name = _error_name(text)
+            key = (user, qno, name)
+            runs[key] = runs.get(key, 0) + 1
+            moment = (start or 0, doc_id)
+            shown = newest.get((qno, name))
+            if shown is None or moment > shown[:2]:
+                message = evalue[:ERROR_TEXT_LIMIT] if isinstance(evalue, str) else ""
+                newest[(qno, name)] = (*moment, message)
+        return [
+            ErrorCount(user, qno, name, newest[(qno, name)][2], count)
+            for (user, qno, name), count in runs.items()
+        ]
 
     def latest_attempts(self, query: ProgressQuery, per_cell: int) -> list[Attempt]:
         if per_cell <= 0:
             return []
         where, params = _analytics_where(query)
-        # Numbered in the index's (ascending) order and kept from the end: no sort.
+        conditions = " AND ".join(where)
+        # Per cell, its newest rows by a backwards range scan of the attempts index (a
+        # window over every row of the course would number a million rows to keep a few).
         sql = f"""
-            SELECT doc_id, user_name, qno, start_time, COALESCE(status, ''), document
+            SELECT e.doc_id, e.user_name, e.qno, e.start_time, COALESCE(e.status, ''), e.document
             FROM (
-                SELECT rowid AS id,
-                       COUNT(*) OVER cell - ROW_NUMBER() OVER (
-                           cell ORDER BY start_time, doc_id
-                       ) AS newer
-                FROM executions INDEXED BY executions_attempts WHERE {" AND ".join(where)}
-                WINDOW cell AS (PARTITION BY user_name, qno)
-            ) AS latest JOIN executions ON executions.rowid = latest.id
-            WHERE latest.newer < ?
+                SELECT DISTINCT user_name AS u, qno AS q FROM executions WHERE {conditions}
+            ) AS cells
+            JOIN executions AS e ON e.rowid IN (
+                SELECT rowid FROM executions INDEXED BY executions_attempts
+                WHERE {conditions} AND user_name = cells.u AND qno = cells.q
+                ORDER BY start_time DESC, doc_id DESC LIMIT ?
+            )
         """
         attempts = []
         for doc_id, user, qno, start, status, blob in self._connection().execute(
-            sql, [*params, per_cell]
+            sql, [*params, *params, per_cell]
         ):
             attempts.append(_attempt(doc_id, user, qno, start or 0, status, orjson.loads(blob)))
         return attempts

@@ -165,7 +165,7 @@ class Store(Protocol):
 
     def error_counts(self, query: ProgressQuery) -> list[ErrorCount]:
         """Failed runs of ``query`` per (student, question, error name), with the newest
-        one's message (see :class:`cwh.progress.ErrorCount`)."""
+        message of that name at that question (see :class:`cwh.progress.ErrorCount`)."""
         ...
 
     def latest_attempts(self, query: ProgressQuery, per_cell: int) -> list[Attempt]:

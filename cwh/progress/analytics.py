@@ -59,7 +59,8 @@ class FirstSuccess(NamedTuple):
 class ErrorCount(NamedTuple):
     """Failed runs of one student at one question with one error name (the run's
     ``result_text``: by default the exception name), and the message (``evalue``) of the
-    newest of them; both cut to :data:`ERROR_TEXT_LIMIT` characters by the store."""
+    newest failed run of the class with that name at that question; both cut to
+    :data:`ERROR_TEXT_LIMIT` characters by the store."""
 
     user_name: str
     qno: str

@@ -9,6 +9,7 @@ hundreds of megabytes.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from operator import itemgetter
 from typing import NamedTuple
 
 __all__ = [
@@ -56,8 +57,14 @@ def latest_per_cell(
     then id: both stores break a tie the same way)."""
     cells: dict[tuple[str, str], list[Attempt]] = {}
     for attempt in attempts:
-        cells.setdefault((attempt.user_name, attempt.qno), []).append(attempt)
+        key = (attempt[0], attempt[1])
+        found = cells.get(key)
+        if found is None:
+            cells[key] = [attempt]
+        else:
+            found.append(attempt)
+    newest = itemgetter(2, 9)  # start_time, doc_id
     return {
-        key: tuple(sorted(found, key=lambda a: (a.start_time, a.doc_id), reverse=True)[:per_cell])
-        for key, found in sorted(cells.items())
+        key: tuple(sorted(found, key=newest, reverse=True)[:per_cell])
+        for key, found in cells.items()
     }

@@ -59,6 +59,7 @@ def render_drilldown(
         "error": t("progress.drill.error"),
     }
     back = f'<p><a href="#matrix">{t("progress.drill.back")}</a></p>'
+    memo = _Shown(tz)
     parts = [
         f'<h2 id="attempts">{t("progress.drill.heading")}</h2>',
         f'<p class="meta">{t("progress.drill.hint", count=per_cell)}</p>',
@@ -74,7 +75,7 @@ def render_drilldown(
                 "progress.drill.cell", student=student, question=question.label,
                 shown=len(shown), runs=cell.runs,
             )  # fmt: skip
-            body = "".join(_attempt(a, tz, labels) for a in shown)
+            body = "".join(_attempt(a, memo, labels) for a in shown)
             parts.append(
                 f'<section class="attempts" id="{cell_anchor(row, column)}">'
                 f"<h3>{heading}</h3>{body}{back}</section>"
@@ -82,7 +83,36 @@ def render_drilldown(
     return "\n".join(parts)
 
 
-def _attempt(attempt: Attempt, tz: tzinfo, labels: Mapping[str, str]) -> str:
+class _Shown:
+    """Escaped texts and formatted minutes, each made once: a class's attempts repeat the
+    same code, output and messages, and tens of thousands of them share minutes."""
+
+    def __init__(self, tz: tzinfo) -> None:
+        self.tz = tz
+        self.texts: dict[str, str] = {}
+        self.minutes: dict[int, str] = {}
+
+    def text(self, value: str) -> str:
+        shown = self.texts.get(value)
+        if shown is None:
+            shown = self.texts[value] = escape(value)
+        return shown
+
+    def moment(self, epoch: int) -> str:
+        """A start to the second (two attempts are often a few seconds apart)."""
+        minute = self.minutes.get(epoch // 60) if epoch > 0 else None
+        if minute is None and epoch > 0:
+            try:
+                start = datetime.fromtimestamp(epoch - epoch % 60, self.tz)
+            except (OverflowError, OSError, ValueError):
+                return escape(show_start_time(epoch, self.tz))
+            minute = self.minutes[epoch // 60] = f"{start:%Y-%m-%d %H:%M}"
+        if minute is None:
+            return escape(show_start_time(epoch, self.tz))
+        return f"{minute}:{epoch % 60:02d}"
+
+
+def _attempt(attempt: Attempt, shown: _Shown, labels: Mapping[str, str]) -> str:
     status_class = "" if attempt.status == OK_STATUS else ' class="failed-status"'
     duration = (
         f" ({attempt.end_time - attempt.start_time} s)"
@@ -90,25 +120,15 @@ def _attempt(attempt: Attempt, tz: tzinfo, labels: Mapping[str, str]) -> str:
         else ""
     )
     parts = [
-        f'<div class="attempt"><p>{labels["started"]}: '
-        f"{escape(_moment(attempt.start_time, tz))}{duration} · "
-        f"{labels['status']}: <span{status_class}>{escape(attempt.status or '?')}</span></p>",
-        f"<h4>{labels['code']}</h4><pre>{escape(attempt.code)}</pre>",
+        f'<div class="attempt"><p>{labels["started"]}: {shown.moment(attempt.start_time)}'
+        f"{duration} · {labels['status']}: <span{status_class}>"
+        f"{shown.text(attempt.status or '?')}</span></p>",
+        f"<h4>{labels['code']}</h4><pre>{shown.text(attempt.code)}</pre>",
     ]
     if attempt.output.strip():
-        parts.append(f"<h4>{labels['output']}</h4><pre>{escape(attempt.output)}</pre>")
+        parts.append(f"<h4>{labels['output']}</h4><pre>{shown.text(attempt.output)}</pre>")
     if attempt.ename or attempt.evalue:
         error = f"{attempt.ename}: {attempt.evalue}" if attempt.evalue else attempt.ename
-        parts.append(f"<h4>{labels['error']}</h4><pre>{escape(error)}</pre>")
+        parts.append(f"<h4>{labels['error']}</h4><pre>{shown.text(error)}</pre>")
     parts.append("</div>")
     return "".join(parts)
-
-
-def _moment(epoch: int, tz: tzinfo) -> str:
-    """A start to the second (two attempts are often a few seconds apart)."""
-    if epoch <= 0:
-        return show_start_time(epoch, tz)
-    try:
-        return f"{datetime.fromtimestamp(epoch, tz):%Y-%m-%d %H:%M:%S}"
-    except (OverflowError, OSError, ValueError):
-        return show_start_time(epoch, tz)

@@ -98,8 +98,8 @@ class EmbeddedStore(EmbeddedAnalytics, Store):
         self._lock = threading.Lock()
         conn = self._connection()
         conn.executescript(_SCHEMA)
-        conn.execute(ATTEMPTS_INDEX)
         self._upgrade(conn)
+        conn.execute(ATTEMPTS_INDEX)
 
     def _upgrade(self, conn: sqlite3.Connection) -> None:
         """Bring a database written by an older version to :data:`SCHEMA_VERSION`.

@@ -5,7 +5,12 @@ the textbook, every student of the roster, even with nothing run), published as 
 table artifact and a markdown summary (completion per student and per question, students
 whose latest run failed), plus a heatmap PNG and a self-contained HTML page on disk whose
 location the artifacts link to. Executions flagged ``suspect`` (a record that does not
-match the log file on disk) are left out and counted apart unless ``include_suspect``. The
+match the log file on disk) are left out and counted apart unless ``include_suspect``;
+users outside the roster's student group (``student_group``, a gid of a passwd roster) are
+left out unless ``include_teachers``. The summary says where the class is stuck (per
+question, with the most common errors); each cell of the HTML page opens the student's
+latest ``attempts`` runs. ``language`` (``ja``/``en``, default ``CWH_LANGUAGE`` else
+English) sets the words of the artifacts, the page and the heatmap. The
 deployment runs every five minutes during class and on demand; ``cwh report`` produces the
 same files without Prefect. ``formats`` adds csv / xlsx / Moodle gradebook exports beside
 the HTML, linked from the artifacts; ``pseudonymize`` replaces names in them by keyed
@@ -20,7 +25,7 @@ from datetime import UTC, datetime
 from prefect import flow
 
 from cwh.defaults import DEFAULT_TIMEZONE
-from cwh.progress import parse_formats, parse_zone, window_from
+from cwh.progress import DEFAULT_ATTEMPTS, parse_formats, parse_zone, window_from
 from tasks.progress_reports import CourseSummary, ReportConfig, build_reports, publish
 from tasks.report_exports import ExportRequest
 from tasks.store import StoreConfig
@@ -50,6 +55,10 @@ def progress_report(
     pseudonym_key_file: str | None = None,
     coursewarehub_block: str | None = None,
     keep_free_text: bool = False,
+    include_teachers: bool = False,
+    student_group: str | None = None,
+    attempts: int = DEFAULT_ATTEMPTS,
+    language: str | None = None,
 ) -> list[CourseSummary]:
     zone = parse_zone(timezone)
     start, end = window_from(since, until, last_minutes, zone, datetime.now(UTC))
@@ -71,6 +80,10 @@ def progress_report(
             coursewarehub_block=coursewarehub_block,
             keep_free_text=keep_free_text,
         ),
+        include_teachers=include_teachers,
+        student_group=student_group,
+        attempts_per_cell=attempts,
+        language=language,
     )
     reports = build_reports(config)
     return [publish(report, config) for report in reports]

@@ -129,7 +129,10 @@ class ExecutionIndices:
         sources: list[dict[str, Any]],
         aggs: dict[str, Any] | None,
         index: str | None = None,
+        *,
+        runtime_mappings: dict[str, Any] | None = None,
     ) -> Iterator[dict[str, Any]]:
+        extra: dict[str, Any] = {"runtime_mappings": runtime_mappings} if runtime_mappings else {}
         after: dict[str, Any] | None = None
         while True:
             page = min(COMPOSITE_PAGE, self._max_buckets())
@@ -148,6 +151,7 @@ class ExecutionIndices:
                 allow_no_indices=True,
                 ignore_unavailable=True,
                 request_cache=False,
+                **extra,
             )
             groups = response.get("aggregations", {}).get("groups")
             if not groups:

@@ -4,7 +4,8 @@ Writes are bulk ``create`` operations with the document's deterministic id into 
 the enricher chose (``<prefix>-YYYY.MM.DD``): a 409 means "already present", so a re-run or
 a document that also arrived live never duplicates, and the count is exact. A document the
 cluster rejects (a mapping conflict, say) is kept as a dead letter with the reason instead
-of being lost. Progress counts are in :mod:`tasks.elasticsearch_counts`, re-enrichment in
+of being lost. Progress counts are in :mod:`tasks.elasticsearch_counts` (analytics and drill-down in
+:mod:`tasks.elasticsearch_analytics`), re-enrichment in
 :mod:`tasks.elasticsearch_reenrich`.
 
 Indices get the project's templates (:mod:`cwh.setup.es_templates`, normally installed by
@@ -31,7 +32,7 @@ from cwh.enrich import (
     split_document,
 )
 from cwh.setup import index_templates
-from tasks.elasticsearch_counts import ProgressCounts
+from tasks.elasticsearch_analytics import ProgressAnalytics
 from tasks.elasticsearch_indices import BULK_CHUNK, ElasticsearchStoreError
 from tasks.elasticsearch_reenrich import Reenrichment
 from tasks.store import Document, Store, WriteSummary
@@ -71,7 +72,7 @@ def connect(url: str | None = None, block_name: str | None = None) -> tuple[Elas
     return cast(Elasticsearch, block.get_client(**overrides)), block.index_prefix
 
 
-class ElasticsearchStore(ProgressCounts, Reenrichment, Store):
+class ElasticsearchStore(ProgressAnalytics, Reenrichment, Store):
     """:class:`tasks.store.Store` over ``<prefix>-*`` indices."""
 
     _template_checked = False

@@ -26,6 +26,7 @@ import orjson
 from cwh.defaults import DEFAULT_INDEX_PREFIX
 from cwh.enrich import DOC_ID, TARGET_INDEX, MemeIndex, is_dead_letter
 from cwh.progress import StatusCount
+from tasks.embedded_analytics import ATTEMPTS_INDEX, EmbeddedAnalytics, progress_where
 from tasks.store import Document, ProgressQuery, Store, StoreError, WriteSummary
 
 BUSY_TIMEOUT_MS = 60_000
@@ -85,7 +86,7 @@ VALUES (?, ?, ?, ?, ?)
 """
 
 
-class EmbeddedStore(Store):
+class EmbeddedStore(EmbeddedAnalytics, Store):
     """SQLite-backed :class:`tasks.store.Store`; one connection per thread."""
 
     def __init__(self, path: Path, *, index_prefix: str = DEFAULT_INDEX_PREFIX) -> None:
@@ -98,6 +99,7 @@ class EmbeddedStore(Store):
         conn = self._connection()
         conn.executescript(_SCHEMA)
         self._upgrade(conn)
+        conn.execute(ATTEMPTS_INDEX)
 
     def _upgrade(self, conn: sqlite3.Connection) -> None:
         """Bring a database written by an older version to :data:`SCHEMA_VERSION`.
@@ -195,7 +197,7 @@ class EmbeddedStore(Store):
         return summary
 
     def status_counts(self, query: ProgressQuery) -> list[StatusCount]:
-        where, params = _progress_where(query)
+        where, params = progress_where(query)
         if not query.include_suspect:
             where.append("suspect IS NULL")
         sql = (
@@ -208,7 +210,7 @@ class EmbeddedStore(Store):
         ]
 
     def suspect_count(self, query: ProgressQuery) -> int:
-        where, params = _progress_where(query)
+        where, params = progress_where(query)
         sql = f"SELECT COUNT(*) FROM executions WHERE {' AND '.join(where)} AND suspect = 1"
         return int(self._connection().execute(sql, params).fetchone()[0])
 
@@ -297,24 +299,6 @@ class EmbeddedStore(Store):
                 conn.close()
             self._connections.clear()
         self._local = threading.local()
-
-
-def _progress_where(query: ProgressQuery) -> tuple[list[str], list[Any]]:
-    """The conditions (and their parameters) of ``query``'s course, window and students."""
-    where = ["course_server = ?", "qno IS NOT NULL", "user_name IS NOT NULL"]
-    params: list[Any] = [query.course]
-    if query.since is not None:
-        where.append("start_time >= ?")
-        params.append(int(query.since.timestamp()))
-    if query.until is not None:
-        where.append("start_time < ?")
-        params.append(int(query.until.timestamp()))
-    if query.students is not None:
-        names = list(query.students)
-        marks = ",".join("?" * len(names))
-        where.append(f"(user_name IN ({marks}) OR local_name IN ({marks}))")
-        params += names + names
-    return where, params
 
 
 def _text(value: Any) -> str | None:

@@ -1,11 +1,13 @@
 """The progress report builder: per course, the students x questions matrix from the store,
 its summary, heatmap and HTML page, the files on disk and the Prefect artifacts.
 
-The store aggregates (one query per course, no documents fetched), so a report costs the
-same with a hundred executions or a million. Executions the enricher flagged ``suspect``
-are left out unless asked for, and every report says how many there are. ``cwh report``
-calls :func:`run_report`; the ``progress-report`` flow calls :func:`build_reports` and
-:func:`publish`.
+The store aggregates (a few queries per course, no documents fetched but the latest few
+attempts per cell the drill-down shows), so a report costs about the same with a hundred
+executions or a million. Users outside the roster's student group (teachers, assistants)
+are left out unless asked for, and every text follows the report's language. Executions
+the enricher flagged ``suspect`` are left out unless asked for, and every report says how
+many there are. ``cwh report`` calls :func:`run_report`; the ``progress-report`` flow calls
+:func:`build_reports` and :func:`publish`.
 """
 
 from __future__ import annotations
@@ -27,19 +29,25 @@ from prefect.artifacts import (
 )
 
 from cwh.defaults import DEFAULT_TIMEZONE
+from cwh.messages import Language, language_setting, text
 from cwh.progress import (
+    DEFAULT_ATTEMPTS,
+    Attempt,
     Completion,
     HeatmapImage,
     ProgressMatrix,
     Question,
+    QuestionAnalytics,
     ReportConfigError,
     Roster,
     build_matrix,
     completion,
     courses_of,
     describe_window,
+    latest_per_cell,
     load_roster,
     parse_zone,
+    question_analytics,
     questions_from_index_text,
     render_heatmap,
     render_html,
@@ -62,6 +70,8 @@ from tasks.stores import open_store
 INLINE_IMAGE_LIMIT = 256 * 1024
 REPORTS_AT_ONCE = 2
 """Courses reported at the same time (see :func:`course_reports`)."""
+ANALYTICS_QUERIES_AT_ONCE = 3
+"""Analytics and drill-down queries of one course asked beside its matrix counts."""
 
 
 @dataclass(frozen=True)
@@ -81,6 +91,23 @@ class ReportConfig:
     """Count suspect executions too (by default they are left out, and counted apart)."""
     exports: ExportRequest = field(default_factory=ExportRequest)
     """csv / xlsx / Moodle files to write beside the HTML, with names or pseudonyms."""
+    include_teachers: bool = False
+    """Show users outside the roster's student group too (by default only students)."""
+    student_group: str | None = None
+    """The gid of the students' accounts in a passwd roster (default: every account)."""
+    attempts_per_cell: int = DEFAULT_ATTEMPTS
+    """Latest attempts per student and question the HTML drill-down shows."""
+    language: str | None = None
+    """``ja`` or ``en``; default ``CWH_LANGUAGE``, else English."""
+
+    def __post_init__(self) -> None:
+        if self.attempts_per_cell < 0:
+            raise ReportConfigError(
+                f"attempts per cell must be 0 (no drill-down) or more, not {self.attempts_per_cell}"
+            )
+
+    def speaks(self) -> Language:
+        return language_setting(self.language)
 
     def zone(self) -> tzinfo:
         return parse_zone(self.timezone)
@@ -120,6 +147,8 @@ class CourseReport:
     files: ReportFiles | None = None
     query_seconds: float = 0.0
     exports: ExportFiles | None = None
+    analytics: tuple[QuestionAnalytics, ...] = ()
+    attempts: dict[tuple[str, str], tuple[Attempt, ...]] = field(default_factory=dict)
 
     def to_dict(self) -> CourseSummary:
         return {
@@ -147,7 +176,11 @@ def load_inputs(config: ReportConfig) -> tuple[list[Question], Roster, list[str]
         raise ReportConfigError(
             f"MEME index {index} does not exist; build it with 'cwh textbook index'"
         ) from None
-    roster = load_roster(Path(config.roster)) if config.roster else Roster()
+    roster = (
+        load_roster(Path(config.roster), student_group=config.student_group)
+        if config.roster
+        else Roster()
+    )
     known = courses_of(questions)
     if config.courses:
         unknown = [c for c in config.courses if c not in known]
@@ -168,32 +201,62 @@ def course_report(
     generated_at: datetime,
 ) -> CourseReport:
     """Query, lay out and render one course (files are written by the caller)."""
-    zone = config.zone()
+    zone, language = config.zone(), config.speaks()
     started = time.perf_counter()
-    cells = store.progress_rows(
-        course,
-        config.since,
-        config.until,
-        config.students,
-        include_suspect=config.include_suspect,
+    query = ProgressQuery(
+        course, config.since, config.until, config.students, config.include_suspect
     )
-    suspect = store.suspect_count(
-        ProgressQuery(course, config.since, config.until, config.students)
-    )
+    per_cell = config.attempts_per_cell
+    # The analytics and drill-down queries run beside the matrix counts: the store (a
+    # cluster, or SQLite, which releases the GIL) uses another core meanwhile.
+    with ThreadPoolExecutor(ANALYTICS_QUERIES_AT_ONCE) as pool:
+        firsts_later = pool.submit(store.first_successes, query)
+        errors_later = pool.submit(store.error_counts, query)
+        attempts_later = pool.submit(store.latest_attempts, query, per_cell)
+        cells = store.progress_rows(
+            course,
+            config.since,
+            config.until,
+            config.students,
+            include_suspect=config.include_suspect,
+        )
+        suspect = store.suspect_count(query)
+        firsts, errors = firsts_later.result(), errors_later.result()
+        attempts = latest_per_cell(attempts_later.result(), per_cell)
     elapsed = time.perf_counter() - started
+    students = roster.students(course)
     matrix = replace(
-        build_matrix(course, questions, cells, roster.students(course), config.students),
+        build_matrix(
+            course, questions, cells, students, config.students,
+            roster_only=bool(config.roster) and not config.include_teachers,
+        ),
         suspect_runs=suspect,
         suspect_included=config.include_suspect,
-    )
+    )  # fmt: skip
     summary = completion(matrix)
+    analytics = tuple(question_analytics(matrix, firsts, errors))
+    shown = set(matrix.students)
+    attempts = {key: found for key, found in attempts.items() if key[0] in shown}
     window = config.window()
+    moment = f"{generated_at.astimezone(zone):%Y-%m-%d %H:%M %Z}"
     heatmap = render_heatmap(
-        matrix, title=f"Progress: {course} ({generated_at.astimezone(zone):%Y-%m-%d %H:%M %Z})"
+        matrix,
+        title=text("progress.heatmap.title", language, course=course, time=moment),
+        language=language,
     )
-    markdown = render_markdown(matrix, summary, generated_at=generated_at, window=window, tz=zone)
-    page = render_html(matrix, summary, heatmap, generated_at=generated_at, window=window, tz=zone)
-    return CourseReport(matrix, summary, markdown, page, heatmap, query_seconds=elapsed)
+    markdown = render_markdown(
+        matrix, summary, generated_at=generated_at, window=window, tz=zone,
+        analytics=analytics, language=language,
+    )  # fmt: skip
+    page = render_html(
+        matrix, summary, heatmap, generated_at=generated_at, window=window, tz=zone,
+        analytics=analytics, attempts=attempts, attempts_per_cell=config.attempts_per_cell,
+        language=language,
+    )  # fmt: skip
+    return CourseReport(
+        matrix, summary, markdown, page, heatmap, query_seconds=elapsed,
+        analytics=analytics, attempts=attempts,
+    )  # fmt: skip
 
 
 def course_reports(
@@ -261,18 +324,19 @@ def publish(report: CourseReport, config: ReportConfig) -> CourseSummary:
     slug = course_slug(report.matrix.course)
     zone = config.zone()
     html_uri = report_url(report.files.latest_html)
+    language = config.speaks()
+    course = report.matrix.course
     create_table_artifact(
         report.matrix.table_rows(zone),
         key=f"progress-{slug}",
-        description=f"Students x questions of {report.matrix.course}: successful runs/runs, "
-        "latest status and time per cell",
+        description=text("progress.artifact.table", language, course=course),
     )
-    markdown = report.markdown.replace(
-        "\n\n## Latest run failed",
-        f"\n\nHTML report: `{report.files.html}` (newest always at "
-        f"`{report.files.latest_html}`); heatmap: `{report.files.png}`\n\n## Latest run failed",
-        1,
-    )
+    heading = f"\n\n## {text('progress.stuck.heading', language)}"
+    files_line = text(
+        "progress.artifact.files", language, html=f"`{report.files.html}`",
+        latest=f"`{report.files.latest_html}`", png=f"`{report.files.png}`",
+    )  # fmt: skip
+    markdown = report.markdown.replace(heading, f"\n\n{files_line}{heading}", 1)
     if report.exports is not None:
         markdown += exports_markdown(report.exports)
     if len(report.heatmap.png) <= INLINE_IMAGE_LIMIT:
@@ -281,11 +345,11 @@ def publish(report: CourseReport, config: ReportConfig) -> CourseSummary:
     create_markdown_artifact(
         markdown,
         key=f"progress-summary-{slug}",
-        description=f"Progress summary of {report.matrix.course}",
+        description=text("progress.artifact.summary", language, course=course),
     )
     create_link_artifact(
         html_uri,
-        link_text=f"Progress report of {report.matrix.course} (HTML)",
+        link_text=text("progress.artifact.link", language, course=course),
         key=f"progress-html-{slug}",
         description=str(report.files.latest_html),
     )

@@ -22,7 +22,7 @@ from cwh.gc_pause import collection_paused
 
 if TYPE_CHECKING:
     from cwh.enrich import MemeIndex
-    from cwh.progress import ProgressCell, StatusCount
+    from cwh.progress import Attempt, ErrorCount, FirstSuccess, ProgressCell, StatusCount
 
 Document = dict[str, Any]
 
@@ -156,6 +156,22 @@ class Store(Protocol):
     def suspect_count(self, query: ProgressQuery) -> int:
         """How many suspect executions with a student and a question match ``query``'s
         course, window and students (its ``include_suspect`` does not matter)."""
+        ...
+
+    def first_successes(self, query: ProgressQuery) -> list[FirstSuccess]:
+        """Per (student, question) of ``query``: first attempt, first success and the runs
+        started before it (see :class:`cwh.progress.FirstSuccess`)."""
+        ...
+
+    def error_counts(self, query: ProgressQuery) -> list[ErrorCount]:
+        """Failed runs of ``query`` per (student, question, error name), with the newest
+        message of that name at that question (see :class:`cwh.progress.ErrorCount`)."""
+        ...
+
+    def latest_attempts(self, query: ProgressQuery, per_cell: int) -> list[Attempt]:
+        """The newest ``per_cell`` executions of every (student, question) of ``query`` (by
+        start, then id), their texts capped (:func:`cwh.progress.cap_text`), in any order:
+        :func:`cwh.progress.latest_per_cell` orders them."""
         ...
 
     def reenrich(self, index: MemeIndex) -> int:

@@ -3,6 +3,22 @@ counts, the heatmap, the self-contained HTML report, the csv/xlsx/Moodle exports
 keyed pseudonyms, the roster, the report's time window and the demo course.
 """
 
+from cwh.progress.analytics import (
+    ERROR_TEXT_LIMIT,
+    CommonError,
+    ErrorCount,
+    FirstSuccess,
+    QuestionAnalytics,
+    normalise_error,
+    question_analytics,
+)
+from cwh.progress.attempts import (
+    ATTEMPT_TEXT_LIMIT,
+    DEFAULT_ATTEMPTS,
+    Attempt,
+    cap_text,
+    latest_per_cell,
+)
 from cwh.progress.cache import MAX_OPEN_INDICES, CacheUse, ProgressCache, merge_status_counts
 from cwh.progress.demo_course import (
     DemoCourse,
@@ -29,7 +45,13 @@ from cwh.progress.exports import (
     render_xlsx,
     sheet_names,
 )
-from cwh.progress.heatmap import STATE_COLOURS, HeatmapImage, cjk_font, render_heatmap
+from cwh.progress.heatmap import (
+    STATE_COLOURS,
+    HeatmapImage,
+    cjk_font,
+    render_heatmap,
+    state_name,
+)
 from cwh.progress.matrix import (
     OK_STATUS,
     CellState,
@@ -44,7 +66,6 @@ from cwh.progress.matrix import (
     completion,
     courses_of,
     questions_from_index_text,
-    render_markdown,
 )
 from cwh.progress.pseudonyms import (
     MIN_KEY_BYTES,
@@ -54,6 +75,7 @@ from cwh.progress.pseudonyms import (
     key_from_secret,
 )
 from cwh.progress.report_html import render_html
+from cwh.progress.report_markdown import format_duration, render_markdown
 from cwh.progress.roster import Roster, RosterError, load_roster, parse_roster
 from cwh.progress.window import (
     ReportConfigError,
@@ -64,18 +86,25 @@ from cwh.progress.window import (
 )
 
 __all__ = [
+    "ATTEMPT_TEXT_LIMIT",
+    "DEFAULT_ATTEMPTS",
+    "ERROR_TEXT_LIMIT",
     "EXPORT_COLUMNS",
     "EXPORT_FORMATS",
     "MAX_OPEN_INDICES",
     "MIN_KEY_BYTES",
     "OK_STATUS",
     "STATE_COLOURS",
+    "Attempt",
     "CacheUse",
     "CellState",
+    "CommonError",
     "Completion",
     "DemoCourse",
+    "ErrorCount",
     "ExportConfigError",
     "ExportFormat",
+    "FirstSuccess",
     "HeatmapImage",
     "NameMap",
     "ProgressCache",
@@ -85,12 +114,14 @@ __all__ = [
     "PseudonymKeyError",
     "Pseudonymizer",
     "Question",
+    "QuestionAnalytics",
     "ReportConfigError",
     "Roster",
     "RosterError",
     "StatusCount",
     "Student",
     "build_matrix",
+    "cap_text",
     "cjk_font",
     "combine_status_counts",
     "completion",
@@ -99,18 +130,22 @@ __all__ = [
     "describe_window",
     "escape_formula",
     "export_seed",
+    "format_duration",
     "generate_demo_course",
     "key_from_file",
     "key_from_secret",
+    "latest_per_cell",
     "load_roster",
     "load_seed",
     "merge_status_counts",
     "moodle_frame",
+    "normalise_error",
     "parse_formats",
     "parse_roster",
     "parse_time",
     "parse_zone",
     "progress_frame",
+    "question_analytics",
     "questions_from_index_text",
     "real_names",
     "render_csv",
@@ -120,6 +155,7 @@ __all__ = [
     "render_moodle",
     "render_xlsx",
     "sheet_names",
+    "state_name",
     "window_from",
     "write_home",
 ]

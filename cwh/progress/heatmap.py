@@ -27,10 +27,12 @@ import numpy as np
 from matplotlib import font_manager
 from PIL import Image, ImageDraw, ImageFont
 
+from cwh.messages import Language
+from cwh.messages import text as message_text
 from cwh.progress.matrix import CellState, ProgressMatrix
 from cwh.safe_input import printable
 
-__all__ = ["STATE_COLOURS", "HeatmapImage", "cjk_font", "render_heatmap"]
+__all__ = ["STATE_COLOURS", "HeatmapImage", "cjk_font", "render_heatmap", "state_name"]
 
 STATE_COLOURS: dict[CellState, str] = {
     CellState.NOT_RUN: "#e3e3e3",
@@ -38,6 +40,18 @@ STATE_COLOURS: dict[CellState, str] = {
     CellState.FAILED: "#f28e2b",
 }
 _STATE_ORDER = (CellState.NOT_RUN, CellState.OK, CellState.FAILED)
+_STATE_MESSAGES = {
+    CellState.NOT_RUN: "progress.state.not_run",
+    CellState.OK: "progress.state.ok",
+    CellState.FAILED: "progress.state.failed",
+}
+
+
+def state_name(state: CellState, language: Language) -> str:
+    """What a legend calls ``state`` in ``language``."""
+    return message_text(_STATE_MESSAGES[state], language)
+
+
 CJK_FONTS = (
     "Noto Sans CJK JP",
     "IPAexGothic",
@@ -180,13 +194,17 @@ class _Layout:
     column_label_length: int
 
 
-def render_heatmap(matrix: ProgressMatrix, *, title: str | None = None) -> HeatmapImage:
+def render_heatmap(
+    matrix: ProgressMatrix, *, title: str | None = None, language: Language = "en"
+) -> HeatmapImage:
     rows, columns = len(matrix.students), len(matrix.questions)
     # Names are untrusted: a line break or control character must not break the layout.
     row_labels = [printable(matrix.label(u)) for u in matrix.students]
     column_labels = [printable(q.label) for q in matrix.questions]
-    title_text = printable(title or f"Progress: {matrix.course}")
-    layout = _layout(rows, columns, row_labels, column_labels, title_text)
+    title_text = printable(title or message_text("progress.title", language, course=matrix.course))
+    legend = [state_name(state, language) for state in _STATE_ORDER]
+    legend_font_family = _family_for(legend)
+    layout = _layout(rows, columns, row_labels, column_labels, title_text, legend)
     size = layout.label_pixels
     text = Image.new("L", (layout.width, layout.height), 0)
     draw = ImageDraw.Draw(text)
@@ -194,7 +212,7 @@ def render_heatmap(matrix: ProgressMatrix, *, title: str | None = None) -> Heatm
         (MARGIN, 8), title_text, font=_font(_family_for([title_text]), TITLE_PIXELS), fill=255
     )
     indices = np.zeros((layout.height, layout.width), dtype=np.uint8)
-    _draw_legend(draw, indices, _font(LATIN_FONT, size), size, MARGIN, 36)
+    _draw_legend(draw, indices, _font(legend_font_family, size), size, MARGIN, 36, legend)
     top, left = TOP_PIXELS, layout.left
     if rows and columns:
         grid = _grid_indices(matrix, layout.cell_width, layout.cell_height)
@@ -205,11 +223,14 @@ def render_heatmap(matrix: ProgressMatrix, *, title: str | None = None) -> Heatm
             draw.text((left - LABEL_GAP, y), label, font=row_font, fill=255, anchor="rm")
         _draw_column_labels(text, column_labels, _font(_family_for(column_labels), size), layout)
     else:
-        missing = "students" if not rows else "questions"
+        missing = message_text(
+            "progress.heatmap.no_students" if not rows else "progress.heatmap.no_questions",
+            language,
+        )
         draw.text(
             (left + layout.plot_width // 2, top + layout.plot_height // 2),
-            f"no {missing} to show",
-            font=_font(LATIN_FONT, size),
+            missing,
+            font=_font(_family_for([missing]), size),
             fill=255,
             anchor="mm",
         )
@@ -231,7 +252,12 @@ def render_heatmap(matrix: ProgressMatrix, *, title: str | None = None) -> Heatm
 
 
 def _layout(
-    rows: int, columns: int, row_labels: Sequence[str], column_labels: Sequence[str], title: str
+    rows: int,
+    columns: int,
+    row_labels: Sequence[str],
+    column_labels: Sequence[str],
+    title: str,
+    legend: Sequence[str],
 ) -> _Layout:
     cell_width, cell_height = _cell_pixels(columns), _cell_pixels(rows)
     scale = min(1.0, min(cell_width, cell_height) / CELL_PIXELS + 0.25)
@@ -246,7 +272,7 @@ def _layout(
     width = max(
         left + plot_width + RIGHT_PIXELS,
         MARGIN * 2 + int(_font(_family_for([title]), TITLE_PIXELS).getlength(title)),
-        MARGIN * 2 + _legend_width(_font(LATIN_FONT, size), size),
+        MARGIN * 2 + _legend_width(_font(_family_for(legend), size), size, legend),
     )
     height = TOP_PIXELS + plot_height + LABEL_GAP + column_length + MARGIN
     return _Layout(
@@ -336,8 +362,8 @@ def _draw_column_labels(
     text.paste(turned, (layout.left, TOP_PIXELS + layout.plot_height + LABEL_GAP))
 
 
-def _legend_width(font: ImageFont.FreeTypeFont, size: int) -> int:
-    return sum(size + 4 + int(font.getlength(s.value)) + 14 for s in _STATE_ORDER)
+def _legend_width(font: ImageFont.FreeTypeFont, size: int, names: Sequence[str]) -> int:
+    return sum(size + 4 + int(font.getlength(name)) + 14 for name in names)
 
 
 def _draw_legend(
@@ -347,10 +373,11 @@ def _draw_legend(
     size: int,
     x: int,
     y: int,
+    names: Sequence[str],
 ) -> None:
     """A swatch and a name per state; swatches go into the index picture, names as text."""
-    for state in _STATE_ORDER:
+    for state, name in zip(_STATE_ORDER, names, strict=True):
         indices[y : y + size + 1, x : x + size + 1] = _EDGE
         indices[y + 1 : y + size, x + 1 : x + size] = _STATE_INDEX[state]
-        draw.text((x + size + 4, y + size // 2), state.value, font=font, fill=255, anchor="lm")
-        x += size + 4 + int(font.getlength(state.value)) + 14
+        draw.text((x + size + 4, y + size // 2), name, font=font, fill=255, anchor="lm")
+        x += size + 4 + int(font.getlength(name)) + 14

@@ -19,13 +19,14 @@ import csv
 import io
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, tzinfo
+from datetime import UTC, tzinfo
 from enum import Enum
 from typing import Any, NamedTuple
 
 import pandas as pd  # type: ignore[import-untyped]
 
 from cwh.enrich import local_name
+from cwh.messages import Language, text
 from cwh.progress.window import show_start_time
 from cwh.textbook import course_server_of
 
@@ -44,7 +45,6 @@ __all__ = [
     "completion",
     "courses_of",
     "questions_from_index_text",
-    "render_markdown",
 ]
 
 OK_STATUS = "ok"
@@ -190,22 +190,24 @@ class ProgressMatrix:
     the files on disk (see ``cwh.enrich.provenance``)."""
     suspect_included: bool = False
     """Whether the cells count the suspect executions; by default they are left out."""
+    others_left_out: int = 0
+    """Users with runs who are not students of the course's roster (teachers, assistants),
+    left out of the matrix."""
 
-    def suspect_note(self) -> str | None:
+    def suspect_note(self, language: Language = "en") -> str | None:
         """One sentence on the suspect executions, None when there are none."""
         if not self.suspect_runs:
             return None
-        runs = f"{self.suspect_runs} suspect execution{'s' if self.suspect_runs != 1 else ''}"
-        if self.suspect_included:
-            return (
-                f"The counts include {runs}: their record does not match the log file or "
-                "the owner on disk (see suspect_reason in the store)."
-            )
-        return (
-            f"{runs} left out: their record does not match the log file or the owner on "
-            "disk (see suspect_reason in the store); cwh report --include-suspect, or the "
-            "flow parameter include_suspect, counts them."
-        )
+        one = "progress.suspect.one" if self.suspect_runs == 1 else "progress.suspect.many"
+        runs = text(one, language, count=self.suspect_runs)
+        key = "progress.suspect.included" if self.suspect_included else "progress.suspect.left_out"
+        return text(key, language, runs=runs)
+
+    def others_note(self, language: Language = "en") -> str | None:
+        """One sentence on the users outside the student group left out, None for none."""
+        if not self.others_left_out:
+            return None
+        return text("progress.others.left_out", language, count=self.others_left_out)
 
     def cell(self, user_name: str, qno: str) -> ProgressCell | None:
         return self.cells.get((user_name, qno))
@@ -276,20 +278,27 @@ def build_matrix(
     cells: Iterable[ProgressCell],
     roster: Iterable[str] = (),
     students: Sequence[str] | None = None,
+    *,
+    roster_only: bool = False,
 ) -> ProgressMatrix:
     """Lay ``cells`` over every question of ``course`` and every student.
 
     Students are the roster plus anyone with a run in the course; ``students`` (user or
     local names), when given, narrows both to those named. Runs of question numbers that
     the course's index does not list are counted in ``runs_outside_textbook`` instead of
-    growing phantom columns.
+    growing phantom columns. With ``roster_only``, users outside the roster (teachers and
+    assistants trying the exercises) are left out and counted in ``others_left_out``.
     """
     course_questions = tuple(q for q in questions if q.course_server == course)
     known = {q.qno for q in course_questions}
     kept: dict[tuple[str, str], ProgressCell] = {}
     outside = 0
     users = set(roster)
+    others: set[str] = set()
     for cell in cells:
+        if roster_only and cell.user_name not in users:
+            others.add(cell.user_name)
+            continue
         if cell.qno in known:
             kept[(cell.user_name, cell.qno)] = cell
             users.add(cell.user_name)
@@ -307,6 +316,7 @@ def build_matrix(
         cells=kept,
         runs_outside_textbook=outside,
         labels=_labels(ordered),
+        others_left_out=len(others),
     )
 
 
@@ -379,68 +389,3 @@ def _tally(cells: list[ProgressCell | None]) -> tuple[int, int, int, int]:
     completed = sum(1 for c in present if c.ok_runs > 0)
     failing = sum(1 for c in present if c.latest_failed)
     return completed, len(present), failing, len(cells)
-
-
-def render_markdown(
-    matrix: ProgressMatrix,
-    summary: Completion,
-    *,
-    generated_at: datetime,
-    window: str,
-    tz: tzinfo = UTC,
-    html_location: str | None = None,
-) -> str:
-    """The summary a teacher reads first: who is stuck, then completion both ways."""
-    questions = {q.qno: q for q in matrix.questions}
-    lines = [
-        f"# Progress: {_md(matrix.course)}",
-        "",
-        f"Generated {generated_at.astimezone(tz):%Y-%m-%d %H:%M %Z}; window: {_md(window)}; "
-        f"{len(matrix.students)} students, {len(matrix.questions)} questions.",
-    ]
-    note = matrix.suspect_note()
-    if note:
-        lines += ["", _md(note)]
-    if html_location:
-        lines += ["", f"Full report with heatmap: [{_md(html_location)}]({html_location})"]
-    lines += ["", f"## Latest run failed ({len(summary.stuck)})", ""]
-    if summary.stuck:
-        lines += ["| student | question | failed runs / runs | last run |", "|---|---|---|---|"]
-        for cell in summary.stuck:
-            question = questions[cell.qno]
-            shown = show_start_time(cell.last_time, tz)
-            lines.append(
-                f"| {_md(matrix.label(cell.user_name))} | {_md(question.label)} "
-                f"| {cell.runs - cell.ok_runs}/{cell.runs} | {_md(shown)} |"
-            )
-    else:
-        lines.append("Nobody: every student's latest run of every question succeeded.")
-    lines += ["", "## Completion per student", "", "| student | done | tried | failing |"]
-    lines.append("|---|---|---|---|")
-    for student in sorted(summary.students, key=lambda s: (s.ratio, s.label)):
-        lines.append(
-            f"| {_md(student.label)} | {student.completed}/{student.total} "
-            f"({student.ratio:.0%}) | {student.attempted} | {student.failing} |"
-        )
-    lines += ["", "## Completion per question", "", "| question | done | tried | failing |"]
-    lines.append("|---|---|---|---|")
-    for item in summary.questions:
-        lines.append(
-            f"| {_md(item.question.label)} | {item.completed}/{item.total} "
-            f"({item.ratio:.0%}) | {item.attempted} | {item.failing} |"
-        )
-    if matrix.runs_outside_textbook:
-        lines += [
-            "",
-            f"{matrix.runs_outside_textbook} run(s) name question numbers that the current "
-            "index does not list; run the `reenrich` flow after a textbook release.",
-        ]
-    return "\n".join(lines) + "\n"
-
-
-def _md(text: str) -> str:
-    """Escape text for a markdown table cell (names and labels come from users)."""
-    escaped = text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
-    for char in "*_`[]<>#":
-        escaped = escaped.replace(char, "\\" + char)
-    return escaped

@@ -42,6 +42,23 @@ def register(subparsers: Any) -> None:
         "owner on disk); by default they are left out and only their number is reported",
     )
     add_export_arguments(parser)
+    parser.add_argument(
+        "--include-teachers",
+        action="store_true",
+        help="show users outside the roster's student group too (teachers, assistants); "
+        "by default a report with a roster shows its students only",
+    )
+    parser.add_argument(
+        "--student-group",
+        help="gid of the students' accounts in a passwd roster (default: every account in "
+        "the student uid range)",
+    )
+    parser.add_argument(
+        "--attempts",
+        type=int,
+        help="latest attempts per student and question in the HTML drill-down (default 3)",
+    )
+    parser.add_argument("--language", help="ja or en (default: CWH_LANGUAGE, else en)")
     add_store_arguments(parser)
     parser.set_defaults(handler=run)
 
@@ -49,7 +66,14 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from datetime import UTC, datetime
 
-    from cwh.progress import ReportConfigError, RosterError, parse_zone, window_from
+    from cwh.messages import text
+    from cwh.progress import (
+        DEFAULT_ATTEMPTS,
+        ReportConfigError,
+        RosterError,
+        parse_zone,
+        window_from,
+    )
     from tasks.progress_reports import ReportConfig, run_report
 
     try:
@@ -69,7 +93,12 @@ def run(args: argparse.Namespace) -> int:
             timezone=args.timezone,
             include_suspect=args.include_suspect,
             exports=export_request(args),
+            include_teachers=args.include_teachers,
+            student_group=args.student_group,
+            attempts_per_cell=DEFAULT_ATTEMPTS if args.attempts is None else args.attempts,
+            language=args.language,
         )
+        language = config.speaks()
         reports = run_report(config)
     except (ReportConfigError, RosterError, ValueError, OSError) as exc:
         print(f"cwh report: {exc}", file=sys.stderr)
@@ -78,13 +107,19 @@ def run(args: argparse.Namespace) -> int:
         assert report.files is not None
         matrix = report.matrix
         print(
-            f"{matrix.course}: {len(matrix.students)} students x {len(matrix.questions)} "
-            f"questions, {len(report.summary.stuck)} latest run(s) failed"
+            text(
+                "progress.cli.course",
+                language,
+                course=matrix.course,
+                students=len(matrix.students),
+                questions=len(matrix.questions),
+                stuck=len(report.summary.stuck),
+            )
         )
-        note = matrix.suspect_note()
-        if note:
-            print(f"  {note}")
-        print(f"  heatmap: {report.files.png}")
-        print(f"  html:    {report.files.html}")
+        for note in (matrix.suspect_note(language), matrix.others_note(language)):
+            if note:
+                print(f"  {note}")
+        print("  " + text("progress.cli.heatmap", language, path=report.files.png))
+        print("  " + text("progress.cli.html", language, path=report.files.html))
         print_exports(report.exports)
     return 0

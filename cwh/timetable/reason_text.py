@@ -1,0 +1,81 @@
+"""Why a plan does or leaves something, in the catalogue's words, in either language.
+
+The planner writes its reasons in English (:func:`plan_reason`): they travel in the plan, the
+run's JSON report and its events, which code and logs read the same whatever the setting. A
+page in Japanese recognises each English reason by its catalogue template and shows the
+Japanese one with the same fields (:func:`reason_in`); a text no template matches (an error
+reported by an outside system) is shown as it is.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from functools import cache
+
+from cwh.messages import Language, catalogue, text
+
+_PREFIXES = ("reconcile.reason.", "reconcile.span.")
+# Fields holding a reason or a time span of their own, or a state word the catalogue names.
+_NESTED = frozenset({"why", "idle", "limit"})
+_WORDS = {
+    "wanted": "preview.availability.",
+    "current": "preview.availability.",
+    "vm": "reconcile.vm.",
+    "state": "reconcile.swarm.",
+}
+# Reasons are short; anything longer is shown as it is rather than matched.
+_LONGEST = 2000
+
+
+def plan_reason(key: str, /, **fields: object) -> str:
+    """The English reason ``reconcile.reason.<key>`` with ``fields`` filled in."""
+    return text(f"reconcile.reason.{key}", "en", **fields)
+
+
+def span_text(seconds: int) -> str:
+    """``45 s``, ``12 min`` or ``3 h 5 min``: how long, in the reasons' words."""
+    if seconds < 120:
+        return text("reconcile.span.seconds", "en", seconds=seconds)
+    if seconds < 2 * 3600:
+        return text("reconcile.span.minutes", "en", minutes=seconds // 60)
+    return text("reconcile.span.hours", "en", hours=seconds // 3600, minutes=seconds % 3600 // 60)
+
+
+def reason_in(reason: str, language: Language) -> str:
+    """``reason`` (a planner's or a run's English text) in ``language``."""
+    if language == "en" or len(reason) > _LONGEST:
+        return reason
+    for key, pattern in _patterns():
+        found = pattern.fullmatch(reason)
+        if found is not None:
+            fields = {
+                name: _field(name, value, language) for name, value in found.groupdict().items()
+            }
+            return text(key, language, **fields)
+    return reason
+
+
+def _field(name: str, value: str, language: Language) -> str:
+    if name in _NESTED:
+        return reason_in(value, language)
+    prefix = _WORDS.get(name)
+    if prefix is not None and f"{prefix}{value}" in catalogue():
+        return text(f"{prefix}{value}", language)
+    return value
+
+
+@cache
+def _patterns() -> tuple[tuple[str, re.Pattern[str]], ...]:
+    """Each reason's English template as a pattern; templates without fields first."""
+    found: list[tuple[str, re.Pattern[str]]] = []
+    for key, message in catalogue().items():
+        if not key.startswith(_PREFIXES):
+            continue
+        parts: list[str] = []
+        for literal, field, _spec, _conversion in string.Formatter().parse(message.en):
+            parts.append(re.escape(literal))
+            if field is not None:
+                parts.append(f"(?P<{field}>.+?)")
+        found.append((key, re.compile("".join(parts), re.DOTALL)))
+    return tuple(sorted(found, key=lambda item: item[1].groups))

@@ -15,9 +15,11 @@ from functools import cache
 
 from cwh.messages import Language, catalogue, text
 
-_PREFIXES = ("reconcile.reason.", "reconcile.span.")
+_REASON = "reconcile.reason."
+_SPAN = "reconcile.span."
 # Fields holding a reason or a time span of their own, or a state word the catalogue names.
-_NESTED = frozenset({"why", "idle", "limit"})
+_NESTED = {"why": _REASON, "idle": _SPAN, "limit": _SPAN}
+_NUMBERS = frozenset({"count", "seconds", "minutes", "hours"})
 _WORDS = {
     "wanted": "preview.availability.",
     "current": "preview.availability.",
@@ -44,9 +46,13 @@ def span_text(seconds: int) -> str:
 
 def reason_in(reason: str, language: Language) -> str:
     """``reason`` (a planner's or a run's English text) in ``language``."""
+    return _translated(reason, language, _REASON)
+
+
+def _translated(reason: str, language: Language, prefix: str) -> str:
     if language == "en" or len(reason) > _LONGEST:
         return reason
-    for key, pattern in _patterns():
+    for key, pattern in _patterns(prefix):
         found = pattern.fullmatch(reason)
         if found is not None:
             fields = {
@@ -58,7 +64,7 @@ def reason_in(reason: str, language: Language) -> str:
 
 def _field(name: str, value: str, language: Language) -> str:
     if name in _NESTED:
-        return reason_in(value, language)
+        return _translated(value, language, _NESTED[name])
     prefix = _WORDS.get(name)
     if prefix is not None and f"{prefix}{value}" in catalogue():
         return text(f"{prefix}{value}", language)
@@ -66,16 +72,16 @@ def _field(name: str, value: str, language: Language) -> str:
 
 
 @cache
-def _patterns() -> tuple[tuple[str, re.Pattern[str]], ...]:
-    """Each reason's English template as a pattern; templates without fields first."""
+def _patterns(prefix: str) -> tuple[tuple[str, re.Pattern[str]], ...]:
+    """The English templates of ``prefix`` as patterns; templates without fields first."""
     found: list[tuple[str, re.Pattern[str]]] = []
     for key, message in catalogue().items():
-        if not key.startswith(_PREFIXES):
+        if not key.startswith(prefix):
             continue
         parts: list[str] = []
         for literal, field, _spec, _conversion in string.Formatter().parse(message.en):
             parts.append(re.escape(literal))
             if field is not None:
-                parts.append(f"(?P<{field}>.+?)")
+                parts.append(rf"(?P<{field}>\d+)" if field in _NUMBERS else f"(?P<{field}>.+?)")
         found.append((key, re.compile("".join(parts), re.DOTALL)))
     return tuple(sorted(found, key=lambda item: item[1].groups))

@@ -120,6 +120,7 @@ def node_table(rows: list[NodeRow], language: Language = "en") -> list[dict[str,
     for row in rows:
         cells: dict[str, object] = {**row, "wanted": _wanted(row["wanted"], language)}
         cells["status"] = text(f"reconcile.status.{row['status']}", language)
+        cells["note"] = reason_in(row["note"], language)
         shown.append(
             {text(f"reconcile.column.{key}", language): cells[key] for key in NODE_COLUMNS}
         )

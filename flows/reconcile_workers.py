@@ -285,7 +285,7 @@ def reconcile_workers(
     _publish(report, lang)
     publish_week_picture(table, moment, lang, return_state=True)
     if not dry_run and (failed or blocked):
-        raise ReconcileFailed(failure_message(report), report)
+        raise ReconcileFailed(failure_message(report, lang), report)
     return report
 
 

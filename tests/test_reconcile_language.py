@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import string
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -48,7 +49,7 @@ def _report(**overrides: Any) -> dict[str, Any]:
         "timezone": "Asia/Tokyo",
         "phase": "off-hours",
         "target_source": "timetable",
-        "note": "off-hours",
+        "note": "derived from the timetable",
         "provider": "vcp",
         "dry_run": False,
         "converged": False,
@@ -97,7 +98,7 @@ ENGLISH_SUMMARY = """\
 ## Worker pool: NOT converged
 
 - At: 2026-11-30T14:00:00+09:00 (Asia/Tokyo)
-- Target: phase `off-hours` from the timetable: off-hours
+- Target: phase `off-hours` from the timetable: derived from the timetable
 - Provider: vcp
 - Actions: 2 planned
 - Seconds: observe 0.25, plan 0.01
@@ -120,7 +121,7 @@ JAPANESE_SUMMARY = """\
 ## ワーカーノード：未完了（想定の状態になっていません）
 
 - 日時：2026-11-30T14:00:00+09:00（Asia/Tokyo）
-- 目標：時間帯 `off-hours`（timetable による）：off-hours
+- 目標：時間帯 `off-hours`（時間割による）：時間割から決定
 - プロバイダ：vcp
 - 操作：2 件を計画
 - 所要秒数：observe 0.25, plan 0.01
@@ -318,3 +319,44 @@ def test_cwh_reconcile_takes_a_language() -> None:
     assert parser.parse_args(["reconcile", "t.yaml", "--language", "ja"]).language == "ja"
     with pytest.raises(SystemExit):
         parser.parse_args(["reconcile", "t.yaml", "--language", "fr"])
+
+
+def test_the_targets_note_reads_in_japanese() -> None:
+    from cwh.timetable import load_timetable, note_in
+
+    table = load_timetable(Path(__file__).resolve().parents[1] / "examples" / "timetable.yaml")
+    holiday = datetime(2027, 1, 11, 14, 0, tzinfo=TOKYO)
+    target = table.resolve_run_target(holiday, active=2, pause=3, drain=0, phase="after-class")
+    assert target.note == (
+        "schedule 'after-class' asked for active 2, pause 3 but the timetable wants active 1, "
+        "pause 0 (off-hours); 2027-01-11 is a holiday (Coming of Age Day); "
+        "following the timetable"
+    )
+    assert note_in(target.note, "ja") == (
+        "スケジュール「after-class」の指定は 稼働 2・一時停止 3 ですが、時間割では 稼働 1・"
+        "一時停止 0（off-hours）です。2027-01-11 は祝日です（Coming of Age Day）。"
+        "時間割に従います"
+    )
+    plain = table.resolve_run_target(AT)
+    assert plain.note == "derived from the timetable"
+    assert note_in(plain.note, "ja") == "時間割から決定"
+    shown = summary_markdown(_report(note=target.note), "ja")
+    assert "- 目標：時間帯 `off-hours`（時間割による）：スケジュール「after-class」" in shown
+
+
+def test_why_a_run_failed_reads_in_japanese() -> None:
+    from cwh.timetable import failure_message
+
+    report: Any = _report()
+    assert failure_message(report) == (
+        "the worker pool did not converge (10.0.0.2: not taken down because bringing other "
+        "nodes up failed (capacity first); the next run retries; 10.0.0.5: VmProviderError: "
+        "quota exceeded; 10.0.0.4: the VM is booting; the next run continues); the next run "
+        "retries"
+    )
+    assert failure_message(report, "ja") == (
+        "ワーカーノードが想定の状態になりませんでした（10.0.0.2: 他のノードの起動に失敗したため"
+        "停止しませんでした（台数の確保を優先）。次回の実行で再試行します; 10.0.0.5: "
+        "VmProviderError: quota exceeded; 10.0.0.4: VM は起動中です。次回の実行で続けます）。"
+        "次回の実行で再試行します"
+    )

@@ -25,7 +25,7 @@ MESSAGES: dict[str, Message] = {
     "reconcile.summary.at": Message("- At: {at} ({zone})", "- 日時：{at}（{zone}）"),
     "reconcile.summary.target": Message(
         "- Target: phase `{phase}` from the {source}: {note}",
-        "- 目標：時間帯 `{phase}`（{source} による）：{note}",
+        "- 目標：時間帯 `{phase}`（{source}による）：{note}",
     ),
     "reconcile.summary.provider": Message("- Provider: {provider}", "- プロバイダ：{provider}"),
     "reconcile.summary.actions": Message("- Actions: {count} planned", "- 操作：{count} 件を計画"),
@@ -246,9 +246,49 @@ MESSAGES: dict[str, Message] = {
     "reconcile.reason.still_to_do": Message(
         "still to do after this run: {action}", "この実行の後も未完了：{action}"
     ),
+    "reconcile.source.timetable": Message("timetable", "時間割"),
+    "reconcile.source.parameters": Message("parameters", "実行パラメータ"),
+    # Why a run aims for what it does (the report's "Target" line).
+    "reconcile.note.derived": Message("derived from the timetable", "時間割から決定"),
+    "reconcile.note.derived_off": Message(
+        "derived from the timetable; {day} {off}", "時間割から決定。{day} {off}"
+    ),
+    "reconcile.note.explicit": Message(
+        "counts given explicitly by the run", "実行時に台数が明示的に指定されました"
+    ),
+    "reconcile.note.agrees": Message(
+        "schedule '{phase}' agrees with the timetable",
+        "スケジュール「{phase}」は時間割と一致しています",
+    ),
+    "reconcile.note.disagrees": Message(
+        "schedule '{phase}' asked for {requested} but the timetable wants {wanted} "
+        "({timetable_phase}); following the timetable",
+        "スケジュール「{phase}」の指定は {requested} ですが、時間割では {wanted}"
+        "（{timetable_phase}）のため、時間割に従います",
+    ),
+    "reconcile.note.disagrees_off": Message(
+        "schedule '{phase}' asked for {requested} but the timetable wants {wanted} "
+        "({timetable_phase}); {day} {off}; following the timetable",
+        "スケジュール「{phase}」の指定は {requested} ですが、時間割では {wanted}"
+        "（{timetable_phase}）です。{day} {off}。時間割に従います",
+    ),
+    "reconcile.note.off_holiday": Message("is a holiday", "は祝日です"),
+    "reconcile.note.off_holiday_named": Message("is a holiday ({name})", "は祝日です（{name}）"),
+    "reconcile.note.off_outside_term": Message("is outside every term", "は学期の期間外です"),
+    "reconcile.note.off_exception": Message("is an exception date", "は休講日です"),
+    "reconcile.note.off_exception_named": Message(
+        "is an exception date ({name})", "は休講日です（{name}）"
+    ),
+    "reconcile.note.counts": Message(
+        "active {active}, pause {pause}", "稼働 {active}・一時停止 {pause}"
+    ),
     "reconcile.span.seconds": Message("{seconds} s", "{seconds} 秒"),
     "reconcile.span.minutes": Message("{minutes} min", "{minutes} 分"),
     "reconcile.span.hours": Message("{hours} h {minutes} min", "{hours} 時間 {minutes} 分"),
+    "reconcile.failure": Message(
+        "the worker pool did not converge ({problems}); the next run retries",
+        "ワーカーノードが想定の状態になりませんでした（{problems}）。次回の実行で再試行します",
+    ),
     # The artifacts' descriptions.
     "reconcile.artifact.nodes": Message(
         "Worker nodes at {at}: before -> after", "{at} のワーカーノード：実行前 → 実行後"

@@ -54,7 +54,7 @@ from cwh.timetable.observed import (
     observed_to_json,
 )
 from cwh.timetable.previews import plan_on_paper, preview, render_plan_text, render_preview_markdown
-from cwh.timetable.reason_text import plan_reason, reason_in
+from cwh.timetable.reason_text import note_in, plan_reason, reason_in
 from cwh.timetable.reconcile_report import (
     DEFAULT_CULL_IDLE_SECONDS,
     AddressError,
@@ -219,6 +219,7 @@ __all__ = [
     "node_table",
     "node_table_markdown",
     "not_a_host_address",
+    "note_in",
     "observed_from_json",
     "observed_to_json",
     "occurrence_at",

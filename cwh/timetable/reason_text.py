@@ -18,8 +18,10 @@ from cwh.messages import Language, catalogue, text
 _REASON = "reconcile.reason."
 _SPAN = "reconcile.span."
 # Fields holding a reason or a time span of their own, or a state word the catalogue names.
-_NESTED = {"why": _REASON, "idle": _SPAN, "limit": _SPAN}
-_NUMBERS = frozenset({"count", "seconds", "minutes", "hours"})
+_NOTE = "reconcile.note."
+_NESTED = {"why": _REASON, "idle": _SPAN, "limit": _SPAN, "off": f"{_NOTE}off_"}
+_COUNTS = frozenset({"requested", "wanted"})
+_NUMBERS = frozenset({"count", "seconds", "minutes", "hours", "active", "pause"})
 _WORDS = {
     "wanted": "preview.availability.",
     "current": "preview.availability.",
@@ -49,6 +51,11 @@ def reason_in(reason: str, language: Language) -> str:
     return _translated(reason, language, _REASON)
 
 
+def note_in(note: str, language: Language) -> str:
+    """A run target's note (why the run aims for what it does) in ``language``."""
+    return _translated(note, language, _NOTE)
+
+
 def _translated(reason: str, language: Language, prefix: str) -> str:
     if language == "en" or len(reason) > _LONGEST:
         return reason
@@ -65,6 +72,8 @@ def _translated(reason: str, language: Language, prefix: str) -> str:
 def _field(name: str, value: str, language: Language) -> str:
     if name in _NESTED:
         return _translated(value, language, _NESTED[name])
+    if name in _COUNTS and (counts := _translated(value, language, f"{_NOTE}counts")) != value:
+        return counts
     prefix = _WORDS.get(name)
     if prefix is not None and f"{prefix}{value}" in catalogue():
         return text(f"{prefix}{value}", language)
@@ -73,7 +82,8 @@ def _field(name: str, value: str, language: Language) -> str:
 
 @cache
 def _patterns(prefix: str) -> tuple[tuple[str, re.Pattern[str]], ...]:
-    """The English templates of ``prefix`` as patterns; templates without fields first."""
+    """The English templates of ``prefix`` as patterns, those with the most fields first (a
+    template that adds a part to another must be tried before it)."""
     found: list[tuple[str, re.Pattern[str]]] = []
     for key, message in catalogue().items():
         if not key.startswith(prefix):
@@ -84,4 +94,4 @@ def _patterns(prefix: str) -> tuple[tuple[str, re.Pattern[str]], ...]:
             if field is not None:
                 parts.append(rf"(?P<{field}>\d+)" if field in _NUMBERS else f"(?P<{field}>.+?)")
         found.append((key, re.compile("".join(parts), re.DOTALL)))
-    return tuple(sorted(found, key=lambda item: item[1].groups))
+    return tuple(sorted(found, key=lambda item: -item[1].groups))

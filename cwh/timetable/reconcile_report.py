@@ -13,11 +13,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Literal, TypedDict
 
-from cwh.messages import Language
+from cwh.messages import Language, text
 from cwh.timetable.model import Culling
 from cwh.timetable.observed import ObservedNode
 from cwh.timetable.previews import describe_action
-from cwh.timetable.reason_text import plan_reason
+from cwh.timetable.reason_text import plan_reason, reason_in
 from cwh.timetable.reconcile_text import describe_node
 from cwh.timetable.table import RunTarget, Timetable
 from cwh.timetable.worker_plan import Action, ActionKind, Plan, RemovalPolicy
@@ -276,10 +276,9 @@ def failures(
     return failed + problems
 
 
-def failure_message(report: ReconcileReport) -> str:
+def failure_message(report: ReconcileReport, language: Language = "en") -> str:
     """Why a run did not converge, one entry per failed or blocked address."""
-    lines = "; ".join(
-        [f"{item['address']}: {item['error']}" for item in report["failed"]]
-        + [f"{item['address']}: {item['reason']}" for item in report["blocked"]]
-    )
-    return f"the worker pool did not converge ({lines}); the next run retries"
+    problems = [(item["address"], item["error"]) for item in report["failed"]]
+    problems += [(item["address"], item["reason"]) for item in report["blocked"]]
+    lines = "; ".join(f"{address}: {reason_in(why, language)}" for address, why in problems)
+    return text("reconcile.failure", language, problems=lines)

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from cwh.messages import Language, text
 from cwh.timetable.observed import ObservedNode, SwarmNodeState, VmState
-from cwh.timetable.reason_text import reason_in
+from cwh.timetable.reason_text import note_in, reason_in
 
 if TYPE_CHECKING:
     from cwh.timetable.reconcile_report import AddressReason, NodeRow, ReconcileReport
@@ -62,6 +62,8 @@ def summary_markdown(report: ReconcileReport, language: Language = "en") -> str:
         headline = text("reconcile.headline.converged", language)
     steps = ", ".join(f"{step} {seconds:.2f}" for step, seconds in report["durations"].items())
     source = report["target_source"]
+    if language != "en":
+        source = text(f"reconcile.source.{source}", language)
     lines = [
         text("reconcile.summary.title", language, headline=headline),
         "",
@@ -71,7 +73,7 @@ def summary_markdown(report: ReconcileReport, language: Language = "en") -> str:
             language,
             phase=report["phase"],
             source=source,
-            note=report["note"],
+            note=note_in(report["note"], language),
         ),
         text("reconcile.summary.provider", language, provider=report["provider"]),
         text("reconcile.summary.actions", language, count=len(report["actions"])),

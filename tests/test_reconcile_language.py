@@ -360,3 +360,19 @@ def test_why_a_run_failed_reads_in_japanese() -> None:
         "VmProviderError: quota exceeded; 10.0.0.4: VM は起動中です。次回の実行で続けます）。"
         "次回の実行で再試行します"
     )
+
+
+def test_cwh_reconcile_says_a_wrong_time_in_the_language(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    parser = argparse.ArgumentParser(prog="cwh")
+    reconcile_cli.register(parser.add_subparsers(dest="command", required=True))
+    for language, said in (
+        ("ja", "cwh reconcile: --at 'tomorrow' は ISO 形式の日時ではありません"),
+        ("en", "cwh reconcile: --at 'tomorrow' is not an ISO date-time"),
+    ):
+        args = parser.parse_args(
+            ["reconcile", "t.yaml", "--at", "tomorrow", "--language", language]
+        )
+        assert reconcile_cli.run(args) == 1
+        assert capsys.readouterr().err.strip() == said

@@ -289,6 +289,13 @@ MESSAGES: dict[str, Message] = {
         "the worker pool did not converge ({problems}); the next run retries",
         "ワーカーノードが想定の状態になりませんでした（{problems}）。次回の実行で再試行します",
     ),
+    # What ``cwh reconcile`` says when it cannot show a report.
+    "reconcile.cli.bad_at": Message(
+        "--at {at} is not an ISO date-time", "--at {at} は ISO 形式の日時ではありません"
+    ),
+    "reconcile.cli.ended": Message(
+        "the run ended {state}: {error}", "実行は {state} で終了しました：{error}"
+    ),
     # The artifacts' descriptions.
     "reconcile.artifact.nodes": Message(
         "Worker nodes at {at}: before -> after", "{at} のワーカーノード：実行前 → 実行後"

@@ -109,6 +109,8 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from blocks import BlockNotFound
+    from cwh.messages import language_setting, text
     from cwh.timetable import DownType, PlanRefused, TimetableError, load_timetable
     from flows.reconcile_workers import ReconcileFailed, reconcile_workers
     from tasks.language import named_block_language
@@ -116,7 +118,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         at = datetime.fromisoformat(args.at) if args.at else None
     except ValueError:
-        print(f"cwh reconcile: --at {args.at!r} is not an ISO date-time", file=sys.stderr)
+        said = text("reconcile.cli.bad_at", language_setting(args.language), at=repr(args.at))
+        print(f"cwh reconcile: {said}", file=sys.stderr)
         return 1
     ips = None
     if args.ips is not None:
@@ -129,7 +132,11 @@ def run(args: argparse.Namespace) -> int:
         print(f"cwh reconcile: {exc}", file=sys.stderr)
         return 1
     # --language, else the hub block's, else CWH_LANGUAGE: the run and this report speak it.
-    language = named_block_language(args.language, args.hub_block)
+    try:
+        language = named_block_language(args.language, args.hub_block)
+    except BlockNotFound as exc:
+        print(f"cwh reconcile: {exc}", file=sys.stderr)
+        return 1
     state = reconcile_workers(
         timetable=str(args.file),
         at=at,
@@ -160,7 +167,8 @@ def run(args: argparse.Namespace) -> int:
     elif isinstance(error, TimetableError | PlanRefused | ValueError):
         print(f"cwh reconcile: {error}", file=sys.stderr)
     else:
-        print(f"cwh reconcile: the run ended {state.name}: {error}", file=sys.stderr)
+        said = text("reconcile.cli.ended", language, state=state.name, error=error)
+        print(f"cwh reconcile: {said}", file=sys.stderr)
     return 1
 
 

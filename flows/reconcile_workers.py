@@ -47,6 +47,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.states import Failed
 from prefect.task_runners import ThreadPoolTaskRunner
 
+from blocks import BlockNotFound
 from cwh.defaults import DEFAULT_DOCKER_HOST, DEFAULT_VCP_DOCKER_URL_TEMPLATE
 from cwh.messages import Language, text
 from cwh.timetable import (
@@ -157,7 +158,11 @@ def reconcile_workers(
     one is named, else ``CWH_LANGUAGE``.
     """
     log = get_run_logger()
-    lang = named_block_language(language, hub_block)
+    try:
+        lang = named_block_language(language, hub_block)
+    except BlockNotFound as exc:
+        log.error("%s", exc)
+        return Failed(message=str(exc))  # type: ignore[return-value]
     try:
         table = load_timetable(
             Path(timetable).expanduser(),

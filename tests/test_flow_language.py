@@ -86,5 +86,15 @@ def test_a_flow_speaks_its_blocks_language_unless_told_otherwise(
 
         summary, _ = _reconcile()
         assert summary.startswith("## Worker pool: dry run (nothing applied)\n")
+
+        missing = reconcile_workers(
+            timetable=str(ROOT / "examples" / "timetable.yaml"),
+            provider="demo",
+            dry_run=True,
+            ledger=None,
+            hub_block="no-such-hub-of-this-test",
+            return_state=True,
+        )
+        assert missing.is_failed() and "no-such-hub-of-this-test" in str(missing.message)
     finally:
         CoursewareHub.delete(BLOCK)

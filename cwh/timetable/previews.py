@@ -116,7 +116,8 @@ def render_plan_text(plan: Plan, language: Language = "en") -> str:
     if not plan.actions:
         lines.append(f"  {text('preview.plan.nothing', language)}")
     for action in plan.actions:
-        lines.append(f"  {describe_action(action, language)}: {reason_in(action.reason, language)}")
+        why = reason_in(action.reason, language)
+        lines.append(f"  {describe_action(action, language)}: {why}")
     for key, items in (("blocked", plan.blocked), ("untouched", plan.untouched)):
         for item in items:
             why = reason_in(item.reason, language)

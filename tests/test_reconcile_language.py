@@ -376,3 +376,15 @@ def test_cwh_reconcile_says_a_wrong_time_in_the_language(
         )
         assert reconcile_cli.run(args) == 1
         assert capsys.readouterr().err.strip() == said
+
+
+def test_a_server_name_made_to_look_like_a_reason_is_shown_quickly_as_it_is() -> None:
+    name = " was used 5 min ago, within force_idle_after" * 20
+    crafted = plan_reason("recently_used", server=name, idle="5 min", limit="30 min")
+    assert len(crafted) < 1000
+    assert reason_in(crafted, "ja") == crafted
+    honest = plan_reason("unknown_servers", servers="alice, bob")
+    assert (
+        reason_in(honest, "ja")
+        == "JupyterHub に alice, bob の起動済みサーバがないため、どのサーバも停止しません"
+    )

@@ -4,7 +4,12 @@ The planner writes its reasons in English (:func:`plan_reason`): they travel in 
 run's JSON report and its events, which code and logs read the same whatever the setting. A
 page in Japanese recognises each English reason by its catalogue template and shows the
 Japanese one with the same fields (:func:`reason_in`); a text no template matches (an error
-reported by an outside system) is shown as it is.
+reported by an outside system) is shown as it is. A run target's note is read the same way
+(:func:`note_in`).
+
+Reasons can carry names users chose (a server's name), so matching is bounded: a text longer
+than any reason, or repeating a template's words more often than a real reason does, is not
+matched against that template (a pattern of several fields could otherwise take very long).
 """
 
 from __future__ import annotations
@@ -17,8 +22,9 @@ from cwh.messages import Language, catalogue, text
 
 _REASON = "reconcile.reason."
 _SPAN = "reconcile.span."
-# Fields holding a reason or a time span of their own, or a state word the catalogue names.
 _NOTE = "reconcile.note."
+# Fields holding a reason, a time span or a count of nodes of their own, or a state word the
+# catalogue names.
 _NESTED = {"why": _REASON, "idle": _SPAN, "limit": _SPAN, "off": f"{_NOTE}off_"}
 _COUNTS = frozenset({"requested", "wanted"})
 _NUMBERS = frozenset({"count", "seconds", "minutes", "hours", "active", "pause"})
@@ -29,7 +35,9 @@ _WORDS = {
     "state": "reconcile.swarm.",
 }
 # Reasons are short; anything longer is shown as it is rather than matched.
-_LONGEST = 2000
+_LONGEST = 1000
+# A template's words (three characters or more) appear at most this often in a real reason.
+_MOST_REPEATS = 2
 
 
 def plan_reason(key: str, /, **fields: object) -> str:
@@ -59,7 +67,9 @@ def note_in(note: str, language: Language) -> str:
 def _translated(reason: str, language: Language, prefix: str) -> str:
     if language == "en" or len(reason) > _LONGEST:
         return reason
-    for key, pattern in _patterns(prefix):
+    for key, pattern, words in _patterns(prefix):
+        if any(reason.count(word) > _MOST_REPEATS for word in words):
+            continue
         found = pattern.fullmatch(reason)
         if found is not None:
             fields = {
@@ -81,17 +91,20 @@ def _field(name: str, value: str, language: Language) -> str:
 
 
 @cache
-def _patterns(prefix: str) -> tuple[tuple[str, re.Pattern[str]], ...]:
-    """The English templates of ``prefix`` as patterns, those with the most fields first (a
-    template that adds a part to another must be tried before it)."""
-    found: list[tuple[str, re.Pattern[str]]] = []
+def _patterns(prefix: str) -> tuple[tuple[str, re.Pattern[str], tuple[str, ...]], ...]:
+    """The English templates of ``prefix`` as patterns with their words, those with the most
+    fields first (a template that adds a part to another must be tried before it)."""
+    found: list[tuple[str, re.Pattern[str], tuple[str, ...]]] = []
     for key, message in catalogue().items():
         if not key.startswith(prefix):
             continue
         parts: list[str] = []
+        words: list[str] = []
         for literal, field, _spec, _conversion in string.Formatter().parse(message.en):
             parts.append(re.escape(literal))
+            if len(literal) >= 3:
+                words.append(literal)
             if field is not None:
                 parts.append(rf"(?P<{field}>\d+)" if field in _NUMBERS else f"(?P<{field}>.+?)")
-        found.append((key, re.compile("".join(parts), re.DOTALL)))
+        found.append((key, re.compile("".join(parts), re.DOTALL), tuple(words)))
     return tuple(sorted(found, key=lambda item: -item[1].groups))

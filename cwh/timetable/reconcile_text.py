@@ -121,7 +121,7 @@ def node_table(rows: list[NodeRow], language: Language = "en") -> list[dict[str,
     shown: list[dict[str, object]] = []
     for row in rows:
         cells: dict[str, object] = {**row, "wanted": _wanted(row["wanted"], language)}
-        cells["status"] = text(f"reconcile.status.{row['status']}", language)
+        cells["status"] = _status(row["status"], language)
         cells["note"] = reason_in(row["note"], language)
         shown.append(
             {text(f"reconcile.column.{key}", language): cells[key] for key in NODE_COLUMNS}
@@ -134,11 +134,7 @@ def node_table_markdown(rows: list[NodeRow], language: Language = "en") -> str:
     lines = [text("reconcile.table.header", language), "|---|---|---|---|---|---|---:|"]
     for row in rows:
         wanted = _wanted(row["wanted"], language)
-        status = (
-            row["status"]
-            if language == "en"
-            else text(f"reconcile.status.{row['status']}", language)
-        )
+        status = _status(row["status"], language)
         lines.append(
             f"| {row['address']} | {wanted} | {row['before']} | {row['after'] or '-'} | "
             f"{row['actions']} | {status} | {row['seconds']} |"
@@ -151,8 +147,7 @@ def _why(item: AddressReason, language: Language) -> dict[str, str]:
 
 
 def _wanted(value: str, language: Language) -> str:
-    key = f"reconcile.wanted.{value}"
-    return value if language == "en" else text(key, language)
+    return value if language == "en" else text(f"reconcile.wanted.{value}", language)
 
 
 def _status(value: str, language: Language) -> str:

@@ -38,7 +38,6 @@ from cwh.health import (
     health_summary,
     parse_host_port,
 )
-from cwh.messages import language_setting
 from cwh.setup import STATS_FILE_NAME
 from tasks.health_events import emit_health_events
 from tasks.health_runs import crashed_runs_since
@@ -51,6 +50,7 @@ from tasks.health_systems import (
     check_kibana_health,
     check_vcp_health,
 )
+from tasks.language import flow_language
 from tasks.store import StoreConfig
 
 ARTIFACT_KEY = "pipeline-health"
@@ -81,8 +81,7 @@ def pipeline_health(
 ) -> HealthReport:
     # Settings first: any mistake here is the flow's own and fails the run.
     hub = load_block(CoursewareHub, coursewarehub_block) if coursewarehub_block else None
-    # The parameter, else the CoursewareHub block's language, else CWH_LANGUAGE.
-    lang = language_setting(language or getattr(hub, "language", None))
+    lang = flow_language(language, hub)
     limits = health_limits(dead_letter_threshold, stale_after_minutes)
     store = StoreConfig(elasticsearch_block, elasticsearch_url, database, index_prefix)
     es: ElasticsearchConnection | None = None

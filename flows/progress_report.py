@@ -1,21 +1,21 @@
 """Flow ``progress-report``: who has done which exercise, and who is stuck, per course.
 
-For each course of the textbook index: a students x questions matrix (every question of
-the textbook, every student of the roster, even with nothing run), published as a Prefect
-table artifact and a markdown summary (completion per student and per question, students
-whose latest run failed), plus a heatmap PNG and a self-contained HTML page on disk whose
-location the artifacts link to. Executions flagged ``suspect`` (a record that does not
-match the log file on disk) are left out and counted apart unless ``include_suspect``;
-users outside the roster's student group (``student_group``, a gid of a passwd roster) are
-left out unless ``include_teachers``. The summary says where the class is stuck (per
-question, with the most common errors); each cell of the HTML page opens the student's
-latest ``attempts`` runs. ``language`` (``ja``/``en``, default ``CWH_LANGUAGE`` else
-English) sets the words of the artifacts, the page and the heatmap. The
-deployment runs every five minutes during class and on demand; ``cwh report`` produces the
-same files without Prefect. ``formats`` adds csv / xlsx / Moodle gradebook exports beside
-the HTML, linked from the artifacts; ``pseudonymize`` replaces names in them by keyed
-pseudonyms (key from ``pseudonym_key_file`` or the ``pseudonym_key`` of the CoursewareHub
-block ``coursewarehub_block``; the key itself is never a parameter).
+For each course of the textbook index: a students x questions matrix (every question of the
+textbook, every student of the roster, even with nothing run), published as a Prefect table
+artifact and a markdown summary (completion per student and per question, students whose latest
+run failed), plus a heatmap PNG and a self-contained HTML page on disk whose location the
+artifacts link to. Executions flagged ``suspect`` (a record that does not match the log file on
+disk) are left out and counted apart unless ``include_suspect``; users outside the roster's
+student group (``student_group``, a gid of a passwd roster) are left out unless
+``include_teachers``. The summary says where the class is stuck (per question, with the most
+common errors); each cell of the HTML page opens the student's latest ``attempts`` runs.
+``language`` (``ja``/``en``; unset, that of the CoursewareHub block ``coursewarehub_block`` when
+one is named, else ``CWH_LANGUAGE``, else English) sets the words of the artifacts, the page and
+the heatmap. The deployment runs every five minutes during class and on demand; ``cwh report``
+produces the same files without Prefect. ``formats`` adds csv / xlsx / Moodle gradebook exports
+beside the HTML, linked from the artifacts; ``pseudonymize`` replaces names in them by keyed
+pseudonyms (key from ``pseudonym_key_file`` or the ``pseudonym_key`` of the CoursewareHub block
+``coursewarehub_block``; the key itself is never a parameter).
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from prefect import flow
 
 from cwh.defaults import DEFAULT_TIMEZONE
 from cwh.progress import DEFAULT_ATTEMPTS, parse_formats, parse_zone, window_from
+from tasks.language import named_block_language
 from tasks.progress_reports import CourseSummary, ReportConfig, build_reports, publish
 from tasks.report_exports import ExportRequest
 from tasks.store import StoreConfig
@@ -83,7 +84,7 @@ def progress_report(
         include_teachers=include_teachers,
         student_group=student_group,
         attempts_per_cell=attempts,
-        language=language,
+        language=named_block_language(language, coursewarehub_block),
     )
     reports = build_reports(config)
     return [publish(report, config) for report in reports]

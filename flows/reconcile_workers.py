@@ -47,7 +47,9 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.states import Failed
 from prefect.task_runners import ThreadPoolTaskRunner
 
+from blocks import BlockNotFound
 from cwh.defaults import DEFAULT_DOCKER_HOST, DEFAULT_VCP_DOCKER_URL_TEMPLATE
+from cwh.messages import Language, text
 from cwh.timetable import (
     AddressError,
     AddressReason,
@@ -62,6 +64,7 @@ from cwh.timetable import (
     load_timetable,
     mark_waiting,
     node_rows,
+    node_table,
     removal_policy,
     run_instant,
     stuck_nodes,
@@ -71,6 +74,7 @@ from cwh.timetable import (
 )
 from tasks.demo_pool import DEMO_PROVIDER
 from tasks.jupyterhub_api import hub_api_from_block, observe_hub_servers, stop_idle_servers
+from tasks.language import named_block_language
 from tasks.schedule_drift import check_schedule_drift, safety_net_deployment
 from tasks.swarm import docker_target
 from tasks.swarm_nodes import DEFAULT_USER_SERVICE_PREFIX
@@ -149,10 +153,16 @@ def reconcile_workers(
     servers are idle when the timetable sets ``force_idle_after``.
     ``ledger`` (None: off) is the node-hours file of ``cwh schedule savings``. A timetable
     that cannot be used ends the run as Failed with its problems as the message (no
-    traceback: the file is at fault, not the run). ``language`` (``ja``/``en``, default
-    ``CWH_LANGUAGE``) is that of the week picture.
+    traceback: the file is at fault, not the run). ``language`` (``ja``/``en``) is that of the
+    artifacts and the week picture; unset, that of the ``hub_block`` CoursewareHub block when
+    one is named, else ``CWH_LANGUAGE``.
     """
     log = get_run_logger()
+    try:
+        lang = named_block_language(language, hub_block)
+    except BlockNotFound as exc:
+        log.error("%s", exc)
+        return Failed(message=str(exc))  # type: ignore[return-value]
     try:
         table = load_timetable(
             Path(timetable).expanduser(),
@@ -258,7 +268,7 @@ def reconcile_workers(
         "converged": not dry_run and not (failed or blocked or busy),
         "desired": {address: state.value for address, state in plan.desired.items()},
         "actions": [action.to_json() for action in plan.actions],
-        "nodes": node_rows(plan, before, after, outcomes, capabilities.manages_vms),
+        "nodes": node_rows(plan, before, after, outcomes, capabilities.manages_vms, lang),
         "busy": busy,
         "blocked": blocked,
         "failed": failed,
@@ -277,22 +287,22 @@ def reconcile_workers(
         "ledger": ledger_path,
         "durations": {step: round(seconds, 3) for step, seconds in durations.items()},
     }
-    _publish(report)
-    publish_week_picture(table, moment, language, return_state=True)
+    _publish(report, lang)
+    publish_week_picture(table, moment, lang, return_state=True)
     if not dry_run and (failed or blocked):
-        raise ReconcileFailed(failure_message(report), report)
+        raise ReconcileFailed(failure_message(report, lang), report)
     return report
 
 
-def _publish(report: ReconcileReport) -> None:
+def _publish(report: ReconcileReport, language: Language) -> None:
     """The run's artifacts: the per-node table and the summary."""
     create_table_artifact(
         key=NODES_ARTIFACT_KEY,
-        table=[dict(row) for row in report["nodes"]],
-        description=f"Worker nodes at {report['at']}: before -> after",
+        table=node_table(report["nodes"], language),
+        description=text("reconcile.artifact.nodes", language, at=report["at"]),
     )
     create_markdown_artifact(
         key=SUMMARY_ARTIFACT_KEY,
-        markdown=summary_markdown(report),
-        description=f"Worker pool reconcile at {report['at']}",
+        markdown=summary_markdown(report, language),
+        description=text("reconcile.artifact.summary", language, at=report["at"]),
     )

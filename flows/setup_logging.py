@@ -23,7 +23,7 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 
 from blocks import CoursewareHub, ElasticsearchConnection, KibanaConnection, load_block
-from cwh.messages import language_setting, text
+from cwh.messages import text
 from cwh.setup import SetupReport, done_markdown, failed_checks_markdown, plan_markdown
 from tasks.checks import check_docker, check_files, check_results
 from tasks.elasticsearch_setup import (
@@ -41,6 +41,7 @@ from tasks.kibana import (
     import_dashboard,
     plan_data_view,
 )
+from tasks.language import flow_language
 from tasks.swarm import restart_service
 
 PLAN_ARTIFACT_KEY = "setup-logging-plan"
@@ -64,10 +65,11 @@ def setup_logging(
     dry_run: bool = False,
     language: str | None = None,
 ) -> SetupReport:
-    """``language`` (``ja``/``en``) is the report's; unset, ``CWH_LANGUAGE`` decides."""
+    """``language`` (``ja``/``en``) is the report's; unset, the CoursewareHub block's
+    ``language`` decides, else ``CWH_LANGUAGE``."""
     logger = get_run_logger()
-    lang = language_setting(language)
     hub = load_block(CoursewareHub, coursewarehub_block)
+    lang = flow_language(language, hub)
     es = load_block(ElasticsearchConnection, elasticsearch_block)
     kibana = load_block(KibanaConnection, kibana_block)
     report = SetupReport(dry_run=dry_run)

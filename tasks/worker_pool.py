@@ -58,6 +58,7 @@ from cwh.timetable import (
     assemble_observation,
     culling_env,
     paused_since,
+    plan_reason,
     plan_reconcile,
     split_actions,
     to_swarm_node,
@@ -304,10 +305,8 @@ def apply_node_actions(
                 if action.guard is Guard.IDLE:
                     busy = _user_servers_on(manager, ref, user_service_prefix)
                     if busy:
-                        message = (
-                            f"{len(busy)} user server(s) started on it ({', '.join(busy)}); "
-                            "it stays paused and the next run retries"
-                        )
+                        listed = ", ".join(busy)
+                        message = plan_reason("started_on_it", count=len(busy), servers=listed)
                         log.warning("%s: %s", address, message)
                         return NodeOutcome(address, "busy", message, time.monotonic() - started)
                 _set_availability(manager, ref, Availability.DRAIN.value)
@@ -464,8 +463,7 @@ def apply_plan(
             outcomes[address] = NodeOutcome(
                 address,
                 "skipped",
-                "not taken down because bringing other nodes up failed (capacity first); "
-                "the next run retries",
+                plan_reason("skipped_down"),
             )
     else:
         if before_down is not None:

@@ -54,6 +54,7 @@ from cwh.timetable.observed import (
     observed_to_json,
 )
 from cwh.timetable.previews import plan_on_paper, preview, render_plan_text, render_preview_markdown
+from cwh.timetable.reason_text import note_in, plan_reason, reason_in
 from cwh.timetable.reconcile_report import (
     DEFAULT_CULL_IDLE_SECONDS,
     AddressError,
@@ -67,7 +68,6 @@ from cwh.timetable.reconcile_report import (
     ReconcileReport,
     StuckEntry,
     culling_env,
-    describe_node,
     failure_message,
     failures,
     mark_waiting,
@@ -75,9 +75,14 @@ from cwh.timetable.reconcile_report import (
     removal_policy,
     run_instant,
     split_actions,
-    summary_markdown,
     unfinished,
     waiting,
+)
+from cwh.timetable.reconcile_text import (
+    describe_node,
+    node_table,
+    node_table_markdown,
+    summary_markdown,
 )
 from cwh.timetable.savings import (
     LedgerEntry,
@@ -211,7 +216,10 @@ __all__ = [
     "mark_waiting",
     "node_address",
     "node_rows",
+    "node_table",
+    "node_table_markdown",
     "not_a_host_address",
+    "note_in",
     "observed_from_json",
     "observed_to_json",
     "occurrence_at",
@@ -225,9 +233,11 @@ __all__ = [
     "parse_weekday",
     "paused_since",
     "plan_on_paper",
+    "plan_reason",
     "plan_reconcile",
     "prefect_schedules",
     "preview",
+    "reason_in",
     "removal_policy",
     "render_days",
     "render_forecast_table",

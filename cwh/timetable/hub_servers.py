@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from cwh.safe_input import printable
+from cwh.timetable.reason_text import plan_reason, span_text
 
 EARLIEST_ACTIVITY = datetime(2000, 1, 1, tzinfo=UTC)
 """A ``last_activity`` before this is not a real time: the hub's answer is not trusted."""
@@ -91,33 +92,36 @@ def servers_to_stop(
     clock; otherwise nothing is stopped and the reason says what keeps the node.
     """
     if idle_after is None:
-        return _keep("force_idle_after is not set, so they are never stopped")
+        return _keep(plan_reason("force_unset"))
     if hub is None:
-        return _keep("JupyterHub was not asked, so none is stopped")
+        return _keep(plan_reason("hub_not_asked"))
     if hub.error is not None or hub.now is None:
-        return _keep(f"JupyterHub could not tell which are idle ({hub.error}); none is stopped")
+        return _keep(plan_reason("hub_error", error=hub.error))
     names = sorted(set(services))
     if not names or len(services) != running:
-        return _keep("its user servers could not all be named; none is stopped")
+        return _keep(plan_reason("unnamed"))
     known = hub.by_service()
     unknown = [name for name in names if name not in known]
     if unknown:
         listed = ", ".join(printable(name) for name in unknown)
-        return _keep(f"JupyterHub reports no ready server for {listed}; none is stopped")
+        return _keep(plan_reason("unknown_servers", servers=listed))
     servers = [known[name] for name in names]
     for server in servers:
         idle = server.idle_for(hub.now)
         if idle is None:
-            return _keep(f"JupyterHub does not know when {server.label} was last used")
+            return _keep(plan_reason("no_activity", server=server.label))
         if idle < idle_after:
             return _keep(
-                f"{server.label} was used {_minutes(idle)} ago, within force_idle_after "
-                f"{_minutes(idle_after)}"
+                plan_reason(
+                    "recently_used",
+                    server=server.label,
+                    idle=_minutes(idle),
+                    limit=_minutes(idle_after),
+                )
             )
     return StopDecision(
         tuple(servers),
-        f"every server on it is idle for more than {_minutes(idle_after)} "
-        "(force_idle_after); stopped through JupyterHub",
+        plan_reason("all_idle", limit=_minutes(idle_after)),
     )
 
 
@@ -199,9 +203,4 @@ def _keep(reason: str) -> StopDecision:
 
 
 def _minutes(span: timedelta) -> str:
-    seconds = int(span.total_seconds())
-    if seconds < 120:
-        return f"{seconds} s"
-    if seconds < 2 * 3600:
-        return f"{seconds // 60} min"
-    return f"{seconds // 3600} h {seconds % 3600 // 60} min"
+    return span_text(int(span.total_seconds()))

@@ -18,6 +18,7 @@ from cwh.timetable.calendar import INSTANT
 from cwh.timetable.day_text import weekday_name
 from cwh.timetable.model import NodeState
 from cwh.timetable.observed import ObservedNode, ProviderCapabilities, converged_observation
+from cwh.timetable.reason_text import reason_in
 from cwh.timetable.table import Timetable, TimetableState
 from cwh.timetable.worker_plan import Action, ActionKind, Plan, plan_reconcile
 
@@ -114,15 +115,15 @@ def render_plan_text(plan: Plan, language: Language = "en") -> str:
     lines = [text("preview.plan.at", language, at=plan.at.isoformat())]
     if not plan.actions:
         lines.append(f"  {text('preview.plan.nothing', language)}")
-    lines.extend(f"  {_describe(action, language)}: {action.reason}" for action in plan.actions)
-    lines.extend(
-        f"  {text('preview.plan.blocked', language, address=item.address, reason=item.reason)}"
-        for item in plan.blocked
-    )
-    lines.extend(
-        f"  {text('preview.plan.untouched', language, address=item.address, reason=item.reason)}"
-        for item in plan.untouched
-    )
+    for action in plan.actions:
+        why = reason_in(action.reason, language)
+        lines.append(f"  {describe_action(action, language)}: {why}")
+    for key, items in (("blocked", plan.blocked), ("untouched", plan.untouched)):
+        for item in items:
+            why = reason_in(item.reason, language)
+            lines.append(
+                "  " + text(f"preview.plan.{key}", language, address=item.address, reason=why)
+            )
     return "\n".join(lines) + "\n"
 
 
@@ -150,7 +151,7 @@ def _kind(action: Action, language: Language) -> str:
     return word
 
 
-def _describe(action: Action, language: Language) -> str:
+def describe_action(action: Action, language: Language) -> str:
     """What :meth:`Action.describe` says, in ``language``."""
     if language == "en":
         return action.describe()

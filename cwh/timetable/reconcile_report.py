@@ -2,8 +2,8 @@
 
 The run's instant, its removal policy and the hub's culling variables; how a plan splits into
 provider and swarm steps; and the typed report: per-node rows (before -> after, actions,
-status, seconds), the nodes waiting for their users, blocked or failed, and the summary
-Markdown the run publishes and ``cwh reconcile`` prints.
+status, seconds), the nodes waiting for their users, blocked or failed. The words a person
+reads of it are in :mod:`cwh.timetable.reconcile_text`.
 """
 
 from __future__ import annotations
@@ -13,8 +13,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Literal, TypedDict
 
+from cwh.messages import Language, text
 from cwh.timetable.model import Culling
-from cwh.timetable.observed import ObservedNode, SwarmNodeState, VmState
+from cwh.timetable.observed import ObservedNode
+from cwh.timetable.previews import describe_action
+from cwh.timetable.reason_text import plan_reason, reason_in
+from cwh.timetable.reconcile_text import describe_node
 from cwh.timetable.table import RunTarget, Timetable
 from cwh.timetable.worker_plan import Action, ActionKind, Plan, RemovalPolicy
 
@@ -181,30 +185,16 @@ def culling_env(culling: Culling) -> dict[str, str]:
     return env
 
 
-def describe_node(node: ObservedNode | None, manages_vms: bool) -> str:
-    """``vm running · active`` and the like, for the report."""
-    if node is None:
-        return "no VM" if manages_vms else "not in the swarm"
-    parts = [f"VM {node.vm}" if node.vm is not VmState.ABSENT else "no VM"] if manages_vms else []
-    members = [
-        f"{entry.availability}"
-        + ("" if entry.state is SwarmNodeState.READY else f" ({entry.state})")
-        for entry in node.swarm
-    ]
-    parts.append(", ".join(members) if members else "not in the swarm")
-    if node.running_user_tasks:
-        parts.append(f"{node.running_user_tasks} user server(s)")
-    return " · ".join(parts)
-
-
 def node_rows(
     plan: Plan,
     before: PoolObservation,
     after: PoolObservation | None,
     outcomes: Mapping[str, NodeOutcome],
     manages_vms: bool,
+    language: Language = "en",
 ) -> list[NodeRow]:
-    """One table row per worker address: before -> after, actions, status and seconds."""
+    """One table row per worker address: before -> after, actions, status and seconds; the
+    descriptions of the nodes and actions in ``language``, the keys and codes as they are."""
     rows: list[NodeRow] = []
     for address, wanted in plan.desired.items():
         actions = plan.actions_for(address)
@@ -217,9 +207,11 @@ def node_rows(
                 "address": address,
                 "hostname": hostname,
                 "wanted": wanted.value,
-                "before": describe_node(before.nodes.get(address), manages_vms),
-                "after": describe_node(after.nodes.get(address), manages_vms) if after else "",
-                "actions": "; ".join(action.describe() for action in actions) or "-",
+                "before": describe_node(before.nodes.get(address), manages_vms, language),
+                "after": (
+                    describe_node(after.nodes.get(address), manages_vms, language) if after else ""
+                ),
+                "actions": "; ".join(describe_action(a, language) for a in actions) or "-",
                 "status": outcome.status if outcome else "unchanged",
                 "seconds": round(outcome.seconds, 2) if outcome else 0.0,
                 "note": outcome.message if outcome else "",
@@ -232,7 +224,7 @@ def unfinished(remaining: Plan, outcomes: Mapping[str, NodeOutcome]) -> list[Add
     """Verification: actions still planned on nodes that did not already fail or wait."""
     reported = {a for a, o in outcomes.items() if o.status in ("failed", "skipped", "busy")}
     return [
-        {"address": action.address, "error": f"still to do after this run: {action.describe()}"}
+        {"address": action.address, "error": plan_reason("still_to_do", action=action.describe())}
         for action in remaining.actions
         if action.address not in reported
     ]
@@ -284,56 +276,9 @@ def failures(
     return failed + problems
 
 
-def failure_message(report: ReconcileReport) -> str:
+def failure_message(report: ReconcileReport, language: Language = "en") -> str:
     """Why a run did not converge, one entry per failed or blocked address."""
-    lines = "; ".join(
-        [f"{item['address']}: {item['error']}" for item in report["failed"]]
-        + [f"{item['address']}: {item['reason']}" for item in report["blocked"]]
-    )
-    return f"the worker pool did not converge ({lines}); the next run retries"
-
-
-def summary_markdown(report: ReconcileReport) -> str:
-    """The run's summary artifact."""
-    if report["dry_run"]:
-        headline = "dry run (nothing applied)"
-    elif report["failed"] or report["blocked"]:
-        headline = "NOT converged"
-    elif report["busy"]:
-        headline = f"waiting for user servers on {len(report['busy'])} node(s)"
-    else:
-        headline = "converged"
-    durations = report["durations"]
-    lines = [
-        f"## Worker pool: {headline}",
-        "",
-        f"- At: {report['at']} ({report['timezone']})",
-        f"- Target: phase `{report['phase']}` from the {report['target_source']}: {report['note']}",
-        f"- Provider: {report['provider']}",
-        f"- Actions: {len(report['actions'])} planned",
-        "- Seconds: " + ", ".join(f"{step} {seconds:.2f}" for step, seconds in durations.items()),
-    ]
-    for item in report.get("servers_stopped", []):
-        lines.append(
-            f"- Idle server stopped through JupyterHub on {item['address']}: {item['reason']}"
-        )
-    for item in report["busy"]:
-        lines.append(f"- Busy, retried next run: {item['address']}: {item['reason']}")
-    for stuck in report.get("stuck", []):
-        lines.append(
-            f"- **Stuck** (paused since {stuck['since']}, longer than drain_time): "
-            f"{stuck['node']} ({stuck['address']}), servers: {', '.join(stuck['servers']) or '?'}"
-        )
-    for item in report["blocked"]:
-        lines.append(f"- **Blocked**: {item['address']}: {item['reason']}")
-    for failure in report["failed"]:
-        lines.append(f"- **Failed**: {failure['address']}: {failure['error']}")
-    for item in report["untouched"]:
-        lines.append(f"- Untouched: {item['address']} ({item['reason']})")
-    culling = report["culling"]
-    if culling:
-        state = "updated" if culling["changed"] else "already set"
-        lines.append(f"- Culling on `{culling['service']}` ({state}): {culling['env']}")
-    if report["ledger"]:
-        lines.append(f"- Node-hours ledger: `{report['ledger']}`")
-    return "\n".join(lines) + "\n"
+    problems = [(item["address"], item["error"]) for item in report["failed"]]
+    problems += [(item["address"], item["reason"]) for item in report["blocked"]]
+    lines = "; ".join(f"{address}: {reason_in(why, language)}" for address, why in problems)
+    return text("reconcile.failure", language, problems=lines)

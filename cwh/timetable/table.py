@@ -28,7 +28,7 @@ from typing import Literal
 from zoneinfo import ZoneInfo
 
 from cwh.defaults import DEFAULT_TIMEZONE
-from cwh.messages import Language
+from cwh.messages import Language, text
 from cwh.timetable.academic import AcademicCalendar, DayKind, DayStatus
 from cwh.timetable.calendar import INSTANT, Recurrence, first_instant, wall_clock
 from cwh.timetable.model import (
@@ -265,23 +265,22 @@ class Timetable:
         scheduled = self.state_at(at)
         local_day = self._local(at).date()
         status = self.day_status(local_day)
-        reason = f"; {local_day} {_off_reason(status)}" if status.off else ""
+        off = {"day": local_day, "off": _off_reason(status)} if status.off else {}
         if active is None and pause is None and drain is None:
-            return RunTarget(scheduled, "timetable", f"derived from the timetable{reason}")
+            note = _note("derived_off", **off) if off else _note("derived")
+            return RunTarget(scheduled, "timetable", note)
         requested = self._requested_target(active, pause, drain)
         if phase is None:
             nodes = self.assign(requested)
             counts = self.counts_for(requested)
             state = TimetableState(scheduled.at, "manual", counts, nodes, "counts given by the run")
-            return RunTarget(state, "parameters", "counts given explicitly by the run")
+            return RunTarget(state, "parameters", _note("explicit"))
         wanted = Target(scheduled.counts.active, scheduled.counts.pause)
         if wanted == requested:
-            note = f"schedule '{phase}' agrees with the timetable"
-            return RunTarget(scheduled, "parameters", note)
-        note = (
-            f"schedule '{phase}' asked for {requested} but the timetable wants "
-            f"{wanted} ({scheduled.phase}){reason}; following the timetable"
-        )
+            return RunTarget(scheduled, "parameters", _note("agrees", phase=phase))
+        fields = {"phase": phase, "requested": requested, "wanted": wanted}
+        key = "disagrees_off" if off else "disagrees"
+        note = _note(key, timetable_phase=scheduled.phase, **fields, **off)
         return RunTarget(scheduled, "timetable", note)
 
     def _requested_target(self, active: int | None, pause: int | None, drain: int | None) -> Target:
@@ -342,11 +341,18 @@ class Timetable:
         return TimetableState(at, phase, counts, self.assign(effective), note, paused_ahead)
 
 
+def _note(key: str, /, **fields: object) -> str:
+    """A run target's note, in English: the report shows it in its own language
+    (:func:`cwh.timetable.reason_text.reason_in`)."""
+    return text(f"reconcile.note.{key}", "en", **fields)
+
+
 def _off_reason(status: DayStatus) -> str:
     """Why a day is off, in a few English words for a run's note."""
-    detail = f" ({status.name})" if status.name else ""
     if status.kind is DayKind.HOLIDAY:
-        return f"is a holiday{detail}"
+        return _note("off_holiday_named", name=status.name) if status.name else _note("off_holiday")
     if status.kind is DayKind.OUTSIDE_TERM:
-        return "is outside every term"
-    return f"is an exception date{detail}"
+        return _note("off_outside_term")
+    if status.name:
+        return _note("off_exception_named", name=status.name)
+    return _note("off_exception")

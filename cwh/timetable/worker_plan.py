@@ -41,6 +41,7 @@ from cwh.timetable.observed import (
     SwarmNodeState,
     VmState,
 )
+from cwh.timetable.reason_text import plan_reason
 
 
 class ActionKind(StrEnum):
@@ -251,7 +252,7 @@ class _Planner:
     def plan_node(self, node: ObservedNode, state: NodeState) -> None:
         managers = [entry for entry in node.swarm if entry.role is NodeRole.MANAGER]
         if managers:
-            self._block(node, "is a swarm manager; managers are never changed by the schedule")
+            self._block(node, plan_reason("manager"))
             return
         if state.is_up:
             self._plan_up(node, Availability(state.value))
@@ -264,44 +265,44 @@ class _Planner:
         member = ready[0] if ready and node.vm is VmState.RUNNING else None
         match node.vm:
             case VmState.ERROR:
-                self._block(node, "the provider reports the VM in ERROR; repair or delete it")
+                self._block(node, plan_reason("vm_error"))
                 return
             case VmState.BOOTING | VmState.UNKNOWN:
-                self._block(node, f"the VM is {node.vm}; the next run continues")
+                self._block(node, plan_reason("vm_pending", vm=node.vm))
                 return
             case VmState.ABSENT:
                 if ready:
-                    self._block(node, "provider reports no VM while its swarm node is ready")
+                    self._block(node, plan_reason("vm_missing_swarm_ready"))
                     return
                 if not self.provider.manages_vms:
-                    self._block(node, f"no VM, and provider '{self.provider.name}' cannot make one")
+                    self._block(node, plan_reason("cannot_create", provider=self.provider.name))
                     return
-                steps.append(self._act(ActionKind.CREATE_VM, node, "wanted up but no VM exists"))
+                steps.append(self._act(ActionKind.CREATE_VM, node, plan_reason("create")))
             case VmState.POWERED_OFF:
                 if ready:
-                    self._block(node, "VM reported off while its swarm node is ready; waiting")
+                    self._block(node, plan_reason("off_swarm_ready"))
                     return
                 if not self.provider.power_control:
-                    self._block(node, f"VM is off and '{self.provider.name}' cannot power on")
+                    self._block(node, plan_reason("cannot_power_on", provider=self.provider.name))
                     return
-                steps.append(self._act(ActionKind.POWER_ON, node, "wanted up but switched off"))
+                steps.append(self._act(ActionKind.POWER_ON, node, plan_reason("power_on")))
             case VmState.RUNNING:
                 pass
         for stale in node.swarm:
             if stale is not member:
                 steps.append(self._remove_stale(node, stale))
         if member is None:
-            steps.append(self._act(ActionKind.JOIN, node, "VM is not a swarm member"))
+            steps.append(self._act(ActionKind.JOIN, node, plan_reason("join")))
             if self.labels:
                 steps.append(self._label(node, None, self.labels))
-            reason = f"newly joined node must be {wanted}"
+            reason = plan_reason("newly_joined", wanted=wanted)
             steps.append(self._availability(node, None, wanted, reason))
         else:
             missing = {k: v for k, v in self.labels.items() if member.labels.get(k) != v}
             if missing:
                 steps.append(self._label(node, member.node_id, missing))
             if member.availability is not wanted:
-                reason = f"is {member.availability}, wanted {wanted}"
+                reason = plan_reason("availability", current=member.availability, wanted=wanted)
                 steps.append(self._availability(node, member.node_id, wanted, reason))
         self.up_actions.extend(steps)
 
@@ -310,19 +311,18 @@ class _Planner:
         if state is NodeState.POWER_DOWN and powerless:
             self._block(
                 node,
-                f"provider '{self.provider.name}' cannot power VMs off; "
-                "set down_type: deleted in the timetable",
+                plan_reason("cannot_power_off", provider=self.provider.name),
             )
             return
         if node.vm in (VmState.BOOTING, VmState.UNKNOWN) and self.provider.manages_vms:
-            self._block(node, f"the VM is {node.vm}; it is taken down by a later run")
+            self._block(node, plan_reason("vm_pending_down", vm=node.vm))
             return
         ready = [entry for entry in node.swarm if entry.state is SwarmNodeState.READY]
         member = ready[0] if ready else None
         steps: list[Action] = []
         if member is not None and member.availability is Availability.DRAIN:
             if node.running_user_tasks:
-                self._block(node, self._busy_reason(node, "it is drained and waits for them"))
+                self._block(node, self._busy_reason(node, plan_reason("drained_waits")))
                 return
         elif member is not None:
             leaving = self._leave(node, member, steps)
@@ -333,7 +333,7 @@ class _Planner:
             self.down_actions.extend(steps)
             return
         if member is not None:
-            leave = "node leaves the pool"
+            leave = plan_reason("leaves")
             steps.append(self._act(ActionKind.REMOVE_FROM_SWARM, node, leave, member.node_id))
         for stale in node.swarm:
             if stale is not member:
@@ -352,12 +352,12 @@ class _Planner:
         if not paused_before:
             steps.append(
                 self._availability(
-                    node, member.node_id, Availability.PAUSE, "no new servers before it leaves"
+                    node, member.node_id, Availability.PAUSE, plan_reason("pause_first")
                 )
             )
         if node.running_user_tasks:
             if not paused_before:
-                self._block(node, self._busy_reason(node, "it is paused now, so no new ones come"))
+                self._block(node, self._busy_reason(node, plan_reason("paused_now")))
                 return False
             decision = servers_to_stop(
                 node.user_servers,
@@ -370,9 +370,9 @@ class _Planner:
                 return False
             steps.extend(self._stop(node, server, decision.reason) for server in decision.stop)
         reason = (
-            "its idle user servers are stopped first"
+            plan_reason("idle_stopped_first")
             if node.running_user_tasks
-            else "no user server runs on it"
+            else plan_reason("no_user_server")
         )
         steps.append(
             Action(
@@ -389,7 +389,7 @@ class _Planner:
     @staticmethod
     def _busy_reason(node: ObservedNode, why: str) -> str:
         count = node.running_user_tasks
-        return f"{count} user server(s) still running; it stays paused until they end ({why})"
+        return plan_reason("busy", count=count, why=why)
 
     @staticmethod
     def _stop(node: ObservedNode, server: HubServer, reason: str) -> Action:
@@ -403,16 +403,16 @@ class _Planner:
 
     def _vm_down(self, node: ObservedNode, state: NodeState) -> list[Action]:
         if state is NodeState.DELETED and node.vm is not VmState.ABSENT:
-            return [self._act(ActionKind.DELETE_VM, node, "timetable wants no VM here")]
+            return [self._act(ActionKind.DELETE_VM, node, plan_reason("delete_vm"))]
         if state is NodeState.POWER_DOWN:
             if node.vm is VmState.RUNNING:
-                return [self._act(ActionKind.POWER_OFF, node, "timetable wants the VM off")]
+                return [self._act(ActionKind.POWER_OFF, node, plan_reason("power_off"))]
             if node.vm is VmState.ERROR:
-                self._block(node, "the provider reports the VM in ERROR; it cannot be powered off")
+                self._block(node, plan_reason("vm_error_down"))
         return []
 
     def _remove_stale(self, node: ObservedNode, stale: SwarmNode) -> Action:
-        reason = f"stale swarm entry {stale.hostname} ({stale.state}) left by an earlier join"
+        reason = plan_reason("stale", hostname=stale.hostname, state=stale.state)
         return self._act(ActionKind.REMOVE_FROM_SWARM, node, reason, stale.node_id)
 
     def _availability(
@@ -424,7 +424,11 @@ class _Planner:
 
     def _label(self, node: ObservedNode, node_id: str | None, labels: Mapping[str, str]) -> Action:
         return Action(
-            ActionKind.LABEL, node.address, "worker labels", node_id=node_id, labels=dict(labels)
+            ActionKind.LABEL,
+            node.address,
+            plan_reason("labels"),
+            node_id=node_id,
+            labels=dict(labels),
         )
 
     @staticmethod
@@ -439,5 +443,5 @@ class _Planner:
 
 def _untouched_reason(node: ObservedNode) -> str:
     if any(entry.role is NodeRole.MANAGER for entry in node.swarm):
-        return "swarm manager"
-    return "address is not in the worker list"
+        return plan_reason("untouched_manager")
+    return plan_reason("untouched_foreign")

@@ -99,17 +99,27 @@ def register(subparsers: Any) -> None:
     )
     ledger.add_argument("--no-ledger", action="store_true", help="do not record node-hours")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    parser.add_argument(
+        "--language",
+        choices=("ja", "en"),
+        help="language of the report and artifacts (default: the --hub-block's, else "
+        "CWH_LANGUAGE, else en)",
+    )
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from blocks import BlockNotFound
+    from cwh.messages import language_setting, text
     from cwh.timetable import DownType, PlanRefused, TimetableError, load_timetable
     from flows.reconcile_workers import ReconcileFailed, reconcile_workers
+    from tasks.language import named_block_language
 
     try:
         at = datetime.fromisoformat(args.at) if args.at else None
     except ValueError:
-        print(f"cwh reconcile: --at {args.at!r} is not an ISO date-time", file=sys.stderr)
+        said = text("reconcile.cli.bad_at", language_setting(args.language), at=repr(args.at))
+        print(f"cwh reconcile: {said}", file=sys.stderr)
         return 1
     ips = None
     if args.ips is not None:
@@ -119,6 +129,12 @@ def run(args: argparse.Namespace) -> int:
         # Checked here too, so a wrong file is reported plainly before any flow run starts.
         load_timetable(args.file, ips=ips, down_type=down_type)
     except TimetableError as exc:
+        print(f"cwh reconcile: {exc}", file=sys.stderr)
+        return 1
+    # --language, else the hub block's, else CWH_LANGUAGE: the run and this report speak it.
+    try:
+        language = named_block_language(args.language, args.hub_block)
+    except BlockNotFound as exc:
         print(f"cwh reconcile: {exc}", file=sys.stderr)
         return 1
     state = reconcile_workers(
@@ -136,33 +152,31 @@ def run(args: argparse.Namespace) -> int:
         ledger=None if args.no_ledger else args.ledger,
         hub_service=args.hub_service,
         hub_block=args.hub_block,
+        language=language,
         return_state=True,
     )
     if state.is_completed():
-        _print_report(state.result(), as_json=args.json)
+        report = state.result()
+        _print_report(report, language, as_json=args.json)
         return 0
     error = state.result(raise_on_failure=False)
     if isinstance(error, ReconcileFailed):
-        _print_report(dict(error.report), as_json=args.json)
+        report = dict(error.report)
+        _print_report(report, language, as_json=args.json)
         print(f"cwh reconcile: {error}", file=sys.stderr)
     elif isinstance(error, TimetableError | PlanRefused | ValueError):
         print(f"cwh reconcile: {error}", file=sys.stderr)
     else:
-        print(f"cwh reconcile: the run ended {state.name}: {error}", file=sys.stderr)
+        said = text("reconcile.cli.ended", language, state=state.name, error=error)
+        print(f"cwh reconcile: {said}", file=sys.stderr)
     return 1
 
 
-def _print_report(report: dict[str, Any], *, as_json: bool) -> None:
-    from cwh.timetable import summary_markdown
+def _print_report(report: dict[str, Any], language: Any, *, as_json: bool) -> None:
+    from cwh.timetable import node_table_markdown, summary_markdown
 
     if as_json:
         print(json.dumps(report, indent=2, ensure_ascii=False))
         return
-    print(summary_markdown(report))
-    print("| address | wanted | before | after | actions | status | s |")
-    print("|---|---|---|---|---|---|---:|")
-    for row in report["nodes"]:
-        print(
-            f"| {row['address']} | {row['wanted']} | {row['before']} | {row['after'] or '-'} | "
-            f"{row['actions']} | {row['status']} | {row['seconds']} |"
-        )
+    print(summary_markdown(report, language))
+    print(node_table_markdown(report["nodes"], language), end="")

@@ -667,7 +667,8 @@ def test_vcp_provider_comes_from_its_block_and_the_token_stays_secret(
         )
     recorded = json.dumps(report) + "".join(log.message for log in logs)
     recorded += "".join(str(artifact.data) for artifact in artifacts)
-    assert len(artifacts) == 2 and TOKEN not in recorded
+    # The per-node table, the summary and the week picture.
+    assert len(artifacts) == 3 and TOKEN not in recorded
 
 
 def test_cli_runs_the_flow_and_reports_in_text_or_json(

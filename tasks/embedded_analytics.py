@@ -3,9 +3,10 @@
 Three queries per course, each one pass over the course's rows of the covering indexes:
 the first attempt and first success per (student, question) with the runs before it (a
 correlated count on the ``executions_attempts`` index), the failed runs per (student,
-question, ``result_text``) with the newest message per (question, ``result_text``) (two
-members of the stored JSON of failed runs only), and the latest attempts per cell (a
-backwards ``LIMIT`` scan of the same index per cell, documents decoded for those only).
+question, ``result_text``) with the newest message per (question, ``result_text``) (from
+the ``executions_errors`` index, the stored JSON read for the newest runs only), and the
+latest attempts per cell (a backwards ``LIMIT`` scan of the attempts index per cell,
+documents decoded for those only).
 """
 
 from __future__ import annotations
@@ -33,6 +34,20 @@ ATTEMPTS_INDEX = (
 of the index alone (``suspect`` included, as in the progress index)."""
 
 _DOC = "CAST(document AS TEXT)"
+_FAILED = f"COALESCE(status, '') != '{OK_STATUS}'"
+ERROR_COLUMNS = (
+    f"error_kind TEXT GENERATED ALWAYS AS (json_type({_DOC}, '$.result_text')) VIRTUAL",
+    f"error_name GENERATED ALWAYS AS (json_extract({_DOC}, '$.result_text')) VIRTUAL",
+)
+"""The error's name (``result_text``) and its JSON type, computed from the stored
+document; an index stores them, so grouping failed runs by name reads no JSON."""
+ERRORS_INDEX = (
+    "CREATE INDEX IF NOT EXISTS executions_errors ON executions "
+    "(course_server, user_name, qno, error_kind, error_name, start_time, doc_id, suspect) "
+    f"WHERE {_FAILED}"
+)
+"""The failed runs by (student, question, error name), so counting them and finding the
+newest per (question, name) read this index alone."""
 INDEXED_TEXT_LIMIT = 256
 """``result_text.keyword``'s ``ignore_above`` in the index template."""
 
@@ -75,24 +90,40 @@ class EmbeddedAnalytics:
 
     def error_counts(self, query: ProgressQuery) -> list[ErrorCount]:
         where, params = _analytics_where(query)
-        where.append(f"COALESCE(status, '') != '{OK_STATUS}'")
-        # One JSON parse per failed run: both members in one json_extract, as an array.
-        sql = (
-            f"SELECT user_name, qno, start_time, doc_id, json_extract({_DOC}, '$.result_text', "
-            f"'$.result_json.content.evalue') FROM executions WHERE {' AND '.join(where)}"
+        where.append(_FAILED)
+        conditions = " AND ".join(where)
+        conn = self._connection()
+        counts = (
+            f"SELECT user_name, qno, error_kind, error_name, COUNT(*) FROM executions "
+            f"INDEXED BY executions_errors WHERE {conditions} "
+            f"GROUP BY user_name, qno, error_kind, error_name"
         )
         runs: dict[tuple[str, str, str], int] = {}
+        for user, qno, kind, value, count in conn.execute(counts, params):
+            key = (user, qno, _error_name(value if kind == "text" else None))
+            runs[key] = runs.get(key, 0) + count
+        # The newest failed run per (question, name), ranked from the index: only those
+        # runs' documents are read, for their message.
+        newest_sql = f"""
+            WITH failed AS (
+                SELECT rowid AS id, ROW_NUMBER() OVER (
+                    PARTITION BY qno, error_kind, error_name
+                    ORDER BY start_time DESC, doc_id DESC
+                ) AS rank
+                FROM executions INDEXED BY executions_errors WHERE {conditions}
+            )
+            SELECT e.qno, e.start_time, e.doc_id, json_extract({_DOC}, '$.result_text',
+                   '$.result_json.content.evalue')
+            FROM failed JOIN executions AS e ON e.rowid = failed.id WHERE failed.rank = 1
+        """
         newest: dict[tuple[str, str], tuple[int, str, str]] = {}
-        for user, qno, start, doc_id, members in self._connection().execute(sql, params):
+        for qno, start, doc_id, members in conn.execute(newest_sql, params):
             text, evalue = orjson.loads(members)
-            name = _error_name(text)
-            key = (user, qno, name)
-            runs[key] = runs.get(key, 0) + 1
             moment = (start or 0, doc_id)
-            shown = newest.get((qno, name))
+            shown = newest.get((qno, _error_name(text)))
             if shown is None or moment > shown[:2]:
                 message = evalue[:ERROR_TEXT_LIMIT] if isinstance(evalue, str) else ""
-                newest[(qno, name)] = (*moment, message)
+                newest[(qno, _error_name(text))] = (*moment, message)
         return [
             ErrorCount(user, qno, name, newest[(qno, name)][2], count)
             for (user, qno, name), count in runs.items()

@@ -26,13 +26,20 @@ import orjson
 from cwh.defaults import DEFAULT_INDEX_PREFIX
 from cwh.enrich import DOC_ID, TARGET_INDEX, MemeIndex, is_dead_letter
 from cwh.progress import StatusCount
-from tasks.embedded_analytics import ATTEMPTS_INDEX, EmbeddedAnalytics, progress_where
+from tasks.embedded_analytics import (
+    ATTEMPTS_INDEX,
+    ERROR_COLUMNS,
+    ERRORS_INDEX,
+    EmbeddedAnalytics,
+    progress_where,
+)
 from tasks.store import Document, ProgressQuery, Store, StoreError, WriteSummary
 
 BUSY_TIMEOUT_MS = 60_000
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 """1: the first layout; 2: the ``suspect`` column (1 for a suspect execution, else NULL),
-also in the progress index so that leaving suspect executions out costs no table lookup."""
+also in the progress index so that leaving suspect executions out costs no table lookup;
+3: the generated error-name columns (:data:`tasks.embedded_analytics.ERROR_COLUMNS`)."""
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS executions (
@@ -49,7 +56,8 @@ CREATE TABLE IF NOT EXISTS executions (
     lc_notebook_meme TEXT,
     status TEXT,
     document BLOB NOT NULL,
-    suspect INTEGER
+    suspect INTEGER,
+    {error_columns}
 );
 CREATE INDEX IF NOT EXISTS executions_progress
     ON executions (course_server, user_name, qno, status, start_time, suspect);
@@ -97,9 +105,10 @@ class EmbeddedStore(EmbeddedAnalytics, Store):
         self._connections: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
         conn = self._connection()
-        conn.executescript(_SCHEMA)
+        conn.executescript(_SCHEMA.format(error_columns=",\n    ".join(ERROR_COLUMNS)))
         self._upgrade(conn)
         conn.execute(ATTEMPTS_INDEX)
+        conn.execute(ERRORS_INDEX)
 
     def _upgrade(self, conn: sqlite3.Connection) -> None:
         """Bring a database written by an older version to :data:`SCHEMA_VERSION`.
@@ -110,10 +119,13 @@ class EmbeddedStore(EmbeddedAnalytics, Store):
         if conn.execute("PRAGMA user_version").fetchone()[0] >= SCHEMA_VERSION:
             return
         with self._transaction() as locked:
-            columns = {row[1] for row in locked.execute("PRAGMA table_info(executions)")}
+            columns = {row[1] for row in locked.execute("PRAGMA table_xinfo(executions)")}
             if "suspect" not in columns:
                 for statement in _ADD_SUSPECT:
                     locked.execute(statement)
+            if "error_name" not in columns:
+                for column in ERROR_COLUMNS:
+                    locked.execute(f"ALTER TABLE executions ADD COLUMN {column}")
             locked.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     def describe(self) -> str:

@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import base64
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, tzinfo
 from pathlib import Path
-from typing import TypedDict
+from typing import TypedDict, TypeVar
 
 from prefect import task
 from prefect.artifacts import (
@@ -192,6 +192,14 @@ def load_inputs(config: ReportConfig) -> tuple[list[Question], Roster, list[str]
     return questions, roster, known
 
 
+_R = TypeVar("_R")
+
+
+def _timed(action: Callable[[], _R]) -> tuple[_R, float]:
+    """``action``'s result and the moment it came (``time.perf_counter``)."""
+    return action(), time.perf_counter()
+
+
 def course_report(
     store: Store,
     config: ReportConfig,
@@ -208,11 +216,13 @@ def course_report(
     )
     per_cell = config.attempts_per_cell
     # The analytics and drill-down queries run beside the matrix counts: the store (a
-    # cluster, or SQLite, which releases the GIL) uses another core meanwhile.
+    # cluster, or SQLite, which releases the GIL) uses another core meanwhile. The
+    # drill-down's newest attempts are the slowest query: the matrix, analytics, heatmap
+    # and markdown are made while it runs, and only the HTML waits for it.
     with ThreadPoolExecutor(ANALYTICS_QUERIES_AT_ONCE) as pool:
-        firsts_later = pool.submit(store.first_successes, query)
-        errors_later = pool.submit(store.error_counts, query)
-        attempts_later = pool.submit(store.latest_attempts, query, per_cell)
+        attempts_later = pool.submit(_timed, lambda: store.latest_attempts(query, per_cell))
+        firsts_later = pool.submit(_timed, lambda: store.first_successes(query))
+        errors_later = pool.submit(_timed, lambda: store.error_counts(query))
         cells = store.progress_rows(
             course,
             config.since,
@@ -221,33 +231,36 @@ def course_report(
             include_suspect=config.include_suspect,
         )
         suspect = store.suspect_count(query)
-        firsts, errors = firsts_later.result(), errors_later.result()
-        attempts = latest_per_cell(attempts_later.result(), per_cell)
-    elapsed = time.perf_counter() - started
-    students = roster.students(course)
-    matrix = replace(
-        build_matrix(
-            course, questions, cells, students, config.students,
-            roster_only=bool(config.roster) and not config.include_teachers,
-        ),
-        suspect_runs=suspect,
-        suspect_included=config.include_suspect,
-    )  # fmt: skip
-    summary = completion(matrix)
-    analytics = tuple(question_analytics(matrix, firsts, errors))
+        counted = time.perf_counter()
+        students = roster.students(course)
+        matrix = replace(
+            build_matrix(
+                course, questions, cells, students, config.students,
+                roster_only=bool(config.roster) and not config.include_teachers,
+            ),
+            suspect_runs=suspect,
+            suspect_included=config.include_suspect,
+        )  # fmt: skip
+        summary = completion(matrix)
+        window = config.window()
+        moment = f"{generated_at.astimezone(zone):%Y-%m-%d %H:%M %Z}"
+        heatmap = render_heatmap(
+            matrix,
+            title=text("progress.heatmap.title", language, course=course, time=moment),
+            language=language,
+        )
+        (firsts, firsts_at), (errors, errors_at) = firsts_later.result(), errors_later.result()
+        analytics = tuple(question_analytics(matrix, firsts, errors))
+        markdown = render_markdown(
+            matrix, summary, generated_at=generated_at, window=window, tz=zone,
+            analytics=analytics, language=language,
+        )  # fmt: skip
+        found, found_at = attempts_later.result()
+    elapsed = max(counted, firsts_at, errors_at, found_at) - started
     shown = set(matrix.students)
-    attempts = {key: found for key, found in attempts.items() if key[0] in shown}
-    window = config.window()
-    moment = f"{generated_at.astimezone(zone):%Y-%m-%d %H:%M %Z}"
-    heatmap = render_heatmap(
-        matrix,
-        title=text("progress.heatmap.title", language, course=course, time=moment),
-        language=language,
-    )
-    markdown = render_markdown(
-        matrix, summary, generated_at=generated_at, window=window, tz=zone,
-        analytics=analytics, language=language,
-    )  # fmt: skip
+    attempts = {
+        key: cell for key, cell in latest_per_cell(found, per_cell).items() if key[0] in shown
+    }
     page = render_html(
         matrix, summary, heatmap, generated_at=generated_at, window=window, tz=zone,
         analytics=analytics, attempts=attempts, attempts_per_cell=config.attempts_per_cell,

@@ -231,3 +231,20 @@ def run_measured(
         )
     peak = int(report.read_text()) * 1024 if report.exists() else -1
     return done.returncode, peak, done.stderr
+
+
+def cycles_left_by(setup: str, action: str, *args: str) -> int:
+    """What ``gc.collect()`` finds after ``action`` ran in an interpreter of its own.
+
+    ``setup`` (imports, inputs) runs first; then the collector is emptied and disabled, and
+    the count is measured after ``action``. A fresh interpreter holds no other test's
+    background threads (Prefect's log and event workers), whose garbage would otherwise be
+    counted with the action's.
+    """
+    program = f"import gc\n{setup}\ngc.collect()\ngc.disable()\n{action}\nprint(gc.collect())\n"
+    done = subprocess.run(
+        [sys.executable, "-c", program, *args],
+        cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    return int(done.stdout.strip().splitlines()[-1])

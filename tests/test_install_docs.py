@@ -88,6 +88,7 @@ def test_the_documented_commands_work_against_a_real_server(
         "CWH_HOME": str(tmp_path / "cwh"),
         "CWH_REPORTS_PORT": str(reports_port),
     }
+    _start_from_a_fresh_server()
     for command in documented_commands():
         env = dict(base)
         argv = _argv(command, env)
@@ -101,6 +102,18 @@ def test_the_documented_commands_work_against_a_real_server(
         if "block type ls" in command:
             for slug in ("coursewarehub", "cwh-elasticsearch", "vcp-worker-unit"):
                 assert slug in done.stdout, done.stdout
+
+
+def _start_from_a_fresh_server() -> None:
+    """The section starts from a new server: deployments of the same names that other tests
+    left on the shared one (some bound to a work pool) are removed first."""
+    from prefect.client.orchestration import get_client
+
+    wanted = {spec.name for spec in read_specs()}
+    with get_client(sync_client=True) as client:
+        for deployment in client.read_deployments():
+            if deployment.name in wanted:
+                client.delete_deployment(deployment.id)
 
 
 def _serve_until_ready(argv: list[str], env: dict[str, str], reports_port: int) -> None:

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from cwh.enrich import ResultFile, ResultFileError, ResultReader
-from tests.enrich_support import hostile_pickles
+from tests.enrich_support import cycles_left_by, hostile_pickles
 
 FIXTURE = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "lcwrapper-sample"
 RESULT = {"msg_type": "execute_result", "content": {"data": {"text/plain": "42"}}}
@@ -362,14 +362,31 @@ def test_refused_files_are_cached_as_their_reason_only(homes: Path) -> None:
             messages.append(str(caught.value))
             del caught
         kept, peak = tracemalloc.get_traced_memory()
-        # Nothing of the refused graph is kept, nor left for the cycle collector.
-        assert gc.collect() == 0
     finally:
         tracemalloc.stop()
         gc.enable()
     assert peak - before > 5_000_000  # the graph was built (99,000 lists) ...
     assert kept - before < 100_000  # ... and none of it outlives the refusal
     assert messages[0] == messages[1]
+    # Nor is any of it left for the cycle collector.
+    assert cycles_left_by(_OPEN_READER, _READ_TWICE, str(homes)) == 0
+
+
+_OPEN_READER = """
+import sys
+from pathlib import Path
+from cwh.enrich import ResultFileError, ResultReader
+reader = ResultReader(Path(sys.argv[1]))
+"""
+_READ_TWICE = """
+for _ in range(2):
+    try:
+        reader.read("/home/alice/course/cycle.pkl")
+    except ResultFileError as error:
+        kept = error
+    else:
+        raise SystemExit("not refused")
+"""
 
 
 def test_cache_budget_counts_what_a_result_holds_in_memory(homes: Path) -> None:

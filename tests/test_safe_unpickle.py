@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copyreg
-import gc
 import json
 import math
 import os
@@ -28,7 +27,7 @@ from cwh.enrich import (
     safe_loads,
     to_json_value,
 )
-from tests.enrich_support import hostile_pickles
+from tests.enrich_support import cycles_left_by, hostile_pickles
 
 FIXTURE = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "lcwrapper-sample"
 MERSENNE_61 = 2**61 - 1
@@ -421,19 +420,30 @@ def test_memory_bombs_are_refused_before_they_are_built(name: str) -> None:
     )
 
 
+_LOAD_BOMB = """
+import sys
+from pathlib import Path
+from cwh.enrich import UnsafePickleError, safe_loads
+data = Path(sys.argv[1]).read_bytes()
+"""
+_REFUSE_BOMB = """
+try:
+    safe_loads(data)
+except UnsafePickleError as error:
+    kept = error
+else:
+    raise SystemExit("not refused")
+"""
+
+
 @pytest.mark.parametrize("name", BUILT)
-def test_refused_graphs_leave_no_cycles_and_no_references(name: str) -> None:
-    gc.collect()
-    gc.disable()
-    try:
-        with pytest.raises(UnsafePickleError) as caught:
-            safe_loads(BOMBS[name])
-        error = caught.value
-        assert error.__cause__ is None and error.__context__ is None
-        del caught
-        assert gc.collect() == 0
-    finally:
-        gc.enable()
+def test_refused_graphs_leave_no_cycles_and_no_references(name: str, tmp_path: Path) -> None:
+    with pytest.raises(UnsafePickleError) as caught:
+        safe_loads(BOMBS[name])
+    error = caught.value
+    assert error.__cause__ is None and error.__context__ is None
+    (tmp_path / "bomb.pkl").write_bytes(BOMBS[name])
+    assert cycles_left_by(_LOAD_BOMB, _REFUSE_BOMB, str(tmp_path / "bomb.pkl")) == 0
     assert error.__traceback__ is not None
     # The frames of the traceback hold no part of the refused graph.
     frame: Any = error.__traceback__

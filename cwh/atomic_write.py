@@ -7,6 +7,10 @@ So a write goes to a temporary file in the same directory (same file system, so 
 final rename is atomic), is flushed to disk with ``fsync``, then renamed over the target;
 the directory is synced too so the rename survives a crash. When the target already
 holds exactly the new bytes, nothing is touched at all.
+
+Small JSON state files written this way (the live delivery's totals, the health check's
+state) are read back with :func:`read_json_object`, which bounds what it reads and names
+the file when it is not what was written.
 """
 
 from __future__ import annotations
@@ -16,8 +20,34 @@ import os
 import stat
 import tempfile
 from pathlib import Path
+from typing import Any
+
+import orjson
 
 DEFAULT_FILE_MODE = 0o644
+
+
+def read_json_object(path: Path, *, max_bytes: int, what: str) -> dict[str, Any] | None:
+    """The JSON object in ``path``; ``None`` when there is no such file yet.
+
+    At most ``max_bytes`` are read. A larger file, one that is not JSON or holds something
+    other than an object raises ``ValueError`` naming the file and saying it is not ``what``
+    (e.g. "a delivery stats file").
+    """
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read(max_bytes + 1)
+    except FileNotFoundError:
+        return None
+    if len(data) > max_bytes:
+        raise ValueError(f"{path} is larger than {max_bytes} bytes: not {what}")
+    try:
+        parsed = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise ValueError(f"{path} is not JSON, so not {what}: {exc}") from None
+    if not isinstance(parsed, dict):
+        raise ValueError(f"{path} is not a JSON object, so not {what}")
+    return parsed
 
 
 def write_bytes_atomic(

@@ -20,7 +20,7 @@ from typing import Any
 
 import orjson
 
-from cwh.atomic_write import write_bytes_atomic
+from cwh.atomic_write import read_json_object, write_bytes_atomic
 
 STATS_VERSION = 1
 _MAX_STATS_BYTES = 1 << 20
@@ -101,19 +101,9 @@ def read_delivery_stats(path: Path) -> DeliveryStats | None:
 
     A file that is not the delivery's (not JSON, too big) raises ``ValueError`` naming it.
     """
-    try:
-        with open(path, "rb") as handle:
-            data = handle.read(_MAX_STATS_BYTES + 1)
-    except FileNotFoundError:
+    parsed = read_json_object(path, max_bytes=_MAX_STATS_BYTES, what="a delivery stats file")
+    if parsed is None:
         return None
-    if len(data) > _MAX_STATS_BYTES:
-        raise ValueError(f"{path} is larger than {_MAX_STATS_BYTES} bytes: not a stats file")
-    try:
-        parsed = orjson.loads(data)
-    except orjson.JSONDecodeError as exc:
-        raise ValueError(f"{path} is not a delivery stats file: {exc}") from None
-    if not isinstance(parsed, dict):
-        raise ValueError(f"{path} is not a delivery stats file: not a JSON object")
     return DeliveryStats.from_mapping(parsed)
 
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import orjson
 
-from cwh.atomic_write import write_bytes_atomic
+from cwh.atomic_write import read_json_object, write_bytes_atomic
 
 STATE_VERSION = 1
 _MAX_STATE_BYTES = 1 << 20
@@ -83,18 +83,11 @@ def _parse(data: Mapping[str, Any]) -> HealthState:
 def read_health_state(path: Path) -> HealthState | None:
     """The state in ``path``; None when there is none yet. Raises :class:`DamagedState`."""
     try:
-        with open(path, "rb") as handle:
-            data = handle.read(_MAX_STATE_BYTES + 1)
-    except FileNotFoundError:
+        parsed = read_json_object(path, max_bytes=_MAX_STATE_BYTES, what="the health state")
+    except ValueError as exc:
+        raise DamagedState(str(exc)) from None
+    if parsed is None:
         return None
-    if len(data) > _MAX_STATE_BYTES:
-        raise DamagedState(f"{path} is larger than {_MAX_STATE_BYTES} bytes")
-    try:
-        parsed = orjson.loads(data)
-    except orjson.JSONDecodeError as exc:
-        raise DamagedState(f"{path} is not JSON: {exc}") from None
-    if not isinstance(parsed, dict):
-        raise DamagedState(f"{path} is not a JSON object")
     try:
         return _parse(parsed)
     except DamagedState as exc:

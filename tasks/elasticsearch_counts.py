@@ -308,24 +308,40 @@ class ProgressCounts(ExecutionIndices):
 
 def _load_cache(path: Path) -> ProgressCache:
     """The saved cache, or an empty one (a broken file is reported and counted anew)."""
-    try:
-        return ProgressCache.from_json(path.read_bytes())
-    except FileNotFoundError:
+    data = load_cache_bytes(path)
+    if data is None:
         return ProgressCache()
-    except (OSError, ValueError) as exc:
+    try:
+        return ProgressCache.from_json(data)
+    except ValueError as exc:
         log.warning("progress cache %s ignored: %s", path, exc)
         return ProgressCache()
 
 
 def _save_cache(path: Path, cache: ProgressCache) -> None:
-    """Keep the cache for the next report; a cache that cannot be written is only a loss
+    save_cache_bytes(path, cache.to_json())
+
+
+def load_cache_bytes(path: Path) -> bytes | None:
+    """A cache file's bytes; None when there is none or it cannot be read (reported)."""
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        log.warning("cache %s ignored: %s", path, exc)
+        return None
+
+
+def save_cache_bytes(path: Path, data: bytes) -> None:
+    """Keep a cache for the next report; a cache that cannot be written is only a loss
     of speed. Only the newest files are kept (windows such as "the last 90 minutes"
     make a new file each time)."""
     try:
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        write_bytes_atomic(path, cache.to_json(), mode=0o600, durable=False)
+        write_bytes_atomic(path, data, mode=0o600, durable=False)
         files = sorted(path.parent.glob("*.json"), key=lambda f: f.stat().st_mtime)
         for old in files[:-CACHE_FILES_KEPT]:
             old.unlink(missing_ok=True)
     except OSError as exc:
-        log.warning("progress cache %s not saved: %s", path, exc)
+        log.warning("cache %s not saved: %s", path, exc)

@@ -1,12 +1,14 @@
 """The embedded store's per-question analytics and drill-down, in SQL.
 
 Three queries per course, each one pass over the course's rows of the covering indexes:
-the first attempt and first success per (student, question) with the runs before it (a
-correlated count on the ``executions_attempts`` index), the failed runs per (student,
-question, ``result_text``) with the newest message per (question, ``result_text``) (from
-the ``executions_errors`` index, the stored JSON read for the newest runs only), and the
-latest attempts per cell (a backwards ``LIMIT`` scan of the attempts index per cell,
-documents decoded for those only).
+
+* the first attempt and first success per (student, question) with the runs before it (a
+  correlated count on the ``executions_attempts`` index);
+* the failed runs per (student, question, ``result_text``, ``error_pattern``) with their
+  latest start, from the ``executions_errors`` index; then, per (question, name,
+  pattern), an index seek to the newest run, whose message alone is read;
+* the latest attempts per cell (a backwards ``LIMIT`` scan of the attempts index per
+  cell), with only their shown fields extracted from the stored JSON.
 """
 
 from __future__ import annotations
@@ -38,18 +40,25 @@ _FAILED = f"COALESCE(status, '') != '{OK_STATUS}'"
 ERROR_COLUMNS = (
     f"error_kind TEXT GENERATED ALWAYS AS (json_type({_DOC}, '$.result_text')) VIRTUAL",
     f"error_name GENERATED ALWAYS AS (json_extract({_DOC}, '$.result_text')) VIRTUAL",
+    f"error_pattern GENERATED ALWAYS AS (json_extract({_DOC}, '$.error_pattern')) VIRTUAL",
 )
-"""The error's name (``result_text``) and its JSON type, computed from the stored
-document; an index stores them, so grouping failed runs by name reads no JSON."""
+"""The error's name (``result_text``), its JSON type and the message's pattern
+(``error_pattern``), computed from the stored document; an index stores them, so grouping
+failed runs by name and pattern reads no JSON."""
 ERRORS_INDEX = (
     "CREATE INDEX IF NOT EXISTS executions_errors ON executions "
-    "(course_server, user_name, qno, error_kind, error_name, start_time, doc_id, suspect) "
-    f"WHERE {_FAILED}"
+    "(course_server, user_name, qno, error_kind, error_name, error_pattern, start_time, "
+    f"doc_id, suspect) WHERE {_FAILED}"
 )
-"""The failed runs by (student, question, error name), so counting them and finding the
-newest per (question, name) read this index alone."""
+"""The failed runs by (student, question, error name, pattern), so counting them and
+finding the newest per (question, name, pattern) read this index alone."""
 INDEXED_TEXT_LIMIT = 256
 """``result_text.keyword``'s ``ignore_above`` in the index template."""
+
+
+def _pattern(value: object) -> str:
+    """The message's pattern as Elasticsearch groups it (missing beyond ``ignore_above``)."""
+    return value if isinstance(value, str) and len(value) <= INDEXED_TEXT_LIMIT else ""
 
 
 def _error_name(value: object) -> str:
@@ -94,39 +103,43 @@ class EmbeddedAnalytics:
         conditions = " AND ".join(where)
         conn = self._connection()
         counts = (
-            f"SELECT user_name, qno, error_kind, error_name, COUNT(*) FROM executions "
-            f"INDEXED BY executions_errors WHERE {conditions} "
-            f"GROUP BY user_name, qno, error_kind, error_name"
+            f"SELECT user_name, qno, error_kind, error_name, error_pattern, COUNT(*), "
+            f"MAX(start_time) FROM executions INDEXED BY executions_errors WHERE {conditions} "
+            f"GROUP BY user_name, qno, error_kind, error_name, error_pattern"
         )
-        runs: dict[tuple[str, str, str], int] = {}
-        for user, qno, kind, value, count in conn.execute(counts, params):
-            key = (user, qno, _error_name(value if kind == "text" else None))
+        runs: dict[tuple[str, str, str, str], int] = {}
+        # Per (question, name, pattern): the latest start, and the groups of the counts
+        # that reach it; only those groups' newest rows are looked up, for their message.
+        latest: dict[tuple[str, str, str], tuple[int, list[tuple[Any, ...]]]] = {}
+        for group in conn.execute(counts, params):
+            user, qno, kind, value, pattern, count, last = group
+            name, shown_pattern = _error_name(value if kind == "text" else None), _pattern(pattern)
+            key = (user, qno, name, shown_pattern)
             runs[key] = runs.get(key, 0) + count
-        # The newest failed run per (question, name), ranked from the index: only those
-        # runs' documents are read, for their message.
+            moment = last or 0
+            known = latest.get((qno, name, shown_pattern))
+            if known is None or moment > known[0]:
+                latest[(qno, name, shown_pattern)] = (moment, [group[:5]])
+            elif moment == known[0]:
+                known[1].append(group[:5])
         newest_sql = f"""
-            WITH failed AS (
-                SELECT rowid AS id, ROW_NUMBER() OVER (
-                    PARTITION BY qno, error_kind, error_name
-                    ORDER BY start_time DESC, doc_id DESC
-                ) AS rank
-                FROM executions INDEXED BY executions_errors WHERE {conditions}
-            )
-            SELECT e.qno, e.start_time, e.doc_id, json_extract({_DOC}, '$.result_text',
-                   '$.result_json.content.evalue')
-            FROM failed JOIN executions AS e ON e.rowid = failed.id WHERE failed.rank = 1
+            SELECT doc_id, json_extract({_DOC}, '$.result_json.content.evalue')
+            FROM executions INDEXED BY executions_errors
+            WHERE {conditions} AND user_name = ? AND qno = ? AND error_kind IS ?
+              AND error_name IS ? AND error_pattern IS ? AND COALESCE(start_time, 0) = ?
+            ORDER BY doc_id DESC LIMIT 1
         """
-        newest: dict[tuple[str, str], tuple[int, str, str]] = {}
-        for qno, start, doc_id, members in conn.execute(newest_sql, params):
-            text, evalue = orjson.loads(members)
-            moment = (start or 0, doc_id)
-            shown = newest.get((qno, _error_name(text)))
-            if shown is None or moment > shown[:2]:
-                message = evalue[:ERROR_TEXT_LIMIT] if isinstance(evalue, str) else ""
-                newest[(qno, _error_name(text))] = (*moment, message)
+        messages: dict[tuple[str, str, str], str] = {}
+        for group_key, (moment, groups) in latest.items():
+            found = [
+                conn.execute(newest_sql, [*params, *group, moment]).fetchone() for group in groups
+            ]
+            newest = max((row for row in found if row is not None), default=None)
+            evalue = newest[1] if newest is not None else None
+            messages[group_key] = evalue[:ERROR_TEXT_LIMIT] if isinstance(evalue, str) else ""
         return [
-            ErrorCount(user, qno, name, newest[(qno, name)][2], count)
-            for (user, qno, name), count in runs.items()
+            ErrorCount(user, qno, name, messages[(qno, name, pattern)], count, pattern)
+            for (user, qno, name, pattern), count in runs.items()
         ]
 
     def latest_attempts(self, query: ProgressQuery, per_cell: int) -> list[Attempt]:
@@ -137,7 +150,8 @@ class EmbeddedAnalytics:
         # Per cell, its newest rows by a backwards range scan of the attempts index (a
         # window over every row of the course would number a million rows to keep a few).
         sql = f"""
-            SELECT e.doc_id, e.user_name, e.qno, e.start_time, COALESCE(e.status, ''), e.document
+            SELECT e.user_name, e.qno, COALESCE(e.start_time, 0), COALESCE(e.status, ''),
+                   json_extract(CAST(e.document AS TEXT), {_SHOWN}), e.doc_id
             FROM (
                 SELECT DISTINCT user_name AS u, qno AS q FROM executions WHERE {conditions}
             ) AS cells
@@ -147,33 +161,42 @@ class EmbeddedAnalytics:
                 ORDER BY start_time DESC, doc_id DESC LIMIT ?
             )
         """
-        attempts = []
-        for doc_id, user, qno, start, status, blob in self._connection().execute(
-            sql, [*params, *params, per_cell]
-        ):
-            attempts.append(_attempt(doc_id, user, qno, start or 0, status, orjson.loads(blob)))
-        return attempts
+        rows = self._connection().execute(sql, [*params, *params, per_cell])
+        return [
+            _attempt(user, qno, start, status, orjson.loads(shown), doc_id)
+            for user, qno, start, status, shown, doc_id in rows
+        ]
+
+
+_SHOWN = ", ".join(
+    f"'{path}'"
+    for path in (
+        "$.end_time",
+        "$.input",
+        "$.output",
+        "$.result_json.content.ename",
+        "$.result_json.content.evalue",
+    )
+)
+"""What the drill-down shows of a stored document: SQLite extracts it (one small JSON
+array per row instead of the whole document to decode)."""
 
 
 def _attempt(
-    doc_id: str, user: str, qno: str, start: int, status: str, document: dict[str, Any]
+    user: str, qno: str, start: int, status: str, shown: list[Any], doc_id: str
 ) -> Attempt:
     """The shown part of a stored document, capped as Elasticsearch's is."""
-    result = document.get("result_json")
-    content = result.get("content") if isinstance(result, dict) else None
-    if not isinstance(content, dict):
-        content = {}
-    ename, end = content.get("ename"), document.get("end_time")
+    end, code, output, ename, evalue = shown
     return Attempt(
         user_name=user,
         qno=qno,
         start_time=start,
         end_time=end if isinstance(end, int) and not isinstance(end, bool) else None,
         status=status,
-        code=cap_text(document.get("input")),
-        output=cap_text(document.get("output")),
+        code=cap_text(code),
+        output=cap_text(output),
         ename=ename[:ERROR_TEXT_LIMIT].replace("\n", " ") if isinstance(ename, str) else "",
-        evalue=cap_text(content.get("evalue")),
+        evalue=cap_text(evalue),
         doc_id=doc_id,
     )
 

@@ -36,10 +36,16 @@ from tasks.embedded_analytics import (
 from tasks.store import Document, ProgressQuery, Store, StoreError, WriteSummary
 
 BUSY_TIMEOUT_MS = 60_000
-SCHEMA_VERSION = 3
+MMAP_BYTES = 1 << 30
+"""Of the database file, read through memory mapping rather than copied into SQLite's page
+cache: a report's queries read hundreds of megabytes of index pages (about 5-10 % faster,
+and fewer allocations for reports' concurrent queries to contend on). Address space only;
+the operating system's page cache holds the data either way."""
+SCHEMA_VERSION = 4
 """1: the first layout; 2: the ``suspect`` column (1 for a suspect execution, else NULL),
 also in the progress index so that leaving suspect executions out costs no table lookup;
-3: the generated error-name columns (:data:`tasks.embedded_analytics.ERROR_COLUMNS`)."""
+3: the generated error-name columns (:data:`tasks.embedded_analytics.ERROR_COLUMNS`);
+4: the generated error-pattern column, in the errors index."""
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS executions (
@@ -123,9 +129,10 @@ class EmbeddedStore(EmbeddedAnalytics, Store):
             if "suspect" not in columns:
                 for statement in _ADD_SUSPECT:
                     locked.execute(statement)
-            if "error_name" not in columns:
-                for column in ERROR_COLUMNS:
+            for column in ERROR_COLUMNS:
+                if column.split()[0] not in columns:
                     locked.execute(f"ALTER TABLE executions ADD COLUMN {column}")
+            locked.execute("DROP INDEX IF EXISTS executions_errors")
             locked.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     def describe(self) -> str:
@@ -149,6 +156,7 @@ class EmbeddedStore(EmbeddedAnalytics, Store):
                     "is it on a network file system?"
                 )
             conn.execute("PRAGMA synchronous = NORMAL")
+            conn.execute(f"PRAGMA mmap_size = {MMAP_BYTES}")
             self._local.conn = conn
             with self._lock:
                 self._connections.append(conn)

@@ -53,6 +53,7 @@ from cwh.progress import (
     render_html,
     render_markdown,
 )
+from cwh.progress.report_drilldown import render_drilldown
 from tasks.common import NOT_CACHED, retrying, run_logger
 from tasks.report_exports import (
     ExportFiles,
@@ -217,12 +218,10 @@ def course_report(
     per_cell = config.attempts_per_cell
     # The analytics and drill-down queries run beside the matrix counts: the store (a
     # cluster, or SQLite, which releases the GIL) uses another core meanwhile. The
-    # drill-down's newest attempts are the slowest query: the matrix, analytics, heatmap
-    # and markdown are made while it runs, and only the HTML waits for it.
+    # matrix and heatmap are made while they run, and the drill-down as soon as its
+    # attempts are there, while the analytics may still be running.
     with ThreadPoolExecutor(ANALYTICS_QUERIES_AT_ONCE) as pool:
-        attempts_later = pool.submit(_timed, lambda: store.latest_attempts(query, per_cell))
-        firsts_later = pool.submit(_timed, lambda: store.first_successes(query))
-        errors_later = pool.submit(_timed, lambda: store.error_counts(query))
+        later = store.submit_analytics(pool, query, per_cell)
         cells = store.progress_rows(
             course,
             config.since,
@@ -249,22 +248,27 @@ def course_report(
             title=text("progress.heatmap.title", language, course=course, time=moment),
             language=language,
         )
-        (firsts, firsts_at), (errors, errors_at) = firsts_later.result(), errors_later.result()
-        analytics = tuple(question_analytics(matrix, firsts, errors))
-        markdown = render_markdown(
-            matrix, summary, generated_at=generated_at, window=window, tz=zone,
-            analytics=analytics, language=language,
-        )  # fmt: skip
-        found, found_at = attempts_later.result()
-    elapsed = max(counted, firsts_at, errors_at, found_at) - started
-    shown = set(matrix.students)
-    attempts = {
-        key: cell for key, cell in latest_per_cell(found, per_cell).items() if key[0] in shown
-    }
+        found = later.attempts.result()
+        found_at = time.perf_counter()
+        shown = set(matrix.students)
+        attempts = {
+            key: cell for key, cell in latest_per_cell(found, per_cell).items() if key[0] in shown
+        }
+        drilldown = (
+            render_drilldown(matrix, attempts, per_cell, zone, language) if per_cell > 0 else None
+        )
+        firsts, errors = later.firsts.result(), later.errors.result()
+        analysed_at = time.perf_counter()
+    analytics = tuple(question_analytics(matrix, firsts, errors))
+    markdown = render_markdown(
+        matrix, summary, generated_at=generated_at, window=window, tz=zone,
+        analytics=analytics, language=language,
+    )  # fmt: skip
+    elapsed = max(counted, found_at, analysed_at) - started
     page = render_html(
         matrix, summary, heatmap, generated_at=generated_at, window=window, tz=zone,
         analytics=analytics, attempts=attempts, attempts_per_cell=config.attempts_per_cell,
-        language=language,
+        drilldown=drilldown, language=language,
     )  # fmt: skip
     return CourseReport(
         matrix, summary, markdown, page, heatmap, query_seconds=elapsed,

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
+from concurrent.futures import Executor, Future
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -25,6 +26,15 @@ if TYPE_CHECKING:
     from cwh.progress import Attempt, ErrorCount, FirstSuccess, ProgressCell, StatusCount
 
 Document = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class AnalyticsFutures:
+    """A course's analytics and drill-down queries, as they complete."""
+
+    attempts: Future[list[Attempt]]
+    firsts: Future[list[FirstSuccess]]
+    errors: Future[list[ErrorCount]]
 
 
 class StoreError(RuntimeError):
@@ -174,6 +184,14 @@ class Store(Protocol):
         :func:`cwh.progress.latest_per_cell` orders them."""
         ...
 
+    def submit_analytics(
+        self, pool: Executor, query: ProgressQuery, per_cell: int
+    ) -> AnalyticsFutures:
+        """:meth:`latest_attempts`, :meth:`first_successes` and :meth:`error_counts` started
+        in ``pool``, the drill-down's first (the report renders it while the others run).
+        A store that computes them together overrides this."""
+        return separate_analytics(self, pool, query, per_cell)
+
     def reenrich(self, index: MemeIndex) -> int:
         """Bring qno/qlabel/textbook_path/course_server in line with ``index``.
 
@@ -195,6 +213,17 @@ class Store(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+def separate_analytics(
+    store: Store, pool: Executor, query: ProgressQuery, per_cell: int
+) -> AnalyticsFutures:
+    """The three queries of :meth:`Store.submit_analytics` as three jobs of ``pool``."""
+    return AnalyticsFutures(
+        attempts=pool.submit(store.latest_attempts, query, per_cell),
+        firsts=pool.submit(store.first_successes, query),
+        errors=pool.submit(store.error_counts, query),
+    )
 
 
 @dataclass(frozen=True)

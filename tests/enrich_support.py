@@ -17,7 +17,15 @@ QLABEL_PATTERN = r"問\s*\d+-\d+"
 
 # Fields the engine adds beyond the fixture's expected documents (see README.md).
 ENGINE_FIELDS = frozenset(
-    {"results", "@timestamp", "doc_id", "target_index", "suspect", "suspect_reason"}
+    {
+        "results",
+        "@timestamp",
+        "doc_id",
+        "target_index",
+        "suspect",
+        "suspect_reason",
+        "error_pattern",
+    }
 )
 
 

@@ -124,5 +124,6 @@ def test_both_stores_give_the_expected_analytics_and_attempts(
     first = embedded[2][0]
     assert FirstSuccess(FIXTURE_USER, "01-004", starts[3], starts[4], 1) in first
     assert FirstSuccess(KANO, "01-004", kano_division, None, 0) in first
-    assert ErrorCount(KANO, "01-004", "ZeroDivisionError", "division by zero", 1) in embedded[2][1]
+    zero = "division by zero"
+    assert ErrorCount(KANO, "01-004", "ZeroDivisionError", zero, 1, zero) in embedded[2][1]
     assert all(isinstance(a, Attempt) for a in embedded[2][2])

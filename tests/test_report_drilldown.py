@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from cwh.enrich import DOC_ID, TARGET_INDEX
+from cwh.error_pattern import error_pattern
 from cwh.progress import (
     ErrorCount,
     FirstSuccess,
@@ -175,14 +176,22 @@ def test_analytics_put_the_question_the_class_is_stuck_on_first() -> None:
         ErrorCount("bob", "01-001", "KeyError", "'age'", 1),
         ErrorCount("ann", "01-000", "NameError", "name 'x' is not defined", 2),
         ErrorCount("teacher", "01-001", "ValueError", "v", 5),
-    ]
+        ErrorCount("bob", "01-001", "TypeError", "'int' object is not callable", 1,
+                   "<str> object is not callable"),
+        ErrorCount("ann", "01-001", "TypeError", "can only concatenate str (not \"int\") to str",
+                   1, "can only concatenate str (not <str>) to str"),
+        ErrorCount("bob", "01-001", "TypeError", "'str' object is not callable", 1,
+                   "<str> object is not callable"),
+    ]  # fmt: skip
     stuck, solved = question_analytics(matrix, firsts, errors)
     assert stuck.question.qno == "01-001"
     assert (stuck.tried, stuck.succeeded, stuck.latest_failed, stuck.stuck) == (2, 0, 2, 2)
     assert (stuck.median_attempts, stuck.median_seconds) == (None, None)
     assert [(e.text, e.runs, e.students) for e in stuck.errors] == [
-        ("KeyError: <str>", 3, ("ann", "bob"))
-    ]
+        ("KeyError: <str>", 3, ("ann", "bob")),
+        ("TypeError: <str> object is not callable", 2, ("bob",)),
+        ("TypeError: can only concatenate str (not <str>) to str", 1, ("ann",)),
+    ], "one exception name, two kinds of message: two errors"
     assert (solved.median_attempts, solved.median_seconds) == (2.0, 15.0)
     assert matrix.others_left_out == 1
 
@@ -243,3 +252,14 @@ def test_markdown_and_heatmap_follow_the_language() -> None:
     english = render_markdown(matrix, summary, generated_at=NOW, window="all", analytics=analytics)
     assert "KeyError: \\<str\\> (2 runs, 1 students)" in english
     assert render_heatmap(matrix, language="ja").png != render_heatmap(matrix).png
+
+
+def test_the_enricher_stores_the_pattern_of_a_failed_runs_message() -> None:
+    failed = {
+        "msg_type": "error",
+        "content": {"ename": "NameError", "evalue": "name 'df2' is not defined"},
+    }
+    assert error_pattern(failed) == "name <str> is not defined"
+    assert error_pattern({"content": {"evalue": "x" * 5_000_000}}) == "x" * 200
+    for no_message in (None, 3, [], {"content": []}, {"content": {"evalue": 7}}):
+        assert error_pattern(no_message) is None

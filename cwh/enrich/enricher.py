@@ -29,6 +29,7 @@ from cwh.enrich.memeindex import MemeIndex, cell_meme_uuid
 from cwh.enrich.passwd import PasswdTable, local_name
 from cwh.enrich.provenance import DirectoryOwners, LogDirectories, check_owner
 from cwh.enrich.result_files import ResultFileError, ResultReader
+from cwh.error_pattern import error_pattern
 
 Document = dict[str, Any]
 
@@ -343,6 +344,9 @@ class Enricher:
         doc["result_json"] = result.result_json
         if result.result_text is not None:
             doc["result_text"] = result.result_text
+        pattern = error_pattern(result.result_json)
+        if pattern is not None:
+            doc["error_pattern"] = pattern
         return str(result.path), result.owner_uid
 
     def _check_log_file(

@@ -126,6 +126,8 @@ RESERVED_FIELDS: Final[frozenset[str]] = frozenset(
         "course_server",
         "result_json",
         "result_text",
+        "result_error",
+        "error_pattern",
         "suspect",
         "suspect_reason",
         "doc_id",

@@ -12,12 +12,12 @@ error.
 
 from __future__ import annotations
 
-import re
 import statistics
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import NamedTuple
 
+from cwh.error_pattern import normalise_error
 from cwh.progress.matrix import ProgressMatrix, Question
 
 __all__ = [
@@ -36,12 +36,6 @@ student-controlled and can be megabytes long)."""
 COMMON_ERRORS = 3
 """Errors listed per question."""
 
-_QUOTED = re.compile(r"'(?:[^'\\\n]|\\.)*'|\"(?:[^\"\\\n]|\\.)*\"")
-_ADDRESS = re.compile(r"\b0x[0-9a-fA-F]+\b")
-_PATH = re.compile(r"(?:[A-Za-z]:)?(?:[\\/][\w.\-~]+){2,}[\\/]?|(?<![\w/])[\w.\-~]+[\\/][\w.\-~/]+")
-_NUMBER = re.compile(r"(?<![\w<])[-+]?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?(?![\w>])")
-_SPACE = re.compile(r"\s+")
-
 
 class FirstSuccess(NamedTuple):
     """One student's way to a question's first success (times in epoch seconds)."""
@@ -58,15 +52,17 @@ class FirstSuccess(NamedTuple):
 
 class ErrorCount(NamedTuple):
     """Failed runs of one student at one question with one error name (the run's
-    ``result_text``: by default the exception name), and the message (``evalue``) of the
-    newest failed run of the class with that name at that question; both cut to
-    :data:`ERROR_TEXT_LIMIT` characters by the store."""
+    ``result_text``: by default the exception name) and message pattern (the run's
+    ``error_pattern``, see :mod:`cwh.error_pattern`; empty for runs stored without one),
+    and the message (``evalue``) of the newest failed run of the class with that name and
+    pattern at that question; cut to :data:`ERROR_TEXT_LIMIT` characters by the store."""
 
     user_name: str
     qno: str
     ename: str
     evalue: str
     runs: int
+    pattern: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,16 +99,6 @@ class QuestionAnalytics:
     def stuck(self) -> int:
         """Students who tried and have not succeeded yet."""
         return self.tried - self.succeeded
-
-
-def normalise_error(message: str) -> str:
-    """The message with its varying parts replaced: ``'…'``/``"…"`` by ``<str>``, hex
-    addresses by ``<addr>``, paths by ``<path>``, numbers by ``<num>``; spaces collapsed."""
-    text = _QUOTED.sub("<str>", message)
-    text = _ADDRESS.sub("<addr>", text)
-    text = _PATH.sub("<path>", text)
-    text = _NUMBER.sub("<num>", text)
-    return _SPACE.sub(" ", text).strip()
 
 
 def _median(values: list[int]) -> float | None:
@@ -171,10 +157,10 @@ def _group_errors(
     runs: dict[tuple[str, str, str], int] = {}
     hit: dict[tuple[str, str, str], set[str]] = {}
     normalised: dict[str, str] = {}
-    for user, qno, ename, evalue, count in errors:
+    for user, qno, ename, evalue, count, pattern in errors:
         if user not in students or qno not in known or count <= 0:
             continue
-        message = normalised.get(evalue)
+        message = pattern or normalised.get(evalue)
         if message is None:
             message = normalised[evalue] = normalise_error(evalue)
         key = (qno, " ".join(ename.split()), message)

@@ -69,8 +69,12 @@ def render_html(
     analytics: Sequence[QuestionAnalytics] | None = None,
     attempts: Mapping[tuple[str, str], Sequence[Attempt]] | None = None,
     attempts_per_cell: int = DEFAULT_ATTEMPTS,
+    drilldown: str | None = None,
     language: Language = "en",
 ) -> str:
+    """The self-contained page; ``drilldown`` is :func:`render_drilldown` of ``attempts``
+    when the caller has made it already (while the analytics were still being queried)."""
+
     def t(key: str, **fields: object) -> str:
         return escape(text(key, language, **fields))
 
@@ -113,7 +117,9 @@ def render_html(
         outside = t("progress.outside_textbook", runs=matrix.runs_outside_textbook, flow="reenrich")
         parts.append(f"<p>{outside}</p>")
     if attempts is not None and drilled:
-        parts.append(render_drilldown(matrix, attempts, attempts_per_cell, tz, language))
+        if drilldown is None:
+            drilldown = render_drilldown(matrix, attempts, attempts_per_cell, tz, language)
+        parts.append(drilldown)
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"
 

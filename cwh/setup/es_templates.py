@@ -62,6 +62,7 @@ def executions_mapping() -> dict[str, Any]:
             "fields": {"keyword": {"type": "keyword", "ignore_above": 256}},
         },
         "result_json": {"type": "object", "enabled": False},
+        "error_pattern": {"type": "keyword", "ignore_above": 256},
         "result_error": {"type": "text"},
         "suspect": {"type": "boolean"},
         "suspect_reason": {"type": "keyword", "ignore_above": 1024},

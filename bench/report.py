@@ -39,8 +39,11 @@ sys.path.insert(0, str(ROOT))
 
 from elasticsearch import helpers  # noqa: E402
 
-from cwh.enrich import DOC_ID, TARGET_INDEX  # noqa: E402
-from cwh.error_pattern import error_pattern  # noqa: E402
+from cwh.enrich import (  # noqa: E402
+    DOC_ID,
+    TARGET_INDEX,
+    error_pattern,
+)
 from tasks.elasticsearch_store import ElasticsearchStore, connect  # noqa: E402
 from tasks.embedded_store import EmbeddedStore  # noqa: E402
 from tasks.progress_reports import ReportConfig, course_report, load_inputs  # noqa: E402

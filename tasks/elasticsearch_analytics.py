@@ -31,24 +31,22 @@ from elasticsearch import AuthorizationException
 from cwh.progress import (
     ERROR_TEXT_LIMIT,
     OK_STATUS,
+    AnalyticsCache,
     Attempt,
     CacheUse,
-    ErrorCount,
-    FirstSuccess,
-    cap_text,
-    latest_per_cell,
-)
-from cwh.progress.index_analytics import (
-    AnalyticsCache,
     CellSpan,
     CourseAnalytics,
+    ErrorCount,
     ErrorRuns,
+    FirstSuccess,
     IndexAnalytics,
     NewestMessage,
     RunsBefore,
+    cap_text,
     combine_attempts,
     combine_errors,
     combine_first_successes,
+    latest_per_cell,
     runs_before_needed,
 )
 from tasks.elasticsearch_counts import ProgressCounts, load_cache_bytes, save_cache_bytes
@@ -61,7 +59,7 @@ NAME_FIELD = "result_text"
 """The error's name: the result text the enricher extracted (by default the exception
 name); ``result_json`` itself is not indexed."""
 PATTERN_FIELD = "error_pattern"
-"""The error message's pattern (:func:`cwh.error_pattern.error_pattern`)."""
+"""The error message's pattern (:func:`cwh.enrich.error_pattern`)."""
 NAMED_INDICES = 64
 """Up to this many changed indices are named in the request; more are read through the
 prefix's pattern (a request line has a length limit)."""

@@ -49,11 +49,11 @@ from cwh.progress import (
     parse_zone,
     question_analytics,
     questions_from_index_text,
+    render_drilldown,
     render_heatmap,
     render_html,
     render_markdown,
 )
-from cwh.progress.report_drilldown import render_drilldown
 from tasks.common import NOT_CACHED, retrying, run_logger
 from tasks.report_exports import (
     ExportFiles,

@@ -17,8 +17,7 @@ from typing import Any
 import pytest
 from elasticsearch import Elasticsearch
 
-from cwh.enrich import DOC_ID, TARGET_INDEX
-from cwh.error_pattern import error_pattern
+from cwh.enrich import DOC_ID, TARGET_INDEX, error_pattern
 from tasks.elasticsearch_store import ElasticsearchStore
 from tasks.embedded_store import EmbeddedStore
 from tasks.store import ProgressQuery

@@ -15,17 +15,20 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cwh.progress import Attempt, ErrorCount, FirstSuccess, latest_per_cell
-from cwh.progress.index_analytics import (
+from cwh.progress import (
     AnalyticsCache,
+    Attempt,
     CellSpan,
+    ErrorCount,
     ErrorRuns,
+    FirstSuccess,
     IndexAnalytics,
     NewestMessage,
     RunsBefore,
     combine_attempts,
     combine_errors,
     combine_first_successes,
+    latest_per_cell,
     runs_before_needed,
 )
 

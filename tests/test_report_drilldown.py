@@ -17,8 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from cwh.enrich import DOC_ID, TARGET_INDEX
-from cwh.error_pattern import error_pattern
+from cwh.enrich import DOC_ID, TARGET_INDEX, error_pattern
 from cwh.progress import (
     ErrorCount,
     FirstSuccess,

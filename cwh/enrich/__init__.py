@@ -38,6 +38,7 @@ from cwh.enrich.compiled import (
 )
 from cwh.enrich.delivery_stats import DeliveryStats, add_delivery_stats, read_delivery_stats
 from cwh.enrich.enricher import DOC_ID, TARGET_INDEX, Enricher
+from cwh.enrich.error_messages import error_pattern, normalise_error
 from cwh.enrich.logrecord import (
     DEFAULT_ZONES,
     RESERVED_FIELDS,
@@ -106,12 +107,14 @@ __all__ = [
     "classify",
     "compile_hot_path",
     "create_action",
+    "error_pattern",
     "file_owner",
     "hot_path_state",
     "is_dead_letter",
     "item_result",
     "local_name",
     "log_summary",
+    "normalise_error",
     "parse_log",
     "parse_offset",
     "parse_zone_mapping",

@@ -23,13 +23,13 @@ from typing import Any, TypeVar
 import orjson
 
 from cwh.defaults import DEADLETTER_INFIX, DEFAULT_INDEX_PREFIX
+from cwh.enrich.error_messages import error_pattern
 from cwh.enrich.logrecord import DEFAULT_ZONES, LogParseError, parse_log
 from cwh.enrich.logtime import DEFAULT_TIME_WINDOW, DayNames, utc_text
 from cwh.enrich.memeindex import MemeIndex, cell_meme_uuid
 from cwh.enrich.passwd import PasswdTable, local_name
 from cwh.enrich.provenance import DirectoryOwners, LogDirectories, check_owner
 from cwh.enrich.result_files import ResultFileError, ResultReader
-from cwh.error_pattern import error_pattern
 
 Document = dict[str, Any]
 

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from cwh.error_pattern import normalise_error
+from cwh.enrich import normalise_error
 from cwh.progress.matrix import ProgressMatrix, Question
 
 __all__ = [
@@ -53,7 +53,7 @@ class FirstSuccess(NamedTuple):
 class ErrorCount(NamedTuple):
     """Failed runs of one student at one question with one error name (the run's
     ``result_text``: by default the exception name) and message pattern (the run's
-    ``error_pattern``, see :mod:`cwh.error_pattern`; empty for runs stored without one),
+    ``error_pattern``, see :mod:`cwh.enrich.error_messages`; empty for runs stored without one),
     and the message (``evalue``) of the newest failed run of the class with that name and
     pattern at that question; cut to :data:`ERROR_TEXT_LIMIT` characters by the store."""
 

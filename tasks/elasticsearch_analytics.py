@@ -26,7 +26,6 @@ from operator import attrgetter
 from typing import Any, TypeVar, cast
 
 import orjson
-from elasticsearch import AuthorizationException
 
 from cwh.progress import (
     ERROR_TEXT_LIMIT,
@@ -147,17 +146,8 @@ class ProgressAnalytics(ProgressCounts):
                 cache = AnalyticsCache.from_json(data)
             except ValueError as exc:
                 log.warning("analytics cache %s ignored: %s", path, exc)
-        try:
-            markers = self._index_markers()
-            self.flush()
-        except AuthorizationException as exc:
-            log.warning(
-                "analytics cache not used: Elasticsearch answered %s to the index stats or "
-                "refresh of %s-*",
-                exc.status_code,
-                self.index_prefix,
-            )
-            self.progress_cache_dir = None
+        markers = self._cache_markers("analytics")
+        if markers is None:
             return self._combine(filters, self._parts(filters, per_cell, None, {}), per_cell)
         stale = cache.stale(markers)
         vanished = set(cache.parts) - set(markers)
@@ -335,8 +325,10 @@ class ProgressAnalytics(ProgressCounts):
                 "must_not": [{"term": {self._field("execute_reply_status"): OK_STATUS}}],
             }
         }
-        name = {"name": {"terms": {"field": self._field(NAME_FIELD), "missing_bucket": True}}}
-        pattern = {
+        name: dict[str, Any] = {
+            "name": {"terms": {"field": self._field(NAME_FIELD), "missing_bucket": True}}
+        }
+        pattern: dict[str, Any] = {
             "pattern": {"terms": {"field": self._field(PATTERN_FIELD), "missing_bucket": True}}
         }
         latest = {
@@ -346,7 +338,7 @@ class ProgressAnalytics(ProgressCounts):
                 "_source": {"includes": ["start_time", "result_json.content.evalue"]},
             }
         }
-        qno = {"qno": {"terms": {"field": self._field("qno")}}}
+        qno: dict[str, Any] = {"qno": {"terms": {"field": self._field("qno")}}}
         messages: dict[str, list[NewestMessage]] = {}
         groups = [_INDEX_SOURCE, qno, name, pattern]
         for bucket in self._composite(failed, groups, {"latest": latest}, index):

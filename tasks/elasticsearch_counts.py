@@ -63,21 +63,8 @@ class ProgressCounts(ExecutionIndices):
         )  # fmt: skip
         path = self.progress_cache_dir / f"{hashlib.sha256(key).hexdigest()[:32]}.json"
         cache = _load_cache(path)
-        try:
-            markers = self._index_markers()
-            # Markers first, then a refresh: every change a marker covers was applied before
-            # it was read, so the refresh makes all of it visible to the counts that follow.
-            self.flush()
-        except AuthorizationException as exc:
-            # A read-only role (no "monitor"/"maintenance" index privilege) can still count
-            # everything; it only loses the reuse.
-            log.warning(
-                "progress cache not used: Elasticsearch answered %s to the index stats or "
-                "refresh of %s-*",
-                exc.status_code,
-                self.index_prefix,
-            )
-            self.progress_cache_dir = None
+        markers = self._cache_markers("progress")
+        if markers is None:
             return self._count_statuses(filters)
         counts, self.last_cache_use = cache.counts(
             markers,
@@ -92,6 +79,27 @@ class ProgressCounts(ExecutionIndices):
                 # but" may have included it, so these counts are used once and not kept.
                 path.unlink(missing_ok=True)
         return counts
+
+    def _cache_markers(self, cache: str) -> dict[str, str] | None:
+        """Every execution index's marker, then a refresh: every change a marker covers was
+        applied before it was read, so the refresh makes all of it visible to the queries
+        that follow. None (and no cache from then on) when the role may not read index
+        stats or refresh: without the "monitor"/"maintenance" privileges it can still query
+        everything, it only loses the reuse."""
+        try:
+            markers = self._index_markers()
+            self.flush()
+        except AuthorizationException as exc:
+            log.warning(
+                "%s cache not used: Elasticsearch answered %s to the index stats or "
+                "refresh of %s-*",
+                cache,
+                exc.status_code,
+                self.index_prefix,
+            )
+            self.progress_cache_dir = None
+            return None
+        return markers
 
     def suspect_count(self, query: ProgressQuery) -> int:
         """Suspect executions of the query's course, window and students that name a

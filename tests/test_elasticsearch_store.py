@@ -16,6 +16,7 @@ from elasticsearch import Elasticsearch, helpers
 from cwh.enrich import DOC_ID, REJECTED, TARGET_INDEX
 from cwh.progress import ProgressCell
 from tasks.elasticsearch_store import ElasticsearchStore
+from tasks.store import ProgressQuery
 
 
 def _execution(prefix: str, number: int, **changes: object) -> dict[str, object]:
@@ -202,4 +203,14 @@ def test_a_role_without_stats_privileges_counts_everything_without_the_cache(
         assert list(tmp_path.iterdir()) == []
         assert reader.progress_rows("python-basic") == rows
         reader.close()
+        analyst = ElasticsearchStore(
+            Elasticsearch(proxy_url), index_prefix=es_index_prefix, progress_cache_dir=tmp_path
+        )
+        query = ProgressQuery("python-basic")
+        found = analyst.course_analytics(query, 2)
+        assert sorted(found.firsts) == sorted(plain.first_successes(query))
+        assert sorted(found.attempts) == sorted(plain.latest_attempts(query, 2))
+        assert "analytics cache not used" in caplog.text
+        assert list(tmp_path.iterdir()) == []
+        analyst.close()
     plain.close()

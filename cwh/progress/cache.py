@@ -26,11 +26,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from itertools import repeat
 from typing import Any, NamedTuple
 
 import orjson
 
+from cwh.progress.columns import NUMBER, TEXT, columns_of, rows_of
 from cwh.progress.matrix import StatusCount
 
 __all__ = ["CacheUse", "ProgressCache", "merge_status_counts"]
@@ -198,22 +198,12 @@ class ProgressCache:
             raise ValueError(f"unreadable progress cache: {exc}") from None
 
 
+_COUNT_TYPES = (TEXT, TEXT, TEXT, NUMBER, NUMBER)
+
+
 def _columns(counts: Sequence[StatusCount]) -> list[list[Any]]:
-    """Counts as five columns: decoded several times faster than one list per count."""
-    return [list(column) for column in zip(*counts, strict=True)] if counts else [[]] * 5
-
-
-_COLUMN_TYPES = (str, str, str, int, int)
+    return columns_of(counts, len(_COUNT_TYPES))
 
 
 def _counts(columns: Any) -> tuple[StatusCount, ...]:
-    if not isinstance(columns, list) or len(columns) != len(_COLUMN_TYPES):
-        raise ValueError("counts are not five columns")
-    for column, kind in zip(columns, _COLUMN_TYPES, strict=True):
-        if not isinstance(column, list) or len(column) != len(columns[0]):
-            raise ValueError("count columns differ in length")
-        if set(map(type, column)) - {kind}:
-            raise ValueError(f"a count column holds something other than {kind.__name__}")
-    # tuple.__new__ straight from C: the named tuple's own __new__ is a Python function and
-    # would cost more than everything else here for a cache of tens of thousands of counts.
-    return tuple(map(tuple.__new__, repeat(StatusCount), zip(*columns, strict=True)))
+    return rows_of(columns, _COUNT_TYPES, StatusCount)

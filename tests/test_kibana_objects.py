@@ -31,9 +31,9 @@ def _objects() -> list[dict]:
     return parse_ndjson(NDJSON_PATH.read_text(encoding="utf-8"))
 
 
-def _lens(objects: list[dict], visualization: str) -> dict:
-    (found,) = [o for o in objects if o["attributes"].get("visualizationType") == visualization]
-    return found
+def _lens(objects: list[dict], visualization: str, number: int = 0) -> dict:
+    found = [o for o in objects if o["attributes"].get("visualizationType") == visualization]
+    return found[number]
 
 
 def _columns(lens: dict) -> dict:
@@ -74,9 +74,9 @@ def test_every_line_is_one_saved_object_referencing_the_data_view() -> None:
     lines = NDJSON_PATH.read_text(encoding="utf-8").splitlines()
     objects = [json.loads(line) for line in lines]
     data_view_id = load_definition()["data_view_id"]
-    assert [o["type"] for o in objects] == ["lens", "lens", "lens", "dashboard"]
+    assert [o["type"] for o in objects] == ["lens", "lens", "lens", "lens", "dashboard"]
     assert referenced_data_views(objects) == {data_view_id}
-    for lens in objects[:3]:
+    for lens in objects[:4]:
         (layer_id,) = lens["attributes"]["state"]["datasourceStates"]["formBased"]["layers"]
         assert lens["references"] == [
             {
@@ -131,6 +131,17 @@ def test_error_table_lists_latest_error_per_student() -> None:
     assert columns["rows"]["sourceField"] == "user_name"
     assert columns["rows"]["params"]["orderBy"] == {"type": "column", "columnId": "last_error"}
     assert state["visualization"]["sorting"] == {"columnId": "last_error", "direction": "desc"}
+
+
+def test_common_errors_are_counted_by_message_pattern() -> None:
+    table = _lens(_objects(), "lnsDatatable", 1)
+    columns = _columns(table)
+    assert columns["rows"]["sourceField"] == "error_pattern"
+    assert columns["students"]["operationType"] == "unique_count"
+    assert table["attributes"]["state"]["visualization"]["sorting"] == {
+        "columnId": "errors",
+        "direction": "desc",
+    }
 
 
 def test_every_field_the_panels_use_is_mapped_and_aggregatable() -> None:

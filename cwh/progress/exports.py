@@ -25,6 +25,7 @@ name, so their order gives nothing away.
 
 from __future__ import annotations
 
+import csv
 import io
 import re
 from collections.abc import Callable, Iterable, Sequence
@@ -180,7 +181,16 @@ def moodle_frame(matrix: ProgressMatrix, names: NameMap = real_names) -> pd.Data
 
 def _csv_bytes(frame: pd.DataFrame) -> bytes:
     escaped = frame.rename(columns=escape_formula).map(_escaped)
-    rendered: str = escaped.to_csv(index=False, lineterminator="\n")
+    # The csv module quotes a value holding a line feed but not one holding a carriage
+    # return alone, which every reader takes for the end of the record: a file with such a
+    # value quotes all its text.
+    lone_return = any(
+        isinstance(value, str) and "\r" in value
+        for column in escaped.columns
+        for value in escaped[column].tolist()
+    )
+    quoting = csv.QUOTE_NONNUMERIC if lone_return else csv.QUOTE_MINIMAL
+    rendered: str = escaped.to_csv(index=False, lineterminator="\n", quoting=quoting)
     return rendered.encode("utf-8")
 
 

@@ -3,9 +3,10 @@
 The two-user course of ``test_backfill_stores`` (the fixture's student, a second student
 derived from the same real logs, a roster-only student) is backfilled into the embedded
 store and into Elasticsearch; ``run_report`` then writes every export, with names and with
-pseudonyms. Both stores must give exactly the files in ``tests/golden/exports/`` (the
-workbook compared as the cells openpyxl reads back). Regenerate with ``CWH_UPDATE_GOLDEN=1``
-after an intended change.
+pseudonyms (the attempts with the students' code and output, and without them unless
+``keep_free_text``). Both stores must give exactly the files in ``tests/golden/exports/``
+(the workbook compared as the cells openpyxl reads back). Regenerate with
+``CWH_UPDATE_GOLDEN=1`` after an intended change.
 """
 
 from __future__ import annotations

@@ -12,10 +12,11 @@ common errors); each cell of the HTML page opens the student's latest ``attempts
 ``language`` (``ja``/``en``; unset, that of the CoursewareHub block ``coursewarehub_block`` when
 one is named, else ``CWH_LANGUAGE``, else English) sets the words of the artifacts, the page and
 the heatmap. The deployment runs every five minutes during class and on demand; ``cwh report``
-produces the same files without Prefect. ``formats`` adds csv / xlsx / Moodle gradebook exports
-beside the HTML, linked from the artifacts; ``pseudonymize`` replaces names in them by keyed
-pseudonyms (key from ``pseudonym_key_file`` or the ``pseudonym_key`` of the CoursewareHub block
-``coursewarehub_block``; the key itself is never a parameter).
+produces the same files without Prefect. ``formats`` adds csv / xlsx / Moodle gradebook /
+attempts exports beside the HTML, linked from the artifacts; ``pseudonymize`` replaces names in
+them by keyed pseudonyms (key from ``pseudonym_key_file`` or the ``pseudonym_key`` of the
+CoursewareHub block ``coursewarehub_block``; the key itself is never a parameter) and leaves the
+attempts' code, output and error messages out unless ``keep_free_text``.
 """
 
 from __future__ import annotations

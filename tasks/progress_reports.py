@@ -91,7 +91,8 @@ class ReportConfig:
     include_suspect: bool = False
     """Count suspect executions too (by default they are left out, and counted apart)."""
     exports: ExportRequest = field(default_factory=ExportRequest)
-    """csv / xlsx / Moodle files to write beside the HTML, with names or pseudonyms."""
+    """csv / xlsx / Moodle / attempts files to write beside the HTML, with names or
+    pseudonyms."""
     include_teachers: bool = False
     """Show users outside the roster's student group too (by default only students)."""
     student_group: str | None = None
@@ -133,7 +134,7 @@ class CourseSummary(TypedDict):
     latest_html: str | None
     query_seconds: float
     exports: dict[str, str]
-    """Export files by format (csv, xlsx, moodle)."""
+    """Export files by format (csv, xlsx, moodle, attempts)."""
 
 
 @dataclass(frozen=True)
@@ -326,6 +327,7 @@ def run_report(
                 names,
                 config.zone(),
                 generated_at,
+                attempts=[r.attempts for r in reports],
             )
             reports = [replace(r, exports=e) for r, e in zip(reports, exported, strict=True)]
         return reports

@@ -1,11 +1,14 @@
-"""Export files of the progress report (csv, xlsx, Moodle gradebook), written beside the HTML.
+"""Export files of the progress report (csv, xlsx, Moodle gradebook, attempts), written beside
+the HTML.
 
-Per course, ``<reports>/<course slug>/progress-<stamp>.csv`` and ``moodle-<stamp>.csv`` with
-``latest.csv`` and ``latest-moodle.csv`` always holding the newest; the workbook covers every
-course of the run, so it lies one level up: ``<reports>/progress-<stamp>.xlsx`` and
-``latest.xlsx``. Pseudonymised exports carry ``.pseudonymized`` before the extension, so a
-file of names and a file of pseudonyms never replace one another. Files are replaced
-atomically and the newest :data:`~tasks.report_files.DEFAULT_KEEP` of each kind are kept.
+Per course, ``<reports>/<course slug>/progress-<stamp>.csv``, ``moodle-<stamp>.csv`` and
+``attempts-<stamp>.csv`` with ``latest.csv``, ``latest-moodle.csv`` and
+``latest-attempts.csv`` always holding the newest; the workbook covers every course of the
+run, so it lies one level up: ``<reports>/progress-<stamp>.xlsx`` and ``latest.xlsx``.
+Pseudonymised exports carry ``.pseudonymized`` before the extension, so a file of names and a
+file of pseudonyms never replace one another; their attempts leave out the free text (code,
+output, error messages) unless it is asked for. Files are replaced atomically and the newest
+:data:`~tasks.report_files.DEFAULT_KEEP` of each kind are kept.
 
 The pseudonym key comes from a key file or the ``pseudonym_key`` Secret field of a
 CoursewareHub block; it is read here, inside the task, so it is never a flow or task
@@ -15,7 +18,7 @@ parameter and never reaches a log, an artifact or an exception.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from pathlib import Path
@@ -25,6 +28,7 @@ from prefect.artifacts import create_link_artifact
 from cwh.atomic_write import write_bytes_atomic
 from cwh.messages import Language, language_setting, text
 from cwh.progress import (
+    Attempt,
     ExportConfigError,
     ExportFormat,
     NameMap,
@@ -33,6 +37,7 @@ from cwh.progress import (
     key_from_file,
     key_from_secret,
     real_names,
+    render_attempts,
     render_csv,
     render_moodle,
     render_xlsx,
@@ -40,7 +45,9 @@ from cwh.progress import (
 from tasks.report_files import DEFAULT_KEEP, course_slug
 
 PSEUDONYMIZED = ".pseudonymized"
-_STAMPED = re.compile(r"^(progress|moodle)-\d{8}-\d{6}((?:\.pseudonymized)?\.(?:csv|xlsx))$")
+_STAMPED = re.compile(
+    r"^(progress|moodle|attempts)-\d{8}-\d{6}((?:\.pseudonymized)?\.(?:csv|xlsx))$"
+)
 
 
 @dataclass(frozen=True)
@@ -54,8 +61,13 @@ class ExportRequest:
     coursewarehub_block: str | None = None
     """CoursewareHub block whose ``pseudonym_key`` Secret field holds the key."""
     keep_free_text: bool = False
-    """Keep text that can carry names (code, output) in pseudonymised exports. The csv, xlsx
-    and Moodle exports hold counts, statuses and times only, so nothing is dropped there."""
+    """Keep text that can carry names (code, output, error messages) in pseudonymised
+    exports: only the attempts export holds any; csv, xlsx and Moodle hold counts, statuses
+    and times."""
+
+    def free_text(self) -> bool:
+        """Whether the attempts export carries code, output and error messages."""
+        return self.keep_free_text or not self.pseudonymize
 
     def check(self, language: Language = "en") -> None:
         if self.pseudonymize and not self.formats:
@@ -70,12 +82,16 @@ class ExportFiles:
     moodle: Path | None = None
     xlsx: Path | None = None
     pseudonymized: bool = False
+    attempts: Path | None = None
+    free_text_left_out: bool = False
+    """The attempts export's code, output and error messages were left out (pseudonyms)."""
 
     def paths(self) -> dict[ExportFormat, Path]:
         found: dict[ExportFormat, Path | None] = {
             "csv": self.csv,
             "xlsx": self.xlsx,
             "moodle": self.moodle,
+            "attempts": self.attempts,
         }
         return {name: path for name, path in found.items() if path is not None}
 
@@ -114,9 +130,14 @@ def write_exports(
     tz: tzinfo,
     generated_at: datetime,
     *,
+    attempts: Sequence[Mapping[tuple[str, str], Sequence[Attempt]]] = (),
     keep: int = DEFAULT_KEEP,
 ) -> list[ExportFiles]:
-    """Write the requested exports of ``matrices``; one :class:`ExportFiles` per matrix."""
+    """Write the requested exports of ``matrices``; one :class:`ExportFiles` per matrix.
+
+    ``attempts`` holds each matrix's shown attempts (the drill-down's), in the same order;
+    a course without them gets an attempts export of its header alone.
+    """
     root = Path(directory).expanduser()
     root.mkdir(parents=True, exist_ok=True)
     stamp = f"{generated_at:%Y%m%d-%H%M%S}"
@@ -127,10 +148,10 @@ def write_exports(
         workbook = _write(root, f"progress-{stamp}{marker}.xlsx", f"latest{marker}.xlsx", data)
         _prune(root, keep)
     written = []
-    for matrix in matrices:
+    for number, matrix in enumerate(matrices):
         folder = root / course_slug(matrix.course)
         folder.mkdir(parents=True, exist_ok=True)
-        csv = moodle = None
+        csv = moodle = tried = None
         if "csv" in request.formats:
             data = render_csv(matrix, tz, names)
             csv = _write(folder, f"progress-{stamp}{marker}.csv", f"latest{marker}.csv", data)
@@ -138,8 +159,18 @@ def write_exports(
             data = render_moodle(matrix, names)
             latest = f"latest-moodle{marker}.csv"
             moodle = _write(folder, f"moodle-{stamp}{marker}.csv", latest, data)
+        if "attempts" in request.formats:
+            shown = attempts[number] if attempts else {}
+            data = render_attempts(matrix, shown, tz, names, free_text=request.free_text())
+            latest = f"latest-attempts{marker}.csv"
+            tried = _write(folder, f"attempts-{stamp}{marker}.csv", latest, data)
         _prune(folder, keep)
-        written.append(ExportFiles(csv, moodle, workbook, request.pseudonymize))
+        written.append(
+            ExportFiles(
+                csv, moodle, workbook, request.pseudonymize, tried,
+                free_text_left_out=tried is not None and not request.free_text(),
+            )
+        )  # fmt: skip
     return written
 
 
@@ -172,6 +203,8 @@ def exports_markdown(files: ExportFiles, language: Language | None = None) -> st
         lines.append(f"- {label}: [`{path.name}`]({path.resolve().as_uri()})")
     if files.pseudonymized:
         lines += ["", text("exports.artifact.pseudonymized", speak)]
+    if files.free_text_left_out:
+        lines += ["", text("exports.artifact.free_text_left_out", speak)]
     return "\n".join(lines) + "\n"
 
 

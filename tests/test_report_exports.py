@@ -12,6 +12,7 @@ import csv
 import io
 import os
 import pickle
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -98,6 +99,24 @@ def test_hostile_names_round_trip_through_csv_as_text() -> None:
 
     frame = pd.read_csv(io.BytesIO(render_csv(matrix(), TOKYO)), dtype=str, keep_default_na=False)
     assert set(frame["user_name"].map(unescape)) == {*HOSTILE, CONTROL}
+
+
+def test_a_carriage_return_alone_in_a_name_never_ends_a_record() -> None:
+    users = ("car\rriagex11", "=\rformulax12", "plainx13")
+    rows = list(csv.reader(io.StringIO(render_csv(matrix(users), TOKYO).decode(), newline="")))
+    assert tuple(rows[0]) == EXPORT_COLUMNS and len(rows) == 1 + len(users) * len(QUESTIONS)
+    assert {unescape(row[1]) for row in rows[1:]} == set(users)
+    assert {row[5] for row in rows[1:]} == {"2", "0"}
+    gradebook = render_moodle(matrix(users)).decode()
+    moodle = list(csv.reader(io.StringIO(gradebook, newline="")))
+    assert [len(row) for row in moodle] == [4] * 4
+    assert {unescape(row[0]) for row in moodle[1:]} == set(users)
+    assert all(re.search(r'",[01],0,[01]$', line) for line in gradebook.split("\n")[1:-1]), (
+        "text quoted, numbers not"
+    )
+    frame = pd.read_csv(io.BytesIO(render_csv(matrix(users), TOKYO)), keep_default_na=False)
+    assert set(frame["user_name"].map(unescape)) == set(users)
+    assert set(frame["runs"]) == {0, 2}
 
 
 def test_hostile_names_are_string_cells_in_xlsx_never_formulas() -> None:

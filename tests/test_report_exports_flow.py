@@ -1,8 +1,9 @@
 """The progress-report flow's exports on a real Prefect server, keyed by a CoursewareHub block.
 
 The pseudonym key lives in the block's Secret field: the flow is given the block's name,
-writes the same files as ``cwh report`` (the golden files), links them from its artifacts,
-and the key appears in no artifact, log or parameter of the run.
+writes the same files as ``cwh report`` (the golden files; the attempts without their free
+text, as ``keep_free_text`` is not set), links them from its artifacts, and the key appears
+in no artifact, log or parameter of the run.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from flows.progress_report import progress_report
 from tasks.backfill import run_backfill
 from tasks.store import StoreConfig
 from tests.test_backfill_stores import backfill_config, two_user_course
-from tests.test_report_exports_golden import GOLDEN, TEST_KEY
+from tests.test_report_exports_golden import TEST_KEY, golden_text
 
 pytestmark = pytest.mark.prefect
 BLOCK = "exports-test-hub"
@@ -56,26 +57,32 @@ def test_the_flow_writes_pseudonymised_exports_and_links_them(
         database=database,
         output_dir=str(tmp_path / "reports"),
         courses=["python-basic"],
-        formats=["csv", "xlsx,moodle"],
+        formats=["csv", "xlsx,moodle", "attempts"],
         pseudonymize=True,
         coursewarehub_block=hub_block,
         return_state=True,
     )
     [summary] = state.result()
     exports = {name: Path(path) for name, path in summary["exports"].items()}
-    assert sorted(exports) == ["csv", "moodle", "xlsx"]
-    for name, golden in (("csv", "python-basic"), ("moodle", "python-basic.moodle")):
+    assert sorted(exports) == ["attempts", "csv", "moodle", "xlsx"]
+    goldens = (
+        ("csv", "python-basic"),
+        ("moodle", "python-basic.moodle"),
+        ("attempts", "python-basic.attempts"),
+    )
+    for name, golden in goldens:
         assert exports[name].name.endswith(".pseudonymized.csv")
-        assert exports[name].read_text(encoding="utf-8") == (
-            GOLDEN / f"{golden}.pseudonymized.csv"
-        ).read_text(encoding="utf-8")
+        assert exports[name].read_bytes().decode("utf-8") == golden_text(
+            f"{golden}.pseudonymized.csv"
+        )
 
-    for name in ("csv", "xlsx", "moodle"):
+    for name in ("csv", "xlsx", "moodle", "attempts"):
         link = _artifact(f"progress-{name}-python-basic").data
         assert exports[name].resolve().as_uri() in link
     markdown = _artifact("progress-summary-python-basic").data
     assert "## Exports" in markdown and exports["moodle"].name in markdown
     assert "pseudonymised" in markdown
+    assert exports["attempts"].name in markdown and "leaves out code, output" in markdown
 
     secret = TEST_KEY.decode()
     with get_client(sync_client=True) as client:

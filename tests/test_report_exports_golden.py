@@ -3,13 +3,16 @@
 The two-user course of ``test_backfill_stores`` (the fixture's student, a second student
 derived from the same real logs, a roster-only student) is backfilled into the embedded
 store and into Elasticsearch; ``run_report`` then writes every export, with names and with
-pseudonyms. Both stores must give exactly the files in ``tests/golden/exports/`` (the
-workbook compared as the cells openpyxl reads back). Regenerate with ``CWH_UPDATE_GOLDEN=1``
-after an intended change.
+pseudonyms (the attempts with the students' code and output, and without them unless
+``keep_free_text``). Both stores must give exactly the files in ``tests/golden/exports/``
+(the workbook compared as the cells openpyxl reads back). Regenerate with
+``CWH_UPDATE_GOLDEN=1`` after an intended change.
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 from datetime import UTC, datetime
@@ -18,7 +21,7 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-from cwh.progress import EXPORT_FORMATS
+from cwh.progress import EXPORT_FORMATS, Pseudonymizer, cap_text
 from deployments.cli.main import main
 from tasks.backfill import run_backfill
 from tasks.progress_reports import CourseReport, ReportConfig, run_report
@@ -68,7 +71,13 @@ def exported(reports: list[CourseReport], marker: str) -> dict[str, str]:
         files[f"{course}{marker}.csv"] = paths["csv"].read_text(encoding="utf-8")
         files[f"{course}.moodle{marker}.csv"] = paths["moodle"].read_text(encoding="utf-8")
         files[f"workbook{marker}.txt"] = workbook_text(paths["xlsx"])
+        files[f"{course}.attempts{marker}.csv"] = paths["attempts"].read_bytes().decode("utf-8")
     return files
+
+
+def golden_text(name: str) -> str:
+    """A golden file's exact text (no line-end translation: code can hold carriage returns)."""
+    return (GOLDEN / name).read_bytes().decode("utf-8")
 
 
 def assert_golden(files: dict[str, str]) -> None:
@@ -76,10 +85,33 @@ def assert_golden(files: dict[str, str]) -> None:
         golden = GOLDEN / name
         if UPDATE:
             GOLDEN.mkdir(parents=True, exist_ok=True)
-            golden.write_text(content, encoding="utf-8")
-        assert content == golden.read_text(encoding="utf-8"), (
+            golden.write_bytes(content.encode("utf-8"))
+        assert content == golden_text(name), (
             f"regenerate with CWH_UPDATE_GOLDEN=1 if the change to {name} is intended"
         )
+
+
+def records(content: str) -> list[dict[str, str]]:
+    return list(csv.DictReader(io.StringIO(content, newline="")))
+
+
+def assert_attempts_hold_the_fixture(named: dict[str, str], sample: Path) -> None:
+    """The named attempts export shows the fixture student's runs with their code: every
+    cell's newest attempts, and the ZeroDivisionError with its message."""
+    attempts = [content for name, content in named.items() if ".attempts" in name]
+    rows = [row for content in attempts for row in records(content)]
+    mine = [row for row in rows if row["user_name"] == FIXTURE_USER]
+    assert len(mine) >= 10 and all(row["code"] for row in mine)
+    codes = {row["code"] for row in mine}
+    documents = [d for d in expected_documents(sample) if d.get("qno") and d.get("input")]
+    per_cell: dict[tuple[str, str], list[dict[str, object]]] = {}
+    for document in documents:
+        per_cell.setdefault((document["course_server"], document["qno"]), []).append(document)
+    for cell, tried in per_cell.items():
+        newest = max(tried, key=lambda d: int(str(d["start_time"])))
+        assert cap_text(newest["input"]) in codes, cell
+    assert any(row["error_name"] == "ZeroDivisionError" and row["error_message"] for row in rows)
+    assert {row["status"] for row in rows} >= {"ok", "error"}
 
 
 def report(
@@ -103,7 +135,9 @@ def test_every_export_of_the_sample_equals_its_golden_file_in_both_stores(
 
     named = report(course.index, course.passwd, tmp_path / "reports", store)
     assert [r.matrix.course for r in named] == ["data-science", "python-basic"]
-    assert_golden(exported(named, ""))
+    named_files = exported(named, "")
+    assert_golden(named_files)
+    assert_attempts_hold_the_fixture(named_files, lcwrapper_sample)
 
     key = key_file(tmp_path)
     pseudonymized = report(
@@ -125,6 +159,33 @@ def test_every_export_of_the_sample_equals_its_golden_file_in_both_stores(
     )
     assert exported(again, ".pseudonymized") == files, "same key, same pseudonyms"
 
+    kept = report(
+        course.index, course.passwd, tmp_path / "kept", store,
+        pseudonymize=True, key_file=key, keep_free_text=True,
+    )  # fmt: skip
+    assert_free_text_kept(exported(kept, ".pseudonymized"), named_files, files)
+
+
+def assert_free_text_kept(
+    kept: dict[str, str], named: dict[str, str], dropped: dict[str, str]
+) -> None:
+    """With keep_free_text the pseudonymised attempts are the named ones, names replaced by
+    the pseudonyms (and reordered by them); without it, the same rows with no free text."""
+    pseudonyms = Pseudonymizer(TEST_KEY)
+    free = ("error_message", "code", "output")
+    for course in ("data-science", "python-basic"):
+        expected = []
+        for row in records(named[f"{course}.attempts.csv"]):
+            row["user_name"], row["local_name"] = pseudonyms.names(row["user_name"])
+            expected.append(row)
+        ordered = sorted(expected, key=lambda row: (row["local_name"], row["user_name"]))
+        kept_rows = records(kept[f"{course}.attempts.pseudonymized.csv"])
+        assert kept_rows == ordered and any(row["code"] for row in kept_rows)
+        without = [{**row, **dict.fromkeys(free, "")} for row in ordered]
+        assert records(dropped[f"{course}.attempts.pseudonymized.csv"]) == without
+    others = {name: content for name, content in kept.items() if ".attempts" not in name}
+    assert others == {n: c for n, c in dropped.items() if ".attempts" not in n}
+
 
 def test_the_report_command_writes_the_exports_and_refuses_a_readable_key(
     lcwrapper_sample: Path,
@@ -139,9 +200,13 @@ def test_the_report_command_writes_the_exports_and_refuses_a_readable_key(
         "--database", str(database), "--timezone", "Asia/Tokyo",
         "--output-dir", str(tmp_path / "reports"), "--course", "python-basic",
     ]  # fmt: skip
-    assert main([*common, "--format", "csv,xlsx", "--format", "moodle"]) == 0
+    assert main([*common, "--format", "csv,xlsx", "--format", "moodle,attempts"]) == 0
     out = capsys.readouterr().out
     folder = tmp_path / "reports" / "python-basic"
+    assert (folder / "latest-attempts.csv").read_bytes().decode("utf-8") == golden_text(
+        "python-basic.attempts.csv"
+    )
+    assert "attempts: " in out and "leaves out" not in out
     assert (folder / "latest.csv").read_text(encoding="utf-8") == (
         GOLDEN / "python-basic.csv"
     ).read_text(encoding="utf-8")
@@ -169,6 +234,18 @@ def test_the_report_command_writes_the_exports_and_refuses_a_readable_key(
         GOLDEN / "python-basic.pseudonymized.csv"
     ).read_text(encoding="utf-8")
     assert "pseudonymised" in capsys.readouterr().out
+
+    free = [*common, "--format", "attempts", "--pseudonymize", "--pseudonym-key-file", str(key)]
+    assert main(free) == 0
+    assert "leaves out code, output and error messages" in capsys.readouterr().out
+    latest = folder / "latest-attempts.pseudonymized.csv"
+    assert latest.read_bytes().decode("utf-8") == golden_text(
+        "python-basic.attempts.pseudonymized.csv"
+    )
+    assert main([*free, "--keep-free-text"]) == 0
+    assert "leaves out" not in capsys.readouterr().out
+    assert "ZeroDivisionError" in latest.read_text(encoding="utf-8")
+    assert "average = total / count" in latest.read_text(encoding="utf-8")
 
     assert main([*common, "--format", "pdf"]) == 2
     assert "unknown export format 'pdf'" in capsys.readouterr().err

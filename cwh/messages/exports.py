@@ -1,4 +1,5 @@
-"""Texts of the progress exports (csv, xlsx, Moodle gradebook) and their pseudonym keys."""
+"""Texts of the progress exports (csv, xlsx, Moodle gradebook, attempts) and their pseudonym
+keys."""
 
 from __future__ import annotations
 
@@ -45,18 +46,25 @@ MESSAGES: dict[str, Message] = {
         "Prefect の UI で設定してください",
     ),
     "exports.pseudonymize.no_format": Message(
-        "pseudonymising applies to exports: add --format csv, xlsx or moodle (flow parameter "
-        "formats)",
-        "仮名化はエクスポートに適用されます。--format に csv、xlsx、moodle のいずれかを"
+        "pseudonymising applies to exports: add --format csv, xlsx, moodle or attempts (flow "
+        "parameter formats)",
+        "仮名化はエクスポートに適用されます。--format に csv、xlsx、moodle、attempts のいずれかを"
         "指定してください (フロー引数 formats)",
     ),
     "exports.file.csv": Message("csv", "CSV"),
     "exports.file.xlsx": Message("xlsx", "Excel (xlsx)"),
     "exports.file.moodle": Message("Moodle gradebook", "Moodle 評定インポート用 CSV"),
+    "exports.file.attempts": Message("attempts", "実行履歴 CSV"),
     "exports.cli.line": Message("  {label}: {path}", "  {label}: {path}"),
     "exports.cli.pseudonymized": Message(
         "  exports are pseudonymised (user and local names replaced by keyed pseudonyms)",
         "  エクスポートは仮名化済みです (ユーザー名とローカル名を鍵付きの仮名に置き換えています)",
+    ),
+    "exports.cli.free_text_left_out": Message(
+        "  the attempts export leaves out code, output and error messages (they can carry "
+        "names); --keep-free-text keeps them",
+        "  実行履歴 CSV では、名前を含みうるコード・出力・エラーメッセージを空にしています。"
+        "残すには --keep-free-text を指定してください",
     ),
     "exports.artifact.heading": Message("Exports", "エクスポート"),
     "exports.artifact.link": Message(
@@ -65,5 +73,11 @@ MESSAGES: dict[str, Message] = {
     "exports.artifact.pseudonymized": Message(
         "pseudonymised: user and local names are keyed pseudonyms",
         "仮名化済み: ユーザー名とローカル名は鍵付きの仮名です",
+    ),
+    "exports.artifact.free_text_left_out": Message(
+        "the attempts export leaves out code, output and error messages, which can carry "
+        "names (flow parameter keep_free_text keeps them)",
+        "実行履歴 CSV では、名前を含みうるコード・出力・エラーメッセージを空にしています"
+        " (残すにはフロー引数 keep_free_text を指定してください)",
     ),
 }

@@ -1,6 +1,6 @@
 """The teacher's progress report: the students x questions matrix, the cache of unchanged
-counts, the heatmap, the self-contained HTML report, the csv/xlsx/Moodle exports and their
-keyed pseudonyms, the roster, the report's time window and the demo course.
+counts, the heatmap, the self-contained HTML report, the csv/xlsx/Moodle/attempts exports and
+their keyed pseudonyms, the roster, the report's time window and the demo course.
 """
 
 from cwh.progress.analytics import (
@@ -19,6 +19,7 @@ from cwh.progress.attempts import (
     cap_text,
     latest_per_cell,
 )
+from cwh.progress.attempts_export import ATTEMPT_COLUMNS, attempts_frame, render_attempts
 from cwh.progress.cache import MAX_OPEN_INDICES, CacheUse, ProgressCache, merge_status_counts
 from cwh.progress.demo_course import (
     DemoCourse,
@@ -100,6 +101,7 @@ from cwh.progress.window import (
 )
 
 __all__ = [
+    "ATTEMPT_COLUMNS",
     "ATTEMPT_TEXT_LIMIT",
     "DEFAULT_ATTEMPTS",
     "ERROR_TEXT_LIMIT",
@@ -141,6 +143,7 @@ __all__ = [
     "RunsBefore",
     "StatusCount",
     "Student",
+    "attempts_frame",
     "build_matrix",
     "cap_text",
     "cjk_font",
@@ -172,6 +175,7 @@ __all__ = [
     "question_analytics",
     "questions_from_index_text",
     "real_names",
+    "render_attempts",
     "render_csv",
     "render_drilldown",
     "render_heatmap",

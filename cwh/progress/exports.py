@@ -1,4 +1,5 @@
-"""Progress exports for spreadsheets, research and the LMS: csv, xlsx and a Moodle gradebook.
+"""Progress exports for spreadsheets, research and the LMS: csv, xlsx and a Moodle gradebook
+(the fourth format, ``attempts``, is in :mod:`cwh.progress.attempts_export`).
 
 Every export is built from the :class:`~cwh.progress.matrix.ProgressMatrix`, so it covers the
 whole roster x textbook index with zeros where nothing was run, exactly like the heatmap.
@@ -11,6 +12,7 @@ whole roster x textbook index with zeros where nothing was run, exactly like the
 * ``moodle``: what Moodle's "Import grades -> CSV file" reads: one row per student, the
   ``username`` column to map to Moodle's *username*, one column per question with 1 (solved:
   at least one successful run) or 0, and ``total``.
+* ``attempts``: the drill-down's attempts with their code and output, one record each.
 
 Student names are untrusted text: a cell starting with ``=``, ``+``, ``-``, ``@`` (or their
 full-width forms, a tab or a carriage return) would become a formula in a spreadsheet, so in
@@ -23,6 +25,7 @@ name, so their order gives nothing away.
 
 from __future__ import annotations
 
+import csv
 import io
 import re
 from collections.abc import Callable, Iterable, Sequence
@@ -55,7 +58,7 @@ __all__ = [
     "sheet_names",
 ]
 
-ExportFormat = Literal["csv", "xlsx", "moodle"]
+ExportFormat = Literal["csv", "xlsx", "moodle", "attempts"]
 EXPORT_FORMATS: tuple[ExportFormat, ...] = get_args(ExportFormat)
 EXPORT_COLUMNS = (
     "course", "user_name", "local_name", "qno", "qlabel",
@@ -178,7 +181,16 @@ def moodle_frame(matrix: ProgressMatrix, names: NameMap = real_names) -> pd.Data
 
 def _csv_bytes(frame: pd.DataFrame) -> bytes:
     escaped = frame.rename(columns=escape_formula).map(_escaped)
-    rendered: str = escaped.to_csv(index=False, lineterminator="\n")
+    # The csv module quotes a value holding a line feed but not one holding a carriage
+    # return alone, which every reader takes for the end of the record: a file with such a
+    # value quotes all its text.
+    lone_return = any(
+        isinstance(value, str) and "\r" in value
+        for column in escaped.columns
+        for value in escaped[column].tolist()
+    )
+    quoting = csv.QUOTE_NONNUMERIC if lone_return else csv.QUOTE_MINIMAL
+    rendered: str = escaped.to_csv(index=False, lineterminator="\n", quoting=quoting)
     return rendered.encode("utf-8")
 
 

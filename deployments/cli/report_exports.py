@@ -14,7 +14,8 @@ def add_export_arguments(parser: argparse.ArgumentParser) -> None:
         action="append",
         dest="formats",
         metavar="FORMAT",
-        help="also write csv, xlsx or moodle (a gradebook CSV for Moodle's grade import); "
+        help="also write csv, xlsx, moodle (a gradebook CSV for Moodle's grade import) or "
+        "attempts (the drill-down's attempts with code and output, one record each); "
         "repeatable or a comma list; html is always written",
     )
     group.add_argument(
@@ -36,7 +37,8 @@ def add_export_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--keep-free-text",
         action="store_true",
-        help="keep text that can carry names (code, output) in pseudonymised exports",
+        help="keep text that can carry names (code, output, error messages) in the "
+        "pseudonymised attempts export; by default those columns are left empty",
     )
 
 
@@ -66,3 +68,5 @@ def print_exports(files: Any) -> None:
         print(text("exports.cli.line", language, label=label, path=path))
     if files.pseudonymized:
         print(text("exports.cli.pseudonymized", language))
+    if files.free_text_left_out:
+        print(text("exports.cli.free_text_left_out", language))

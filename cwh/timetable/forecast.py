@@ -18,7 +18,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from cwh.messages import Language, text
 from cwh.timetable.day_text import weekday_name
 from cwh.timetable.model import NodeState
-from cwh.timetable.savings import LedgerEntry
+from cwh.timetable.savings import LedgerEntry, saved_share
 from cwh.timetable.table import Timetable
 
 _HOUR = timedelta(hours=1)
@@ -47,9 +47,7 @@ class ForecastWeek:
 
     @property
     def saved_ratio(self) -> float:
-        if not self.always_on_node_hours:
-            return 0.0
-        return self.saved_node_hours / self.always_on_node_hours
+        return saved_share(self.saved_node_hours, self.always_on_node_hours)
 
     def to_json(self) -> dict[str, object]:
         def rounded(value: float | None) -> float | None:

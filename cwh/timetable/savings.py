@@ -67,6 +67,11 @@ class LedgerEntry:
         return json.dumps(data, ensure_ascii=False, separators=(",", ":")) + "\n"
 
 
+def saved_share(saved_node_hours: float, always_on_node_hours: float) -> float:
+    """Saved node-hours as a share of always-on node-hours (0 for a week without any)."""
+    return saved_node_hours / always_on_node_hours if always_on_node_hours else 0.0
+
+
 @dataclass(frozen=True)
 class WeekSavings:
     """Node-hours of one ISO week."""
@@ -84,9 +89,7 @@ class WeekSavings:
 
     @property
     def saved_ratio(self) -> float:
-        if not self.always_on_node_hours:
-            return 0.0
-        return self.saved_node_hours / self.always_on_node_hours
+        return saved_share(self.saved_node_hours, self.always_on_node_hours)
 
     def to_json(self) -> dict[str, object]:
         return {

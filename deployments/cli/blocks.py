@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from cwh.messages import Language
 
 
 def register(subparsers: Any) -> None:
@@ -27,14 +30,21 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from blocks.registry import register_block_types
-    from cwh.messages import language_setting, text
+    from cwh.messages import language_setting
 
-    language = language_setting(args.language)
+    return 0 if register_and_report("cwh blocks register", language_setting(args.language)) else 1
+
+
+def register_and_report(command: str, language: Language) -> bool:
+    """Register the project's block types and say which; False (the reason on stderr,
+    prefixed by ``command``) when the Prefect API refused or could not be reached."""
+    from blocks.registry import register_block_types
+    from cwh.messages import text
+
     try:
         types = register_block_types()
     except Exception as exc:
-        print(f"cwh blocks register: {type(exc).__name__}: {exc}", file=sys.stderr)
-        return 1
+        print(f"{command}: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return False
     print(text("cli.blocks.registered", language, types=", ".join(types)))
-    return 0
+    return True

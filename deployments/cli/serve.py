@@ -82,8 +82,8 @@ def start_report_server(args: argparse.Namespace) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
-    from blocks.registry import register_block_types
     from cwh.messages import language_setting, text
+    from deployments.cli.blocks import register_and_report
     from deployments.serve import DEFAULT_PREFECT_YAML, ServeConfigError, serve_all
 
     logging.basicConfig(
@@ -92,12 +92,8 @@ def run(args: argparse.Namespace) -> int:
         format="%(asctime)s %(name)s %(levelname)s %(message)s",
     )
     language = language_setting(args.language)
-    try:
-        types = register_block_types()
-    except Exception as exc:
-        print(f"cwh serve: {type(exc).__name__}: {exc}", file=sys.stderr)
+    if not register_and_report("cwh serve", language):
         return 1
-    print(text("cli.blocks.registered", language, types=", ".join(types)))
     try:
         reports = start_report_server(args)
     except OSError as exc:

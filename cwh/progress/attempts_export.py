@@ -27,7 +27,7 @@ from datetime import UTC, tzinfo
 import pandas as pd  # type: ignore[import-untyped]
 
 from cwh.progress.attempts import Attempt
-from cwh.progress.exports import NameMap, _escaped, _iso, _ordered, real_names
+from cwh.progress.exports import NameMap, formula_safe, iso_time, real_names, shown_students
 from cwh.progress.matrix import ProgressMatrix
 
 __all__ = ["ATTEMPT_COLUMNS", "attempts_frame", "render_attempts"]
@@ -61,7 +61,7 @@ def attempts_frame(
     """One row per shown attempt of ``matrix``'s students, columns :data:`ATTEMPT_COLUMNS`;
     without ``free_text``, ``error_message``, ``code`` and ``output`` are empty."""
     rows: list[tuple[str, ...]] = []
-    for user, shown_user, shown_local in _ordered(matrix, names):
+    for user, shown_user, shown_local in shown_students(matrix, names):
         for question in matrix.questions:
             for attempt in attempts.get((user, question.qno), ()):
                 if free_text:
@@ -71,8 +71,8 @@ def attempts_frame(
                 rows.append(
                     (
                         matrix.course, shown_user, shown_local, question.qno,
-                        question.qlabel or "", _iso(attempt.start_time, tz),
-                        _iso(attempt.end_time, tz), _text(attempt.status),
+                        question.qlabel or "", iso_time(attempt.start_time, tz),
+                        iso_time(attempt.end_time, tz), _text(attempt.status),
                         _text(attempt.ename), _text(message), _text(code), _text(output),
                     )
                 )  # fmt: skip
@@ -89,7 +89,7 @@ def render_attempts(
 ) -> bytes:
     """The attempts export of one course (UTF-8, no byte-order mark): the header line as
     :data:`ATTEMPT_COLUMNS`, then one record per attempt with every value quoted."""
-    frame = attempts_frame(matrix, attempts, tz, names, free_text=free_text).map(_escaped)
+    frame = attempts_frame(matrix, attempts, tz, names, free_text=free_text).map(formula_safe)
     records: str = frame.to_csv(
         index=False, header=False, lineterminator="\n", quoting=csv.QUOTE_ALL
     )

@@ -122,11 +122,12 @@ def escape_formula(value: str) -> str:
     return "'" + value if value.startswith(_FORMULA_STARTS) else value
 
 
-def _escaped(value: object) -> object:
+def formula_safe(value: object) -> object:
+    """A frame's cell with :func:`escape_formula` applied when it is text."""
     return escape_formula(value) if isinstance(value, str) else value
 
 
-def _iso(epoch: object, tz: tzinfo) -> str:
+def iso_time(epoch: object, tz: tzinfo) -> str:
     """Epoch seconds as ISO 8601 in ``tz``; empty for a missing time (0 or none) and for a
     value that is no date (a kernel can claim 9999-12-31, or text)."""
     if isinstance(epoch, bool) or not isinstance(epoch, int | float) or not epoch:
@@ -142,7 +143,7 @@ def _iso(epoch: object, tz: tzinfo) -> str:
     return moment.isoformat()
 
 
-def _ordered(matrix: ProgressMatrix, names: NameMap) -> list[tuple[str, str, str]]:
+def shown_students(matrix: ProgressMatrix, names: NameMap) -> list[tuple[str, str, str]]:
     """(user name, shown user name, shown local name), ordered by what is shown."""
     shown = [(user, *names(user)) for user in matrix.students]
     return sorted(shown, key=lambda row: (row[2], row[1]))
@@ -153,14 +154,14 @@ def progress_frame(
 ) -> pd.DataFrame:
     """One row per (student, question) of the whole matrix, columns :data:`EXPORT_COLUMNS`."""
     rows: list[tuple[object, ...]] = []
-    for user, shown_user, shown_local in _ordered(matrix, names):
+    for user, shown_user, shown_local in shown_students(matrix, names):
         for question in matrix.questions:
             cell = matrix.cell(user, question.qno)
             if cell is None:
                 status, when, runs, ok_runs = "", "", 0, 0
             else:
                 status = OK_STATUS if cell.last_status == OK_STATUS else ERROR_STATUS
-                when, runs, ok_runs = _iso(cell.last_time, tz), cell.runs, cell.ok_runs
+                when, runs, ok_runs = iso_time(cell.last_time, tz), cell.runs, cell.ok_runs
             names_part = (matrix.course, shown_user, shown_local, question.qno)
             rows.append((*names_part, question.qlabel or "", runs, ok_runs, status, when))
     return pd.DataFrame(rows, columns=list(EXPORT_COLUMNS))
@@ -170,7 +171,7 @@ def moodle_frame(matrix: ProgressMatrix, names: NameMap = real_names) -> pd.Data
     """One row per student: ``username``, 1/0 per question (solved or not), ``total``."""
     headers = [question.label for question in matrix.questions]
     rows: list[list[object]] = []
-    for user, shown_user, _ in _ordered(matrix, names):
+    for user, shown_user, _ in shown_students(matrix, names):
         solved = [
             1 if (cell := matrix.cell(user, q.qno)) is not None and cell.ok_runs > 0 else 0
             for q in matrix.questions
@@ -180,7 +181,7 @@ def moodle_frame(matrix: ProgressMatrix, names: NameMap = real_names) -> pd.Data
 
 
 def _csv_bytes(frame: pd.DataFrame) -> bytes:
-    escaped = frame.rename(columns=escape_formula).map(_escaped)
+    escaped = frame.rename(columns=escape_formula).map(formula_safe)
     # The csv module quotes a value holding a line feed but not one holding a carriage
     # return alone, which every reader takes for the end of the record: a file with such a
     # value quotes all its text.

@@ -19,13 +19,10 @@ others. Without a cache the same parts are computed for every index in one pass.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from operator import attrgetter
 from typing import Any, TypeVar, cast
-
-import orjson
 
 from cwh.progress import (
     ERROR_TEXT_LIMIT,
@@ -48,8 +45,8 @@ from cwh.progress import (
     latest_per_cell,
     runs_before_needed,
 )
-from tasks.elasticsearch_counts import ProgressCounts, load_cache_bytes, save_cache_bytes
-from tasks.elasticsearch_indices import ElasticsearchStoreError, log
+from tasks.elasticsearch_counts import ProgressCounts, load_cache, save_cache_bytes
+from tasks.elasticsearch_indices import ElasticsearchStoreError
 from tasks.store import AnalyticsFutures, ProgressQuery, Store, separate_analytics
 
 TIE_MARGIN = 2
@@ -82,12 +79,6 @@ class ProgressAnalytics(ProgressCounts):
     last_analytics_use: CacheUse | None = None
     """What the latest cached ``course_analytics`` reused and computed (tests, benches)."""
 
-    def _analytics_filters(self, query: ProgressQuery) -> list[dict[str, Any]]:
-        filters = self._progress_filters(query.course, query.since, query.until, query.students)
-        if not query.include_suspect:
-            filters.append({"bool": {"must_not": [{"term": {"suspect": True}}]}})
-        return filters
-
     def _cell_sources(self) -> list[dict[str, Any]]:
         return [
             _INDEX_SOURCE,
@@ -99,12 +90,12 @@ class ProgressAnalytics(ProgressCounts):
         return int((value or 0) // (1000 if self._start_is_date() else 1))
 
     def first_successes(self, query: ProgressQuery) -> list[FirstSuccess]:
-        filters = self._analytics_filters(query)
-        parts = {name: IndexAnalytics("", spans=spans) for name, spans in self._spans(filters)}
+        filters = self._query_filters(query)
+        parts = {name: IndexAnalytics("", spans=s) for name, s in self._spans(filters).items()}
         return self._combine_firsts(filters, parts)
 
     def error_counts(self, query: ProgressQuery) -> list[ErrorCount]:
-        errors, messages = self._errors(self._analytics_filters(query))
+        errors, messages = self._errors(self._query_filters(query))
         names = set(errors) | set(messages)
         return combine_errors(
             IndexAnalytics("", errors=errors.get(n, ()), messages=messages.get(n, ()))
@@ -114,7 +105,7 @@ class ProgressAnalytics(ProgressCounts):
     def latest_attempts(self, query: ProgressQuery, per_cell: int) -> list[Attempt]:
         if per_cell <= 0:
             return []
-        found = self._attempts(self._analytics_filters(query), per_cell)
+        found = self._attempts(self._query_filters(query), per_cell)
         return combine_attempts((IndexAnalytics("", attempts=a) for a in found.values()), per_cell)
 
     def submit_analytics(
@@ -134,21 +125,13 @@ class ProgressAnalytics(ProgressCounts):
     def course_analytics(self, query: ProgressQuery, per_cell: int) -> CourseAnalytics:
         """The three at once. With a cache directory only the indices whose content changed
         since the previous report of the same query are read again."""
-        filters = self._analytics_filters(query)
-        if self.progress_cache_dir is None:
+        filters = self._query_filters(query)
+        directory = self.progress_cache_dir
+        markers = None if directory is None else self._cache_markers("analytics")
+        if directory is None or markers is None:
             return self._combine(filters, self._parts(filters, per_cell, None, {}), per_cell)
-        key = orjson.dumps(["analytics", self.describe(), self._analytics_key(query), per_cell])
-        path = self.progress_cache_dir / f"{hashlib.sha256(key).hexdigest()[:32]}.json"
-        cache = AnalyticsCache()
-        data = load_cache_bytes(path)
-        if data is not None:
-            try:
-                cache = AnalyticsCache.from_json(data)
-            except ValueError as exc:
-                log.warning("analytics cache %s ignored: %s", path, exc)
-        markers = self._cache_markers("analytics")
-        if markers is None:
-            return self._combine(filters, self._parts(filters, per_cell, None, {}), per_cell)
+        path = self._cache_path(directory, query, "analytics", per_cell)
+        cache = load_cache(path, AnalyticsCache.from_json, AnalyticsCache(), "analytics")
         stale = cache.stale(markers)
         vanished = set(cache.parts) - set(markers)
         fresh: Parts = {}
@@ -162,15 +145,6 @@ class ProgressAnalytics(ProgressCounts):
         self.last_analytics_use = CacheUse(reused, tuple(stale), full=not reused)
         return self._combine(filters, cache.parts, per_cell)
 
-    def _analytics_key(self, query: ProgressQuery) -> list[Any]:
-        return [
-            query.course,
-            query.since and query.since.isoformat(),
-            query.until and query.until.isoformat(),
-            sorted(query.students) if query.students is not None else None,
-            query.include_suspect,
-        ]
-
     def _parts(
         self,
         filters: list[dict[str, Any]],
@@ -181,7 +155,7 @@ class ProgressAnalytics(ProgressCounts):
     ) -> Parts:
         """Every index's part (only ``wanted`` ones, if given, each with its marker)."""
         with ThreadPoolExecutor(2) as pool:
-            spans_later = pool.submit(lambda: dict(self._spans(filters, index)))
+            spans_later = pool.submit(self._spans, filters, index)
             errors_later = pool.submit(self._errors, filters, index)
             attempts = self._attempts(filters, per_cell, index) if per_cell > 0 else {}
             spans, (errors, messages) = spans_later.result(), errors_later.result()
@@ -212,7 +186,7 @@ class ProgressAnalytics(ProgressCounts):
 
     def _spans(
         self, filters: list[dict[str, Any]], index: str | None = None
-    ) -> list[tuple[str, tuple[CellSpan, ...]]]:
+    ) -> dict[str, tuple[CellSpan, ...]]:
         """Per index, each cell's first and last start, runs, first success and the runs
         before it."""
         status = self._field("execute_reply_status")
@@ -242,7 +216,7 @@ class ProgressAnalytics(ProgressCounts):
             spans.setdefault(name, []).append(
                 CellSpan(user, qno, first, last, runs, ok, before.get((name, user, qno), 0))
             )
-        return [(name, tuple(found)) for name, found in spans.items()]
+        return {name: tuple(found) for name, found in spans.items()}
 
     def _runs_before(
         self,

@@ -13,12 +13,12 @@ advances.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 from elasticsearch import ApiError, AuthorizationException
@@ -42,6 +42,7 @@ from tasks.store import ProgressQuery
 PARALLEL_COUNTS = 2
 """Indices counted at once when several are counted one by one (a node's core count)."""
 CACHE_FILES_KEPT = 32
+_Cache = TypeVar("_Cache")
 
 
 class ProgressCounts(ExecutionIndices):
@@ -50,19 +51,11 @@ class ProgressCounts(ExecutionIndices):
     def status_counts(self, query: ProgressQuery) -> list[StatusCount]:
         """The counts of ``query``; with a cache directory, counts of indices that did not
         change since the previous report are reused instead of counted again."""
-        course, since, until, students = query.course, query.since, query.until, query.students
-        filters = self._progress_filters(course, since, until, students)
-        if not query.include_suspect:
-            filters.append({"bool": {"must_not": [{"term": {"suspect": True}}]}})
+        filters = self._query_filters(query)
         if self.progress_cache_dir is None:
             return self._count_statuses(filters)
-        key = orjson.dumps(
-            [self.describe(), course, since and since.isoformat(), until and until.isoformat(),
-             sorted(students) if students is not None else None,
-             "with suspect" if query.include_suspect else "without suspect"]
-        )  # fmt: skip
-        path = self.progress_cache_dir / f"{hashlib.sha256(key).hexdigest()[:32]}.json"
-        cache = _load_cache(path)
+        path = self._cache_path(self.progress_cache_dir, query)
+        cache = load_cache(path, ProgressCache.from_json, ProgressCache(), "progress")
         markers = self._cache_markers("progress")
         if markers is None:
             return self._count_statuses(filters)
@@ -73,12 +66,31 @@ class ProgressCounts(ExecutionIndices):
         )
         if cache.changed:
             if set(self._index_markers()) == set(markers):
-                _save_cache(path, cache)
+                save_cache_bytes(path, cache.to_json())
             else:
                 # An index appeared or vanished while counting: a count "of every index
                 # but" may have included it, so these counts are used once and not kept.
                 path.unlink(missing_ok=True)
         return counts
+
+    def _query_filters(self, query: ProgressQuery) -> list[dict[str, Any]]:
+        """The filters of ``query``'s course, window and students, and of suspect
+        executions unless they are included."""
+        filters = self._progress_filters(query.course, query.since, query.until, query.students)
+        if not query.include_suspect:
+            filters.append({"bool": {"must_not": [{"term": {"suspect": True}}]}})
+        return filters
+
+    def _cache_path(self, directory: Path, query: ProgressQuery, *extra: object) -> Path:
+        """The cache file of ``query`` on this cluster; ``extra`` names what else the cached
+        figures depend on (nothing for the counts)."""
+        since, until, students = query.since, query.until, query.students
+        key = orjson.dumps(
+            [*extra, self.describe(), query.course, since and since.isoformat(),
+             until and until.isoformat(), sorted(students) if students is not None else None,
+             "with suspect" if query.include_suspect else "without suspect"]
+        )  # fmt: skip
+        return directory / f"{hashlib.sha256(key).hexdigest()[:32]}.json"
 
     def _cache_markers(self, cache: str) -> dict[str, str] | None:
         """Every execution index's marker, then a refresh: every change a marker covers was
@@ -314,31 +326,16 @@ class ProgressCounts(ExecutionIndices):
         return counts
 
 
-def _load_cache(path: Path) -> ProgressCache:
-    """The saved cache, or an empty one (a broken file is reported and counted anew)."""
-    data = load_cache_bytes(path)
-    if data is None:
-        return ProgressCache()
+def load_cache(path: Path, read: Callable[[bytes], _Cache], empty: _Cache, kind: str) -> _Cache:
+    """The ``kind`` cache saved at ``path`` (decoded by ``read``), or ``empty`` when there is
+    none; a file that cannot be read or decoded is reported and its figures computed anew."""
     try:
-        return ProgressCache.from_json(data)
-    except ValueError as exc:
-        log.warning("progress cache %s ignored: %s", path, exc)
-        return ProgressCache()
-
-
-def _save_cache(path: Path, cache: ProgressCache) -> None:
-    save_cache_bytes(path, cache.to_json())
-
-
-def load_cache_bytes(path: Path) -> bytes | None:
-    """A cache file's bytes; None when there is none or it cannot be read (reported)."""
-    try:
-        return path.read_bytes()
+        return read(path.read_bytes())
     except FileNotFoundError:
-        return None
-    except OSError as exc:
-        log.warning("cache %s ignored: %s", path, exc)
-        return None
+        return empty
+    except (OSError, ValueError) as exc:
+        log.warning("%s cache %s ignored: %s", kind, path, exc)
+        return empty
 
 
 def save_cache_bytes(path: Path, data: bytes) -> None:

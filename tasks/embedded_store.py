@@ -47,9 +47,8 @@ from tasks.store import (
 BUSY_TIMEOUT_MS = 60_000
 MMAP_BYTES = 1 << 30
 """Of the database file, read through memory mapping rather than copied into SQLite's page
-cache: a report's queries read hundreds of megabytes of index pages (about 5-10 % faster,
-and fewer allocations for reports' concurrent queries to contend on). Address space only;
-the operating system's page cache holds the data either way."""
+cache: a report's queries read hundreds of megabytes of index pages (about 5-10 % faster).
+Address space only; the operating system's page cache holds the data either way."""
 SCHEMA_VERSION = 4
 """1: the first layout; 2: the ``suspect`` column (1 for a suspect execution, else NULL),
 also in the progress index so that leaving suspect executions out costs no table lookup;

@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import base64
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, tzinfo
 from pathlib import Path
-from typing import TypedDict, TypeVar
+from typing import TypedDict
 
 from prefect import task
 from prefect.artifacts import (
@@ -192,14 +192,6 @@ def load_inputs(config: ReportConfig) -> tuple[list[Question], Roster, list[str]
             )
         return questions, roster, list(config.courses)
     return questions, roster, known
-
-
-_R = TypeVar("_R")
-
-
-def _timed(action: Callable[[], _R]) -> tuple[_R, float]:
-    """``action``'s result and the moment it came (``time.perf_counter``)."""
-    return action(), time.perf_counter()
 
 
 def course_report(
